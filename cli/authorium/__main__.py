@@ -1,0 +1,3 @@
+from authorium.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""The `authorium` command: argument parsing over functions the services and the shared package provide."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import asyncpg
+import orjson
+from authorium_shared import migrations
+from authorium_shared.errors import OAuthError
+from authorium_shared.keys import ALGORITHMS, KeyDecryptionError
+from authorium_shared.logs import configure_logging
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_pg_pool, create_redis
+from authorium_shared.rotation import RotationTooEarly
+from authorium_shared.service import run_app
+from authorium_shared.settings import CommonSettings, ConfigError, env_str
+from authz import keys as authz_keys
+from authz.clients import GRANT_TYPES, build_spec, register_client
+from authz.repositories.keys import KeyRepository
+from authz.repositories.users import UsernameTaken
+from authz.settings import AuthzSettings
+from authz.users import create_user
+from redis.exceptions import RedisError
+
+from authorium.services import SERVICES
+
+
+class CommandError(Exception):
+    """A failure the user can act on; printed as one line, exit status 1 (2 for bad input)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def all_migrations() -> list[migrations.Migration]:
+    return migrations.load("authz", "authz.migrations") + migrations.load("resource", "resource_server.migrations")
+
+
+async def migrate(database_url: str) -> list[migrations.Migration]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await migrations.apply(conn, all_migrations())
+    finally:
+        await conn.close()
+
+
+async def cmd_migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    applied = await migrate(CommonSettings.from_env(environ).database_url)
+    for m in applied:
+        print(f"applied {m.component} {m.version:04d}_{m.name}")
+    if not applied:
+        print("database is up to date")
+    return 0
+
+
+async def cmd_keys_rotate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = AuthzSettings.from_env(environ)
+    pool = await create_pg_pool(settings.common.database_url, max_size=2)
+    try:
+        plans = await authz_keys.rotate(pool, settings, args.alg or ALGORITHMS)
+    except RotationTooEarly as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        await pool.close()
+    redis = create_redis(settings.common.redis_url)
+    try:
+        await authz_keys.announce(redis, RedisKeys(settings.common.redis_prefix))
+    finally:
+        await redis.aclose()
+    for plan in plans:
+        print(f"{plan.alg}: now signing with {plan.promote or '(new key)'}; retired {plan.retire or 'nothing'}")
+    return 0
+
+
+async def cmd_keys_list(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = AuthzSettings.from_env(environ)
+    conn = await asyncpg.connect(settings.common.database_url)
+    try:
+        stored = await KeyRepository(settings.kek).load(conn)
+    finally:
+        await conn.close()
+    rows = [
+        {
+            "kid": k.kid,
+            "alg": k.alg,
+            "state": k.state.value,
+            "created_at": k.created_at.isoformat(),
+            "activated_at": k.activated_at.isoformat() if k.activated_at else None,
+            "retired_at": k.retired_at.isoformat() if k.retired_at else None,
+        }
+        for k in stored
+    ]
+    if args.json:
+        print(orjson.dumps(rows).decode())
+        return 0
+    print(f"{'kid':<45} {'alg':<6} {'state':<8} created")
+    for r in rows:
+        print(f"{r['kid']:<45} {r['alg']:<6} {r['state']:<8} {r['created_at']}")
+    return 0
+
+
+async def cmd_client_create(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    spec = build_spec(
+        name=args.name,
+        grant_types=args.grant_type or ["authorization_code", "refresh_token"],
+        redirect_uris=args.redirect_uri or [],
+        scope=args.scope,
+        public=args.public,
+        token_endpoint_auth_method=args.auth_method,
+    )
+    pool = await create_pg_pool(CommonSettings.from_env(environ).database_url, max_size=2)
+    try:
+        client, secret = await register_client(pool, spec)
+    finally:
+        await pool.close()
+    result = {"client_id": client.client_id}
+    if secret is not None:
+        result["client_secret"] = secret
+    if args.json:
+        print(orjson.dumps(result).decode())
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+        if secret is not None:
+            print("The secret is shown only now; Authorium keeps only its SHA-256 digest.", file=sys.stderr)
+    return 0
+
+
+async def cmd_user_create(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if not args.password_stdin:
+        raise CommandError("give the password on standard input with --password-stdin", 2)
+    password = sys.stdin.readline().rstrip("\r\n")
+    pool = await create_pg_pool(CommonSettings.from_env(environ).database_url, max_size=2)
+    try:
+        user = await create_user(pool, args.username, password)
+    except ValueError as exc:
+        raise CommandError(str(exc), 2) from None
+    except UsernameTaken:
+        raise CommandError(f"user {args.username!r} exists already", 2) from None
+    finally:
+        await pool.close()
+    print(f"created user {user.username} ({user.user_id})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    service = SERVICES[args.service]
+    app = service.build(environ)
+    configure_logging(service.name, CommonSettings.from_env(environ).log_level)
+    host = args.host or env_str(environ, "AUTHORIUM_HOST", "127.0.0.1")
+    run_app(app, host, args.port if args.port is not None else service.default_port)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from authorium.devrun import run
+
+    return run(environ)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="authorium", description="Authorium: an OAuth 2.0 / OpenID Connect stack.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="development: all three services on 127.0.0.1:8000/8001/8002").set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="run one service (what containers run)")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument("--host", help="address to listen on (default: $AUTHORIUM_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: 8000 authz, 8001 resource, 8002 client-demo)")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply Postgres migrations (idempotent)").set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", required=True)
+    rotate = keys.add_parser("rotate", help="promote the next key to signing and publish a new next key")
+    rotate.add_argument("--alg", action="append", choices=ALGORITHMS, help="only this algorithm (repeatable)")
+    rotate.set_defaults(func=cmd_keys_rotate)
+    klist = keys.add_parser("list", help="show keys and their states")
+    klist.add_argument("--json", action="store_true")
+    klist.set_defaults(func=cmd_keys_list)
+
+    client = sub.add_parser("client", help="clients").add_subparsers(dest="client_command", required=True)
+    create = client.add_parser("create", help="register a client")
+    create.add_argument("--name", required=True)
+    create.add_argument("--public", action="store_true", help="a public client (no secret; PKCE required)")
+    create.add_argument("--grant-type", action="append", choices=GRANT_TYPES, help="repeatable")
+    create.add_argument("--redirect-uri", action="append", help="repeatable; matched exactly")
+    create.add_argument("--scope", help='allowed scopes, space-separated, e.g. "openid notes:read"')
+    create.add_argument("--auth-method", choices=["client_secret_basic", "client_secret_post", "none"])
+    create.add_argument("--json", action="store_true", help="print only a JSON object")
+    create.set_defaults(func=cmd_client_create)
+
+    user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
+    ucreate = user.add_parser("create", help="create a user")
+    ucreate.add_argument("--username", required=True)
+    ucreate.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    ucreate.set_defaults(func=cmd_user_create)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    env = os.environ if environ is None else environ
+    try:
+        result = args.func(args, env)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result)
+    except ConfigError as exc:
+        print(f"authorium: {exc}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"authorium: {exc}", file=sys.stderr)
+        return exc.status
+    except OAuthError as exc:
+        print(f"authorium: {exc.description or exc.error}", file=sys.stderr)
+        return 2
+    except KeyDecryptionError:
+        print("authorium: the signing keys cannot be decrypted with this AUTHORIUM_KEK", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError, RedisError) as exc:
+        print(f"authorium: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

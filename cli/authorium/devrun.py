@@ -1,0 +1,137 @@
+"""`authorium run`: the whole stack on one machine for development, with its state in a data folder."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from authorium_shared.keys import generate_kek
+from authorium_shared.logs import configure_logging
+from authorium_shared.resources import create_pg_pool
+from authorium_shared.service import start_site
+from authorium_shared.settings import CommonSettings
+from authz.clients import build_spec, register_client
+from authz.keys import ensure as ensure_keys
+from authz.passwords import hash_password
+from authz.repositories.clients import ClientRepository
+from authz.repositories.users import UserRepository
+from authz.settings import AuthzSettings
+
+from authorium import devstack
+from authorium.services import SERVICES
+
+HOST = "127.0.0.1"
+DEMO_USERNAME = "demo"
+DEMO_CLIENT_NAME = "Authorium demo client"
+DEMO_SCOPES = "openid profile email offline_access notes:read notes:write"
+
+
+def _load_dev_secrets(path: Path) -> dict[str, str]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _save_dev_secrets(path: Path, secrets: dict[str, str]) -> None:
+    # Written owner-only: these are development credentials, but credentials all the same.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(secrets, f, indent=2)
+
+
+async def seed(env: Mapping[str, str], dev: dict[str, str], demo_url: str) -> list[str]:
+    """Make sure keys, the demo user and the demo client exist with the credentials in `dev`; returns what
+    was created."""
+    settings = AuthzSettings.from_env(env)
+    pool = await create_pg_pool(settings.common.database_url, max_size=2)
+    changed = []
+    try:
+        await ensure_keys(pool, settings)
+        users = UserRepository(pool)
+        password = dev.setdefault("demo_password", secrets.token_urlsafe(12))
+        user = await users.find_by_username(DEMO_USERNAME)
+        if user is None:
+            await users.create(DEMO_USERNAME, await asyncio.to_thread(hash_password, password), name="Demo User")
+            changed.append("demo user created")
+        else:
+            await users.set_password(user.user_id, await asyncio.to_thread(hash_password, password))
+        client_id = dev.get("demo_client_id")
+        if client_id is None or await ClientRepository(pool).get(client_id) is None:
+            spec = build_spec(
+                name=DEMO_CLIENT_NAME,
+                grant_types=["authorization_code", "refresh_token"],
+                redirect_uris=[demo_url + "/callback"],
+                scope=DEMO_SCOPES,
+                public=False,
+            )
+            client, secret = await register_client(pool, spec)
+            assert secret is not None
+            dev["demo_client_id"], dev["demo_client_secret"] = client.client_id, secret
+            changed.append("demo client registered")
+    finally:
+        await pool.close()
+    return changed
+
+
+async def _serve_all(env: Mapping[str, str]) -> None:
+    runners = []
+    try:
+        for name, port in (("authz", 8000), ("resource", 8001), ("client-demo", 8002)):
+            runners.append(await start_site(SERVICES[name].build(env), HOST, port))
+            print(f"  {name:<12} http://{HOST}:{port}", flush=True)
+        print("Ready. Press Ctrl-C to stop.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("Stopping...", flush=True)
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+def run(environ: Mapping[str, str]) -> int:
+    from authorium.cli import migrate
+
+    data_dir = Path(environ.get("AUTHORIUM_DATA_DIR", ".authorium")).resolve()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secrets_path = data_dir / "dev-secrets.json"
+    dev = _load_dev_secrets(secrets_path)
+    with devstack.resolve_backends(environ, data_dir) as backends:
+        print(backends.describe(), flush=True)
+        asyncio.run(devstack.ensure_database(backends.database_url))
+        env = {
+            **environ,
+            "DATABASE_URL": backends.database_url,
+            "REDIS_URL": backends.redis_url,
+            "AUTHORIUM_KEK": environ.get("AUTHORIUM_KEK") or dev.setdefault("kek", generate_kek()),
+        }
+        common = CommonSettings.from_env(env)
+        configure_logging("authorium", env.get("AUTHORIUM_LOG_LEVEL", "WARNING"))
+        applied = asyncio.run(migrate(common.database_url))
+        if applied:
+            print(f"Applied {len(applied)} migrations.", flush=True)
+        demo_url = env.get("AUTHORIUM_CLIENT_DEMO_URL", f"http://{HOST}:8002").rstrip("/")
+        changed = asyncio.run(seed(env, dev, demo_url))
+        _save_dev_secrets(secrets_path, dev)
+        env["AUTHORIUM_CLIENT_DEMO_CLIENT_ID"] = dev["demo_client_id"]
+        env["AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"] = dev["demo_client_secret"]
+        print(f"Demo user: {DEMO_USERNAME} / {dev['demo_password']}", flush=True)
+        print(f"Demo client: {dev['demo_client_id']} (secret in {secrets_path})", flush=True)
+        if changed:
+            print("Seeded: " + ", ".join(changed) + ".", flush=True)
+        print("Services:", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_all(env))
+    print("Stopped.", file=sys.stderr, flush=True)
+    return 0

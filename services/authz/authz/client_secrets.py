@@ -1,0 +1,28 @@
+"""Client secrets: 256 random bits made by the server, stored as SHA-256 digests, compared in constant time.
+
+A slow password hash buys nothing for a secret this random and would only burn CPU on every token request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+def new_client_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+def matches(secret: str, stored_digest: bytes | None) -> bool:
+    if stored_digest is None:
+        return False
+    return hmac.compare_digest(digest(secret), stored_digest)

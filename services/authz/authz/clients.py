@@ -1,0 +1,142 @@
+"""Client registration rules shared by `authorium client create` and RFC 7591 dynamic registration."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope
+from authorium_shared.keys import ALGORITHMS
+
+from authz import client_secrets
+from authz.repositories import audit
+from authz.repositories.clients import Client, ClientRepository
+from authz.scopes import parse_scope
+
+GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+MAX_REDIRECT_URIS = 20
+MAX_URI_LENGTH = 2000
+_PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # reverse domain name (RFC 8252 7.1)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A client as registered, before it has an id and a secret."""
+
+    name: str
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    token_endpoint_auth_method: str
+    id_token_signed_response_alg: str = "RS256"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_redirect_uri_form(uri: str, *, public: bool) -> None:
+    """RFC 6749 section 3.1.2, RFC 8252 section 7 and RFC 9700 section 2.1: absolute, no fragment, https
+    except on loopback, or a private-use scheme for native (public) clients."""
+    if not uri or len(uri) > MAX_URI_LENGTH or _CONTROL.search(uri) or " " in uri:
+        raise InvalidRedirectUri(f"redirect URI must be 1 to {MAX_URI_LENGTH} characters without spaces")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise InvalidRedirectUri(f"redirect URI {uri!r} is not a valid URI") from None
+    if parts.fragment or "#" in uri:
+        raise InvalidRedirectUri("redirect URI must not contain a fragment")
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    if public and _PRIVATE_SCHEME.fullmatch(parts.scheme) and parts.path.startswith("/"):
+        return
+    raise InvalidRedirectUri(
+        f"redirect URI {uri!r} must use https, http on a loopback address, or a reverse-domain private scheme"
+    )
+
+
+def build_spec(
+    *,
+    name: str,
+    grant_types: Sequence[str],
+    redirect_uris: Iterable[str],
+    scope: str | None,
+    public: bool,
+    token_endpoint_auth_method: str | None = None,
+    id_token_signed_response_alg: str = "RS256",
+    metadata: dict[str, Any] | None = None,
+) -> ClientSpec:
+    """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong."""
+    name = name.strip()
+    if not 1 <= len(name) <= 200 or _CONTROL.search(name):
+        raise InvalidClientMetadata("client name must be 1 to 200 printable characters")
+    grants = tuple(dict.fromkeys(grant_types))
+    if not grants:
+        raise InvalidClientMetadata("at least one grant type is required")
+    for grant in grants:
+        if grant not in GRANT_TYPES:
+            raise InvalidClientMetadata(
+                f"grant type {grant!r} is not supported; use {', '.join(GRANT_TYPES)}"
+                + (" (RFC 9700 forbids password and implicit)" if grant in ("password", "implicit") else "")
+            )
+    method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise InvalidClientMetadata(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if public != (method == "none"):
+        raise InvalidClientMetadata("a public client authenticates with 'none'; a confidential one with a secret")
+    if public and "client_credentials" in grants:
+        raise InvalidClientMetadata("a public client cannot use client_credentials: it has no secret")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise InvalidClientMetadata("refresh_token is only issued with authorization_code")
+    uris = tuple(dict.fromkeys(redirect_uris))
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise InvalidRedirectUri(f"at most {MAX_REDIRECT_URIS} redirect URIs")
+    for uri in uris:
+        check_redirect_uri_form(uri, public=public)
+    if "authorization_code" in grants and not uris:
+        raise InvalidRedirectUri("authorization_code needs at least one redirect URI")
+    try:
+        scopes = parse_scope(scope)
+    except InvalidScope as exc:
+        raise InvalidClientMetadata(exc.description) from None
+    if id_token_signed_response_alg not in ALGORITHMS:
+        raise InvalidClientMetadata(f"id_token_signed_response_alg must be one of {', '.join(ALGORITHMS)}")
+    return ClientSpec(
+        name=name,
+        grant_types=grants,
+        redirect_uris=uris,
+        scopes=scopes,
+        token_endpoint_auth_method=method,
+        id_token_signed_response_alg=id_token_signed_response_alg,
+        metadata=metadata or {},
+    )
+
+
+async def register_client(pool: asyncpg.Pool, spec: ClientSpec) -> tuple[Client, str | None]:
+    """Store a validated client; returns it with its secret, which exists only in this return value."""
+    secret = None if spec.is_public else client_secrets.new_secret()
+    client = await ClientRepository(pool).create(
+        client_secrets.new_client_id(), spec, None if secret is None else client_secrets.digest(secret)
+    )
+    await audit.record(pool, "client_registered", client_id=client.client_id, details={"name": client.name})
+    return client, secret

@@ -1,0 +1,37 @@
+"""Cleanup contexts owned by the authorization server (the shared ones open Postgres and Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from authorium_shared import events
+from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
+
+from authz.appkeys import KEY_RING, SETTINGS
+from authz.keys import KeyRing
+from authz.keys import ensure as ensure_keys
+
+
+async def key_ring(app: web.Application) -> AsyncIterator[None]:
+    """Make sure signing keys exist, load them, then keep them current: reload on a `keys` event, on
+    reconnect, and on a timer. Every replica may run the start-up maintenance; a lock serialises it."""
+    await ensure_keys(app[PG_POOL], app[SETTINGS])
+    ring = KeyRing(app[PG_POOL], app[SETTINGS].kek)
+    await ring.reload()
+    app[KEY_RING] = ring
+
+    async def on_event(event: dict[str, Any]) -> None:
+        if event.get("type") == "keys":
+            await ring.reload()
+
+    feed = events.EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=ring.reload)
+    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(ring.reload_periodically())]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

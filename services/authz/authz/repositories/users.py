@@ -1,0 +1,62 @@
+"""Users in Postgres; usernames are unique without regard to case."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: uuid.UUID
+    username: str
+    password_hash: str
+    name: str | None
+    email: str | None
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+_COLUMNS = "user_id, username, password_hash, name, email"
+
+
+class UserRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def create(
+        self, username: str, password_hash: str, *, name: str | None = None, email: str | None = None
+    ) -> User:
+        try:
+            row = await self.pool.fetchrow(
+                f"""INSERT INTO users (user_id, username, password_hash, name, email)
+                    VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
+                uuid.uuid4(),
+                username,
+                password_hash,
+                name,
+                email,
+            )
+        except asyncpg.UniqueViolationError:
+            raise UsernameTaken(username) from None
+        assert row is not None
+        return User(**dict(row))
+
+    async def find_by_username(self, username: str) -> User | None:
+        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE lower(username) = lower($1)", username)
+        return User(**dict(row)) if row else None
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE user_id = $1", user_id)
+        return User(**dict(row)) if row else None
+
+    async def set_password(self, user_id: uuid.UUID, password_hash: str) -> None:
+        await self.pool.execute(
+            "UPDATE users SET password_hash = $2, updated_at = now() WHERE user_id = $1",
+            user_id,
+            password_hash,
+        )

@@ -1,0 +1,116 @@
+"""OAuth error types (RFC 6749 section 5.2, RFC 6750 section 3.1, RFC 7009, RFC 7591): one class per code."""
+
+from __future__ import annotations
+
+
+class OAuthError(Exception):
+    """An error the client is told about, with the RFC's code; rendered in one place (middleware)."""
+
+    error = "server_error"
+    status = 400
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        status: int | None = None,
+        state: str | None = None,
+        redirect_uri: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description or self.error)
+        self.description = description
+        if status is not None:
+            self.status = status
+        self.state = state
+        self.redirect_uri = redirect_uri
+        self.headers = headers or {}
+        # Extra parameters for an error redirect, such as RFC 9207's `iss`.
+        self.redirect_params: dict[str, str] = {}
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        return body
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    error = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    error = "unsupported_token_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class LoginRequired(OAuthError):
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    error = "consent_required"
+
+
+class InvalidToken(OAuthError):
+    error = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(OAuthError):
+    error = "insufficient_scope"
+    status = 403
+
+
+class InvalidClientMetadata(OAuthError):
+    error = "invalid_client_metadata"
+
+
+class InvalidRedirectUri(OAuthError):
+    error = "invalid_redirect_uri"
+
+
+class SlowDown(OAuthError):
+    """Rate limited: RFC 6585 status 429 with Retry-After."""
+
+    error = "slow_down"
+    status = 429
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status = 500

@@ -1,0 +1,118 @@
+"""The pub/sub channel that tells every replica at once about revocations, key changes and client changes.
+
+Messages are hints to act now; each listener also resyncs from the source of truth whenever it (re)connects,
+so a message missed while disconnected is never a change missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from authorium_shared.redis_keys import RedisKeys
+
+log = logging.getLogger("authorium.events")
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+OnConnect = Callable[[], Awaitable[None]]
+
+
+def channel(keys: RedisKeys) -> str:
+    return keys("events")
+
+
+async def publish(redis: Redis, keys: RedisKeys, event: dict[str, Any]) -> None:
+    await redis.publish(channel(keys), orjson.dumps(event))
+
+
+class EventFeed:
+    """Listens on the channel for as long as it runs, reconnecting with backoff after any Redis failure."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        handler: Handler,
+        *,
+        on_connect: OnConnect | None = None,
+        max_backoff: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.redis = redis
+        self.channel = channel(keys)
+        self.handler = handler
+        self.on_connect = on_connect
+        self.max_backoff = max_backoff
+        self.clock = clock
+        self.connected = False
+        self.down_since: float | None = clock()
+        self.connected_event = asyncio.Event()
+
+    def down_for(self) -> float:
+        """Seconds since the feed was last known good; 0 while connected."""
+        return 0.0 if self.down_since is None else self.clock() - self.down_since
+
+    def _mark_down(self) -> None:
+        if self.connected or self.down_since is None:
+            self.down_since = self.clock()
+        self.connected = False
+        self.connected_event.clear()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                # Subscribe first, then resync: a change made between the two is seen by one or the other.
+                if self.on_connect is not None:
+                    await self.on_connect()
+                self.connected = True
+                self.down_since = None
+                self.connected_event.set()
+                backoff = 0.1
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.connected:
+                    log.warning("event feed lost", extra={"error": str(exc)})
+                self._mark_down()
+            except Exception:
+                log.exception("event feed failed")
+                self._mark_down()
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    async def _read(self, pubsub: Any) -> None:
+        idle = 0.0
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is None:
+                idle += 1.0
+                # A silent channel and a dead connection look alike; a ping tells them apart.
+                if idle >= 3.0:
+                    await pubsub.ping()
+                    idle = 0.0
+                continue
+            idle = 0.0
+            if message.get("type") != "message":
+                continue
+            try:
+                event = orjson.loads(message["data"])
+            except orjson.JSONDecodeError:
+                log.warning("ignored a malformed event")
+                continue
+            if isinstance(event, dict):
+                await self.handler(event)

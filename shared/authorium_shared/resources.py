@@ -1,0 +1,76 @@
+"""Cleanup contexts that open and close the resources every service holds: a Postgres pool and Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+from redis.asyncio import Redis
+
+from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
+from authorium_shared.redis_keys import RedisKeys
+
+CleanupContext = Callable[[web.Application], AbstractAsyncContextManager[None]]
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+    )
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pg_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=10,
+        # Pools outlive Postgres restarts: a connection idle this long is closed and made anew.
+        max_inactive_connection_lifetime=60,
+    )
+
+
+def create_redis(url: str, **kwargs: Any) -> Redis:
+    # Timeouts keep a stopped or slow Redis from hanging requests: callers see an error in bounded time.
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": 1.0,
+        "health_check_interval": 15,
+        "max_connections": 100,
+    }
+    options.update(kwargs)
+    return Redis.from_url(url, **options)
+
+
+def postgres(dsn: str, *, max_size: int = 10) -> CleanupContext:
+    @asynccontextmanager
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool = await create_pg_pool(dsn, max_size=max_size)
+        app[PG_POOL] = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return ctx
+
+
+def redis(url: str, prefix: str) -> CleanupContext:
+    @asynccontextmanager
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        client = create_redis(url)
+        app[REDIS] = client
+        app[REDIS_KEYS] = RedisKeys(prefix)
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return ctx

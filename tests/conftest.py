@@ -1,0 +1,110 @@
+"""Fixtures shared by every test: a Postgres database and a Redis key prefix of this run's own, removed after.
+
+Tests talk to the real Postgres and Redis named by AUTHORIUM_TEST_POSTGRES / AUTHORIUM_TEST_REDIS
+(default: the local servers on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+from authorium.cli import all_migrations
+from authorium_shared import migrations
+from authorium_shared.keys import generate_kek
+from redis.asyncio import Redis
+
+ADMIN_URL = os.environ.get("AUTHORIUM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("AUTHORIUM_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def database_url(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def _create_database(name: str) -> str:
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url(name)
+
+
+async def _drop_database(name: str) -> None:
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+DatabaseFactory = Callable[[], Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+async def make_database() -> AsyncIterator[DatabaseFactory]:
+    """Makes empty, migrated databases on demand; all of them are dropped at the end of the run."""
+    names: list[str] = []
+
+    async def make() -> str:
+        name = f"authorium_test_{RUN_ID}_{len(names)}"
+        names.append(name)
+        url = await _create_database(name)
+        conn = await asyncpg.connect(url)
+        try:
+            await migrations.apply(conn, all_migrations())
+        finally:
+            await conn.close()
+        return url
+
+    yield make
+    for name in names:
+        await _drop_database(name)
+
+
+@pytest.fixture(scope="session")
+async def db_url(make_database: DatabaseFactory) -> str:
+    """The run's shared database; tests make their own rows with unique names, so they can share it."""
+    return await make_database()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    from authorium_shared.resources import create_pg_pool
+
+    pool = await create_pg_pool(db_url, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def redis_prefix() -> AsyncIterator[str]:
+    prefix = f"authorium-test:{RUN_ID}:"
+    yield prefix
+    client = Redis.from_url(REDIS_URL)
+    try:
+        async for key in client.scan_iter(match=prefix + "*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def kek() -> str:
+    return generate_kek()
+
+
+@pytest.fixture
+def environ(db_url: str, redis_prefix: str, kek: str) -> dict[str, str]:
+    """The environment a deployment of this run's state would have."""
+    return {
+        "DATABASE_URL": db_url,
+        "REDIS_URL": REDIS_URL,
+        "AUTHORIUM_REDIS_PREFIX": redis_prefix,
+        "AUTHORIUM_KEK": kek,
+        "AUTHORIUM_LOG_LEVEL": "WARNING",
+    }
