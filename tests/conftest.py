@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
+
 from authorium.cli import all_migrations
 from authorium_shared import migrations
 from authorium_shared.keys import generate_kek
-from redis.asyncio import Redis
 
 ADMIN_URL = os.environ.get("AUTHORIUM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("AUTHORIUM_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -42,18 +43,20 @@ async def _drop_database(name: str) -> None:
         await admin.close()
 
 
-DatabaseFactory = Callable[[], Awaitable[str]]
+DatabaseFactory = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture(scope="session")
 async def make_database() -> AsyncIterator[DatabaseFactory]:
-    """Makes empty, migrated databases on demand; all of them are dropped at the end of the run."""
+    """Makes fresh databases on demand (migrated unless told not to); all are dropped at the end of the run."""
     names: list[str] = []
 
-    async def make() -> str:
+    async def make(*, migrated: bool = True) -> str:
         name = f"authorium_test_{RUN_ID}_{len(names)}"
         names.append(name)
         url = await _create_database(name)
+        if not migrated:
+            return url
         conn = await asyncpg.connect(url)
         try:
             await migrations.apply(conn, all_migrations())

@@ -10,6 +10,9 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 import orjson
+from redis.exceptions import RedisError
+
+from authorium.services import SERVICES
 from authorium_shared import migrations
 from authorium_shared.errors import OAuthError
 from authorium_shared.keys import ALGORITHMS, KeyDecryptionError
@@ -25,9 +28,6 @@ from authz.repositories.keys import KeyRepository
 from authz.repositories.users import UsernameTaken
 from authz.settings import AuthzSettings
 from authz.users import create_user
-from redis.exceptions import RedisError
-
-from authorium.services import SERVICES
 
 
 class CommandError(Exception):
@@ -223,7 +223,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"authorium: {exc.description or exc.error}", file=sys.stderr)
         return 2
     except KeyDecryptionError:
-        print("authorium: the signing keys cannot be decrypted with this AUTHORIUM_KEK", file=sys.stderr)
+        print(
+            "authorium: the signing keys cannot be decrypted with this AUTHORIUM_KEK; set the key they were stored"
+            " under (for `authorium run`, it is in the data folder's dev-secrets.json)",
+            file=sys.stderr,
+        )
         return 1
     except (OSError, asyncpg.PostgresError, RedisError) as exc:
         print(f"authorium: {type(exc).__name__}: {exc}", file=sys.stderr)

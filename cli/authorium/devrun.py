@@ -12,20 +12,19 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from authorium import devstack
+from authorium.services import SERVICES
 from authorium_shared.keys import generate_kek
 from authorium_shared.logs import configure_logging
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import start_site
-from authorium_shared.settings import CommonSettings
+from authorium_shared.settings import CommonSettings, listen_port
 from authz.clients import build_spec, register_client
 from authz.keys import ensure as ensure_keys
 from authz.passwords import hash_password
 from authz.repositories.clients import ClientRepository
 from authz.repositories.users import UserRepository
 from authz.settings import AuthzSettings
-
-from authorium import devstack
-from authorium.services import SERVICES
 
 HOST = "127.0.0.1"
 DEMO_USERNAME = "demo"
@@ -82,10 +81,22 @@ async def seed(env: Mapping[str, str], dev: dict[str, str], demo_url: str) -> li
     return changed
 
 
-async def _serve_all(env: Mapping[str, str]) -> None:
+# Each service's port variable and the URL variable whose default follows that port.
+PORTS = {
+    "authz": ("AUTHORIUM_AUTHZ_PORT", "AUTHORIUM_ISSUER"),
+    "resource": ("AUTHORIUM_RESOURCE_PORT", "AUTHORIUM_RESOURCE_URL"),
+    "client-demo": ("AUTHORIUM_CLIENT_DEMO_PORT", "AUTHORIUM_CLIENT_DEMO_URL"),
+}
+
+
+def service_ports(environ: Mapping[str, str]) -> dict[str, int]:
+    return {name: listen_port(environ, variable, SERVICES[name].default_port) for name, (variable, _) in PORTS.items()}
+
+
+async def _serve_all(env: Mapping[str, str], ports: Mapping[str, int]) -> None:
     runners = []
     try:
-        for name, port in (("authz", 8000), ("resource", 8001), ("client-demo", 8002)):
+        for name, port in ports.items():
             runners.append(await start_site(SERVICES[name].build(env), HOST, port))
             print(f"  {name:<12} http://{HOST}:{port}", flush=True)
         print("Ready. Press Ctrl-C to stop.", flush=True)
@@ -110,7 +121,9 @@ def run(environ: Mapping[str, str]) -> int:
     with devstack.resolve_backends(environ, data_dir) as backends:
         print(backends.describe(), flush=True)
         asyncio.run(devstack.ensure_database(backends.database_url))
+        ports = service_ports(environ)
         env = {
+            **{url_var: f"http://{HOST}:{ports[name]}" for name, (_, url_var) in PORTS.items()},
             **environ,
             "DATABASE_URL": backends.database_url,
             "REDIS_URL": backends.redis_url,
@@ -121,8 +134,7 @@ def run(environ: Mapping[str, str]) -> int:
         applied = asyncio.run(migrate(common.database_url))
         if applied:
             print(f"Applied {len(applied)} migrations.", flush=True)
-        demo_url = env.get("AUTHORIUM_CLIENT_DEMO_URL", f"http://{HOST}:8002").rstrip("/")
-        changed = asyncio.run(seed(env, dev, demo_url))
+        changed = asyncio.run(seed(env, dev, env["AUTHORIUM_CLIENT_DEMO_URL"].rstrip("/")))
         _save_dev_secrets(secrets_path, dev)
         env["AUTHORIUM_CLIENT_DEMO_CLIENT_ID"] = dev["demo_client_id"]
         env["AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"] = dev["demo_client_secret"]
@@ -132,6 +144,6 @@ def run(environ: Mapping[str, str]) -> int:
             print("Seeded: " + ", ".join(changed) + ".", flush=True)
         print("Services:", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve_all(env))
+            asyncio.run(_serve_all(env, ports))
     print("Stopped.", file=sys.stderr, flush=True)
     return 0

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
 from authz.app import create_app as create_authz
 from authz.settings import AuthzSettings
 from client_demo.app import create_app as create_client_demo

@@ -91,14 +91,19 @@ class EventFeed:
                 self._mark_down()
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
     async def _read(self, pubsub: Any) -> None:
         idle = 0.0
+        task = asyncio.current_task()
         while True:
             message = await pubsub.get_message(timeout=1.0)
+            # redis-py can absorb a cancellation that lands inside its read timeout; honour it here,
+            # or a service waits forever to shut down.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             if message is None:
                 idle += 1.0
                 # A silent channel and a dead connection look alike; a ping tells them apart.

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from authorium_shared.errors import OAuthError
@@ -61,16 +62,16 @@ def _route_label(request: web.Request) -> str:
     return info.route.resource.canonical if info.route.resource is not None else "unmatched"
 
 
-def observe(metrics: HttpMetrics) -> web.Middleware:
+def observe(metrics: HttpMetrics) -> Middleware:
     @web.middleware
-    async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
         try:
-            response = await handler(request)
+            response: web.StreamResponse = await handler(request)
             status = response.status
             response.headers["X-Request-ID"] = rid
             return response
@@ -100,9 +101,9 @@ def observe(metrics: HttpMetrics) -> web.Middleware:
 
 
 @web.middleware
-async def render_errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
     except OAuthError as exc:
         return error_response(exc)
     except web.HTTPException:
@@ -114,3 +115,4 @@ async def render_errors(request: web.Request, handler: web.Handler) -> web.Strea
             status=500,
             headers=NO_STORE,
         )
+    return response

@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from authorium_shared import resources
 from authorium_shared.appkeys import METRICS_REGISTRY, READINESS_CHECKS, SERVICE_NAME
@@ -23,7 +24,7 @@ def base_app(
     *,
     pg_max_size: int = 10,
     max_body: int = DEFAULT_MAX_BODY,
-    middlewares: tuple[web.Middleware, ...] = (),
+    middlewares: tuple[Middleware, ...] = (),
 ) -> web.Application:
     """An application with request ids, logs, metrics, error rendering, health routes, Postgres and Redis."""
     registry = new_registry()

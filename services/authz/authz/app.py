@@ -5,8 +5,8 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from aiohttp import web
-from authorium_shared.service import base_app
 
+from authorium_shared.service import base_app
 from authz import contexts
 from authz.appkeys import SETTINGS
 from authz.routes import add_routes

@@ -10,9 +10,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+
 from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope
 from authorium_shared.keys import ALGORITHMS
-
 from authz import client_secrets
 from authz.repositories import audit
 from authz.repositories.clients import Client, ClientRepository

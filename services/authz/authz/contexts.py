@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
+
 from authorium_shared import events
 from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
-
 from authz.appkeys import KEY_RING, SETTINGS
 from authz.keys import KeyRing
 from authz.keys import ensure as ensure_keys

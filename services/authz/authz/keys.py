@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from authorium_shared import events
 from authorium_shared.keys import ALGORITHMS, KeySet, StoredKey
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.rotation import RotationPlan, RotationPolicy, plan_maintenance, plan_rotation
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from authz.repositories import audit
 from authz.repositories.keys import KEYS_LOCK_ID, KeyRepository
 from authz.settings import AuthzSettings

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aiohttp import web
-from authorium_shared.service import base_app
 
+from authorium_shared.service import base_app
 from client_demo.appkeys import SETTINGS
 from client_demo.settings import ClientDemoSettings
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aiohttp import web
-from authorium_shared.service import base_app
 
+from authorium_shared.service import base_app
 from resource_server.appkeys import SETTINGS
 from resource_server.settings import ResourceSettings
 

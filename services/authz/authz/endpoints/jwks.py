@@ -4,8 +4,8 @@ key before it signs and after it stops."""
 from __future__ import annotations
 
 from aiohttp import web
-from authorium_shared.middleware import json_response
 
+from authorium_shared.middleware import json_response
 from authz.appkeys import KEY_RING, SETTINGS
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from authorium_shared.middleware import json_response
 
+from authorium_shared.middleware import json_response
 from authz.appkeys import SETTINGS
 from authz.settings import AuthzSettings
 

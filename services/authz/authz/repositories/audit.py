@@ -6,13 +6,12 @@ import uuid
 from typing import Any
 
 import asyncpg
-from authorium_shared.logs import request_id
 
-Queryable = asyncpg.Pool | asyncpg.Connection
+from authorium_shared.logs import request_id
 
 
 async def record(
-    db: Queryable,
+    db: asyncpg.Pool | asyncpg.Connection,
     event: str,
     *,
     client_id: str | None = None,

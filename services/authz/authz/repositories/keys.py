@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import asyncpg
+
 from authorium_shared.keys import (
     KeyState,
     SigningKey,

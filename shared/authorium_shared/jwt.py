@@ -1,0 +1,219 @@
+"""Sign and verify JWTs (RFC 7515/7519; RFC 9068 access tokens) with an explicit algorithm allow-list.
+
+Every failure surfaces as TokenInvalid with a short reason; keys come only from our own key set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jwt
+
+from authorium_shared.keys import ALGORITHMS, KeySet, SigningKey
+
+MAX_TOKEN_BYTES: Final = 8192
+MAX_KID_LENGTH: Final = 128
+DEFAULT_REQUIRED: Final = ("exp", "iat", "iss")
+_NUMERIC_DATE_CLAIMS: Final = ("exp", "nbf", "iat")
+
+
+class TokenInvalid(Exception):
+    """A token was rejected; `reason` is short and safe to log or put in an error description."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Header:
+    alg: str
+    kid: str
+    typ: str | None
+
+
+class _HeaderParser(jwt.PyJWS):
+    """pyjwt's compact-form parser without its own header checks, so `peek_header` can apply ours
+    with precise reasons. If pyjwt ever renames the hook, its stricter checks simply run again."""
+
+    def _validate_headers(self, headers: dict[str, Any], *, encoding: bool = False) -> None:
+        return None
+
+
+_header_parser: Final = _HeaderParser()
+
+
+def encode(claims: Mapping[str, Any], key: SigningKey, *, typ: str) -> str:
+    return jwt.encode(dict(claims), key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": typ})
+
+
+def _check_allow_list(algorithms: Collection[str]) -> None:
+    # A caller-side mistake, not a token problem: fail loudly rather than accept HS256 or none.
+    if isinstance(algorithms, str) or not algorithms or not set(algorithms) <= set(ALGORITHMS):
+        raise ValueError(f"algorithms must be a non-empty collection drawn from {', '.join(ALGORITHMS)}")
+
+
+def _check_size_and_shape(token: str) -> None:
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TokenInvalid("too large")
+    if not token.isascii() or token.count(".") != 2:
+        raise TokenInvalid("malformed")
+
+
+def _parse_header(token: str) -> dict[str, Any]:
+    try:
+        return _header_parser.get_unverified_header(token)
+    except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
+        raise TokenInvalid("malformed") from None
+
+
+def _header_from_dict(header: Mapping[str, Any], algorithms: Collection[str]) -> Header:
+    if "crit" in header:
+        raise TokenInvalid("unsupported crit")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        raise TokenInvalid("algorithm not allowed")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+        raise TokenInvalid("bad kid")
+    typ = header.get("typ")
+    if typ is not None and not isinstance(typ, str):
+        raise TokenInvalid("malformed")
+    # jku, x5u, jwk and x5c are deliberately never read: a token must not choose its own key.
+    return Header(alg=alg, kid=kid, typ=typ)
+
+
+def peek_header(token: str, *, algorithms: Collection[str]) -> Header:
+    """Read and vet the unverified header; use it only to pick a key from our own set."""
+    _check_allow_list(algorithms)
+    if not isinstance(token, str):
+        raise TokenInvalid("malformed")
+    _check_size_and_shape(token)
+    return _header_from_dict(_parse_header(token), algorithms)
+
+
+def _media_type(value: str) -> str:
+    lowered = value.lower()
+    return lowered.removeprefix("application/")
+
+
+def _check_typ(actual: str | None, expected: str | None) -> None:
+    # RFC 9068 section 4: "at+jwt" and "application/at+jwt" name the same type, case-insensitively.
+    if expected is not None and (actual is None or _media_type(actual) != _media_type(expected)):
+        raise TokenInvalid("wrong typ")
+
+
+def _check_key(header: Header, key: jwt.PyJWK, algorithms: Collection[str]) -> None:
+    if key.algorithm_name not in algorithms:
+        raise TokenInvalid("algorithm not allowed")
+    if key.algorithm_name != header.alg:
+        raise TokenInvalid("algorithm mismatch")
+    if key.key_id is not None and key.key_id != header.kid:
+        raise TokenInvalid("unknown kid")
+
+
+def _reason(exc: jwt.PyJWTError) -> str:
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "expired"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "not yet valid"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "bad signature"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "algorithm not allowed"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "wrong audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "wrong issuer"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing {exc.claim}"
+    return "malformed"
+
+
+def _check_numeric_dates(claims: Mapping[str, Any]) -> None:
+    # pyjwt coerces with int(), so "123" or true would pass; RFC 7519 says NumericDate is a number.
+    for name in _NUMERIC_DATE_CLAIMS:
+        value = claims.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise TokenInvalid("malformed")
+
+
+def _decode(
+    token: str,
+    key: jwt.PyJWK,
+    *,
+    alg: str,
+    issuer: str,
+    audience: str | None,
+    leeway: float,
+    required: Collection[str],
+) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            options={"require": list(required), "verify_aud": audience is not None},
+        )
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(_reason(exc)) from None
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        # Defence in depth: whatever an attacker-built token triggers, callers only see TokenInvalid.
+        raise TokenInvalid("malformed") from None
+    return claims
+
+
+def verify(
+    token: str,
+    key: jwt.PyJWK,
+    *,
+    algorithms: Collection[str],
+    issuer: str,
+    audience: str | None,
+    typ: str | None,
+    leeway: float = 0,
+    required: Collection[str] = DEFAULT_REQUIRED,
+) -> dict[str, Any]:
+    """Verify signature, exp/nbf/iat, exact iss, aud (if given) and typ (if given); return the claims."""
+    header = peek_header(token, algorithms=algorithms)
+    _check_key(header, key, algorithms)
+    _check_typ(header.typ, typ)
+    claims = _decode(token, key, alg=header.alg, issuer=issuer, audience=audience, leeway=leeway, required=required)
+    _check_numeric_dates(claims)
+    return claims
+
+
+def verify_with_keyset(
+    token: str,
+    keyset: KeySet,
+    *,
+    algorithms: Collection[str],
+    issuer: str,
+    audience: str | None,
+    typ: str | None,
+    leeway: float = 0,
+    required: Collection[str] = DEFAULT_REQUIRED,
+) -> dict[str, Any]:
+    """`verify` for holders of the key set itself (the authorization server)."""
+    header = peek_header(token, algorithms=algorithms)
+    key = keyset.public_key(header.kid)
+    if key is None:
+        raise TokenInvalid("unknown kid")
+    return verify(
+        token,
+        key,
+        algorithms=algorithms,
+        issuer=issuer,
+        audience=audience,
+        typ=typ,
+        leeway=leeway,
+        required=required,
+    )

@@ -1,0 +1,88 @@
+"""`authorium client create`: JSON only on stdout, and the secret stored nowhere in clear."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from tests.conftest import REDIS_URL
+from tests.processes import authorium
+
+
+async def _create(environ: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = await asyncio.to_thread(authorium, "client", "create", *args, env=environ)
+    return result.returncode, result.stdout, result.stderr
+
+
+async def test_confidential_client_prints_only_json_and_stores_only_a_digest(
+    environ: dict[str, str], db: asyncpg.Pool
+) -> None:
+    code, out, err = await _create(
+        environ, "--name", "x", "--grant-type", "client_credentials", "--scope", "notes:read", "--json"
+    )
+    assert code == 0, err
+    printed = json.loads(out)  # the whole of stdout is one JSON document
+    assert set(printed) == {"client_id", "client_secret"}
+    secret = printed["client_secret"]
+    assert len(secret) >= 43  # 256 bits in base64url
+
+    row = await db.fetchrow("SELECT * FROM clients WHERE client_id = $1", printed["client_id"])
+    assert row is not None
+    assert row["secret_hash"] == hashlib.sha256(secret.encode()).digest()
+    assert list(row["grant_types"]) == ["client_credentials"]
+    assert list(row["scopes"]) == ["notes:read"]
+
+    # Nowhere in the database or in Redis does the secret appear in clear.
+    dump = await db.fetch(
+        "SELECT row_to_json(t)::text AS j FROM (SELECT * FROM clients) t"
+        " UNION ALL SELECT row_to_json(a)::text FROM (SELECT * FROM audit_events) a"
+    )
+    assert all(secret not in r["j"] for r in dump)
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        async for key in redis.scan_iter(match=environ["AUTHORIUM_REDIS_PREFIX"] + "*"):
+            value = await redis.dump(key)
+            assert value is None or secret.encode() not in value
+    finally:
+        await redis.aclose()
+    assert secret not in err
+
+
+async def test_public_client_gets_no_secret(environ: dict[str, str]) -> None:
+    code, out, err = await _create(
+        environ, "--name", "spa", "--public", "--redirect-uri", "https://app.example/cb", "--scope", "openid", "--json"
+    )
+    assert code == 0, err
+    assert set(json.loads(out)) == {"client_id"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--grant-type", "client_credentials", "--public"], "public client cannot use client_credentials"),
+        (["--grant-type", "authorization_code"], "needs at least one redirect URI"),
+        (["--redirect-uri", "http://evil.example/cb"], "must use https"),
+        (["--redirect-uri", "https://app.example/cb#frag"], "fragment"),
+        (["--grant-type", "client_credentials", "--scope", 'bad"scope'], "scope-tokens"),
+    ],
+)
+async def test_invalid_registrations_are_refused_with_a_reason_and_store_nothing(
+    environ: dict[str, str], db: asyncpg.Pool, args: list[str], message: str
+) -> None:
+    before = await db.fetchval("SELECT count(*) FROM clients")
+    code, out, err = await _create(environ, "--name", "bad", *args, "--json")
+    assert code == 2
+    assert out == ""
+    assert message in err
+    assert await db.fetchval("SELECT count(*) FROM clients") == before
+
+
+async def test_password_grant_is_not_even_an_option(environ: dict[str, str]) -> None:
+    code, _, err = await _create(environ, "--name", "p", "--grant-type", "password", "--json")
+    assert code == 2
+    assert "invalid choice" in err

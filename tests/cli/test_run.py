@@ -1,0 +1,61 @@
+"""`authorium run`: all three services up with keys and demo data, stopped cleanly by Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import DatabaseFactory
+from tests.processes import authorium_popen, free_port, wait_for_port
+
+
+@pytest.mark.slow
+async def test_run_starts_everything_and_ctrl_c_stops_it(
+    environ: dict[str, str], tmp_path: Path, make_database: DatabaseFactory
+) -> None:
+    ports = {"authz": free_port(), "resource": free_port(), "client-demo": free_port()}
+    issuer = f"http://127.0.0.1:{ports['authz']}"
+    env = {
+        **environ,
+        # A database of its own: `run` makes its own KEK, which cannot read keys stored under another.
+        "DATABASE_URL": await make_database(migrated=False),
+        "AUTHORIUM_DATA_DIR": str(tmp_path / "data"),
+        "AUTHORIUM_AUTHZ_PORT": str(ports["authz"]),
+        "AUTHORIUM_RESOURCE_PORT": str(ports["resource"]),
+        "AUTHORIUM_CLIENT_DEMO_PORT": str(ports["client-demo"]),
+        "AUTHORIUM_ISSUER": issuer,
+    }
+    del env["AUTHORIUM_KEK"]  # `run` makes a development one
+    proc = authorium_popen("run", env=env)
+    try:
+        for port in ports.values():
+            try:
+                await asyncio.to_thread(wait_for_port, port, 30)
+            except TimeoutError:
+                proc.kill()
+                raise AssertionError(proc.communicate()[1]) from None
+        async with aiohttp.ClientSession() as http:
+            async with http.get(issuer + "/.well-known/openid-configuration") as resp:
+                meta = await resp.json()
+            assert meta["issuer"] == issuer
+            async with http.get(meta["jwks_uri"]) as resp:
+                assert len((await resp.json())["keys"]) >= 3
+            for port in ports.values():
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    assert resp.status == 200
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Demo user: demo / " in out
+    assert "Demo client: " in out
+    for port in ports.values():
+        assert f"http://127.0.0.1:{port}" in out
+    assert (tmp_path / "data" / "dev-secrets.json").stat().st_mode & 0o077 == 0

@@ -1,0 +1,90 @@
+"""The event channel: delivery to every listener, resync on (re)connect, and a prompt stop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from authorium_shared import events
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
+from tests.conftest import REDIS_URL
+from tests.processes import redis_server
+
+
+async def test_every_listener_gets_each_event(redis_prefix: str) -> None:
+    keys = RedisKeys(redis_prefix + "events-a:")
+    redis = create_redis(REDIS_URL)
+    received: list[list[dict[str, Any]]] = [[], []]
+    feeds = [events.EventFeed(redis, keys, lambda e, box=box: _append(box, e)) for box in received]
+    tasks = [asyncio.create_task(f.run()) for f in feeds]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(f.connected_event.wait() for f in feeds)), 5)
+        await events.publish(redis, keys, {"type": "keys"})
+        for _ in range(100):
+            if all(received):
+                break
+            await asyncio.sleep(0.01)
+        assert received == [[{"type": "keys"}], [{"type": "keys"}]]
+    finally:
+        await _stop(tasks)
+        await redis.aclose()
+
+
+async def _append(box: list[dict[str, Any]], event: dict[str, Any]) -> None:
+    box.append(event)
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    # A service's shutdown waits on this: it must not hang, whatever the feed was doing.
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 3)
+
+
+async def test_cancelling_a_connected_feed_stops_it_promptly(redis_prefix: str) -> None:
+    redis = create_redis(REDIS_URL)
+    try:
+        for attempt in range(5):  # the cancellation lands at a different point of the read each time
+            feed = events.EventFeed(redis, RedisKeys(redis_prefix + "events-b:"), _ignore)
+            task = asyncio.create_task(feed.run())
+            await asyncio.wait_for(feed.connected_event.wait(), 5)
+            await asyncio.sleep(0.2 * attempt)
+            await _stop([task])
+            assert task.cancelled()
+    finally:
+        await redis.aclose()
+
+
+async def _ignore(event: dict[str, Any]) -> None:
+    return None
+
+
+async def test_feed_reports_down_then_reconnects_and_resyncs_when_redis_returns() -> None:
+    keys = RedisKeys("events-c:")
+    resyncs = 0
+
+    async def on_connect() -> None:
+        nonlocal resyncs
+        resyncs += 1
+
+    with redis_server() as (port, proc):
+        redis = create_redis(f"redis://127.0.0.1:{port}/0")
+        feed = events.EventFeed(redis, keys, _ignore, on_connect=on_connect)
+        task = asyncio.create_task(feed.run())
+        try:
+            await asyncio.wait_for(feed.connected_event.wait(), 5)
+            assert resyncs == 1 and feed.down_for() == 0.0
+            proc.kill()
+            proc.wait()
+            for _ in range(100):
+                if not feed.connected:
+                    break
+                await asyncio.sleep(0.05)
+            assert not feed.connected, "a dead connection is noticed within 5 s"
+            with redis_server(port):
+                await asyncio.wait_for(feed.connected_event.wait(), 10)
+                assert resyncs == 2, "every reconnect resyncs from the source of truth"
+        finally:
+            await _stop([task])
+            await redis.aclose()
