@@ -50,7 +50,7 @@ async def _change_keys(
         plans = [plan_for(stored, alg, now) for alg in algs]
         for plan in plans:
             await repo.apply(conn, plan, now)
-        changed = [p for p in plans if p.promote or p.remove or p.create_current or p.create_next]
+        changed = [p for p in plans if not p.is_empty]
         if changed:
             await audit.record(
                 conn,
