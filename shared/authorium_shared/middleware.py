@@ -8,10 +8,12 @@ import time
 import uuid
 from urllib.parse import urlencode
 
+import asyncpg
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from redis.exceptions import RedisError
 
 from authorium_shared.errors import OAuthError
 from authorium_shared.logs import request_id
@@ -28,16 +30,50 @@ def json_response(body: object, *, status: int = 200, headers: dict[str, str] | 
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
-def error_response(exc: OAuthError) -> web.Response:
+def redirect_with(uri: str, params: dict[str, str], *, after_post: bool = False) -> web.HTTPException:
+    """A redirect to `uri` with `params` added to its query; 303 after a POST so the browser follows with a
+    GET and never re-posts the form (RFC 9700 section 4.12)."""
+    sep = "&" if "?" in uri else "?"
+    location = uri + sep + urlencode(params)
+    return web.HTTPSeeOther(location) if after_post else web.HTTPFound(location)
+
+
+def error_response(exc: OAuthError, *, after_post: bool = False) -> web.Response:
     """The RFC 6749 section 5.2 JSON form, or a redirect with error parameters (section 4.1.2.1)."""
     if exc.redirect_uri is not None:
         params = exc.body()
         if exc.state is not None:
             params["state"] = exc.state
         params.update(exc.redirect_params)
-        sep = "&" if "?" in exc.redirect_uri else "?"
-        raise web.HTTPFound(exc.redirect_uri + sep + urlencode(params))
+        raise redirect_with(exc.redirect_uri, params, after_post=after_post)
     return json_response(exc.body(), status=exc.status, headers={**NO_STORE, **exc.headers})
+
+
+# Pages people see: no framing (clickjacking), no referrer (codes and state stay out of other sites' logs),
+# no scripts, and nothing loaded from elsewhere.
+HTML_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@web.middleware
+async def secure_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Adds HTML_SECURITY_HEADERS to every HTML response, and no-store, since pages carry CSRF tokens."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.setdefault("Referrer-Policy", "no-referrer")
+        raise
+    if response.content_type == "text/html":
+        for name, value in HTML_SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 class HttpMetrics:
@@ -105,9 +141,17 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         response: web.StreamResponse = await handler(request)
     except OAuthError as exc:
-        return error_response(exc)
+        return error_response(exc, after_post=request.method == "POST")
     except web.HTTPException:
         raise
+    except (RedisError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, TimeoutError) as exc:
+        # A backing store is away: say so, and let the client retry, rather than a bare 500.
+        log.warning("backing store unavailable", extra={"path": request.path, "error": repr(exc)})
+        return json_response(
+            {"error": "temporarily_unavailable", "error_description": "a backing store is unavailable; retry"},
+            status=503,
+            headers={**NO_STORE, "Retry-After": "1"},
+        )
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return json_response(

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from authorium_shared import events
 from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
-from authz.appkeys import KEY_RING, SETTINGS
+from authz.appkeys import COMPONENTS, KEY_RING, SETTINGS
+from authz.components import Components
 from authz.keys import KeyRing
 from authz.keys import ensure as ensure_keys
+
+log = logging.getLogger("authorium.authz")
 
 
 async def key_ring(app: web.Application) -> AsyncIterator[None]:
@@ -35,3 +40,18 @@ async def key_ring(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def components(app: web.Application) -> AsyncIterator[None]:
+    """Build the request handlers' components; put revocations back into Redis from Postgres, in case Redis
+    lost them (a no-op when it did not)."""
+    built = Components.build(app[SETTINGS], app[PG_POOL], app[REDIS], app[REDIS_KEYS], app[KEY_RING])
+    app[COMPONENTS] = built
+    try:
+        restored = await built.revoker.rebuild()
+    except (RedisError, OSError) as exc:
+        log.warning("could not restore revocations into Redis", extra={"error": str(exc)})
+    else:
+        if restored:
+            log.info("restored revocations into Redis", extra={"count": restored})
+    yield

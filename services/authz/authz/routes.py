@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
-from authz.endpoints import jwks, metadata
+from authz.appkeys import SETTINGS
+from authz.endpoints import authorize, introspect, jwks, metadata, paths, register, revoke, token, userinfo
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/.well-known/oauth-authorization-server", metadata.metadata)
-    app.router.add_get("/.well-known/openid-configuration", metadata.metadata)
-    app.router.add_get(metadata.JWKS_PATH, jwks.jwks)
+def add_routes(app: web.Application, static: Path) -> None:
+    router = app.router
+    router.add_get("/.well-known/oauth-authorization-server", metadata.metadata)
+    router.add_get("/.well-known/openid-configuration", metadata.metadata)
+    router.add_get(paths.JWKS, jwks.jwks)
+    router.add_route("GET", paths.AUTHORIZE, authorize.authorize)
+    router.add_route("POST", paths.AUTHORIZE, authorize.authorize)
+    router.add_post(paths.AUTHORIZE_LOGIN, authorize.login)
+    router.add_post(paths.AUTHORIZE_CONSENT, authorize.consent)
+    router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
+    router.add_post(paths.TOKEN, token.token)
+    router.add_post(paths.REVOKE, revoke.revoke)
+    router.add_post(paths.INTROSPECT, introspect.introspect)
+    router.add_route("GET", paths.USERINFO, userinfo.userinfo)
+    router.add_route("POST", paths.USERINFO, userinfo.userinfo)
+    if app[SETTINGS].registration_token is not None:
+        router.add_post(paths.REGISTER, register.register)
+    router.add_static("/static", static)

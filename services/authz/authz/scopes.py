@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from authorium_shared.errors import InvalidScope
 
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
 MAX_SCOPES = 50
+# Scopes about a signed-in person (OpenID Connect Core section 5.4 and 11); meaningless for a service token.
+USER_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:
@@ -27,3 +30,30 @@ def parse_scope(value: str | None) -> tuple[str, ...]:
 
 def format_scope(scopes: tuple[str, ...] | list[str]) -> str:
     return " ".join(scopes)
+
+
+def check_scope(requested: tuple[str, ...], allowed: Collection[str]) -> tuple[str, ...]:
+    """The scopes to grant: what was requested if the client may have all of it, else InvalidScope.
+    Nothing requested means the client's registered scopes (RFC 6749 section 3.3's pre-defined default)."""
+    if not requested:
+        return tuple(allowed)
+    refused = [s for s in requested if s not in allowed]
+    if refused:
+        raise InvalidScope(f"the client may not request {' '.join(refused)}")
+    return requested
+
+
+_DESCRIPTIONS = {
+    "openid": "Confirm who you are",
+    "profile": "See your username and name",
+    "email": "See your email address",
+    "offline_access": "Keep access while you are away",
+    "notes:read": "Read your notes",
+    "notes:write": "Create, change and delete your notes",
+    "notes:admin": "Read every user's notes",
+}
+
+
+def describe(scope: str) -> str:
+    """A scope in plain words, for the consent page."""
+    return _DESCRIPTIONS.get(scope, f"Use the permission “{scope}”")

@@ -27,6 +27,14 @@ class AuthzSettings:
     code_ttl: int
     jwks_max_age: int
     access_token_alg: str
+    refresh_reuse_grace: int
+    session_ttl: int
+    token_rate_limit: int
+    registration_token: str | None
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
 
     @property
     def issuer(self) -> str:
@@ -61,4 +69,18 @@ class AuthzSettings:
             code_ttl=env_int(environ, "AUTHORIUM_CODE_TTL", 60, minimum=5, maximum=60),
             jwks_max_age=env_int(environ, "AUTHORIUM_JWKS_MAX_AGE", 300, minimum=0, maximum=86400),
             access_token_alg=alg,
+            refresh_reuse_grace=env_int(environ, "AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS", 0, minimum=0, maximum=300),
+            session_ttl=env_int(environ, "AUTHORIUM_SESSION_TTL", 8 * 3600, minimum=60, maximum=30 * 86400),
+            token_rate_limit=env_int(environ, "AUTHORIUM_TOKEN_RATE_LIMIT", 6000, minimum=1, maximum=10_000_000),
+            registration_token=_registration_token(environ),
         )
+
+
+def _registration_token(environ: Mapping[str, str]) -> str | None:
+    """The operator's initial access token for RFC 7591 registration; unset means registration is off."""
+    value = environ.get("AUTHORIUM_REGISTRATION_TOKEN", "").strip()
+    if not value:
+        return None
+    if len(value) < 32 or not value.isascii() or not value.isprintable():
+        raise ConfigError("AUTHORIUM_REGISTRATION_TOKEN", "must be at least 32 printable ASCII characters")
+    return value

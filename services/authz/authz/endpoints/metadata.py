@@ -1,4 +1,4 @@
-"""Authorization server metadata (RFC 8414 section 3) and OpenID Connect Discovery 1.0 section 4.
+"""Authorization server metadata (RFC 8414 section 2) and OpenID Connect Discovery 1.0 section 3.
 
 Lists exactly what this server implements, nothing it does not."""
 
@@ -8,25 +8,61 @@ from typing import Any
 
 from aiohttp import web
 
+from authorium_shared.keys import ALGORITHMS
 from authorium_shared.middleware import json_response
 from authz.appkeys import SETTINGS
+from authz.clients import AUTH_METHODS
+from authz.endpoints import paths
+from authz.grants import GRANTS
+from authz.pkce import METHOD as PKCE_METHOD
 from authz.settings import AuthzSettings
 
-JWKS_PATH = "/jwks.json"
+SCOPES = ("openid", "profile", "email", "offline_access")
 
 
 def build_metadata(settings: AuthzSettings) -> dict[str, Any]:
     issuer = settings.issuer
-    return {
+    auth_methods = list(AUTH_METHODS)
+    meta: dict[str, Any] = {
         "issuer": issuer,
-        "jwks_uri": issuer + JWKS_PATH,
-        # Nothing is issued through the authorization endpoint yet.
-        "response_types_supported": [],
-        "grant_types_supported": [],
-        "scopes_supported": [],
+        "authorization_endpoint": issuer + paths.AUTHORIZE,
+        "token_endpoint": issuer + paths.TOKEN,
+        "jwks_uri": issuer + paths.JWKS,
+        "userinfo_endpoint": issuer + paths.USERINFO,
+        "revocation_endpoint": issuer + paths.REVOKE,
+        "introspection_endpoint": issuer + paths.INTROSPECT,
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": sorted(GRANTS),
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "code_challenge_methods_supported": [PKCE_METHOD],
+        "authorization_response_iss_parameter_supported": True,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "id_token_signing_alg_values_supported": list(ALGORITHMS),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "preferred_username",
+            "name",
+            "email",
+        ],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }
+    if settings.registration_token is not None:
+        meta["registration_endpoint"] = issuer + paths.REGISTER
+    return meta
 
 
 async def metadata(request: web.Request) -> web.Response:

@@ -54,6 +54,14 @@ class UserRepository:
         row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE user_id = $1", user_id)
         return User(**dict(row)) if row else None
 
+    async def get_by_subject(self, subject: str) -> User | None:
+        """The user a token's `sub` names, or None when it names no user (a client, or garbage)."""
+        try:
+            user_id = uuid.UUID(subject)
+        except ValueError:
+            return None
+        return await self.get(user_id)
+
     async def set_password(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self.pool.execute(
             "UPDATE users SET password_hash = $2, updated_at = now() WHERE user_id = $1",

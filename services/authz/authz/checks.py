@@ -1,0 +1,110 @@
+"""The authorization request's checks (RFC 6749 section 4.1.1, RFC 7636 section 4.3, OIDC Core 3.1.2.1), run in
+order by the authorization endpoint. The first two decide whether errors may be sent back to the client at all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from authorium_shared.errors import InvalidRequest, OAuthError, UnsupportedResponseType
+from authz import pkce
+from authz.repositories.clients import Client
+
+PROMPTS = ("none", "login", "consent")
+MAX_STATE_LENGTH = 1024
+MAX_NONCE_LENGTH = 255
+MAX_AGE_LIMIT = 10 * 365 * 86400
+
+
+class UntrustedRedirect(Exception):
+    """The request cannot be answered by redirect: the client or redirect URI is unknown. The user sees
+    an error page instead (RFC 6749 section 4.1.2.1), so the server is never an open redirector."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RequestNotSupported(OAuthError):
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    error = "request_uri_not_supported"
+
+
+def check_redirect_uri(client: Client | None, redirect_uri: str | None) -> str:
+    """The registered redirect URI to use: an exact string match (RFC 9700 section 4.1.3), or the only one
+    registered when the request names none (RFC 6749 section 3.1.2.3)."""
+    if client is None:
+        raise UntrustedRedirect("The application that sent you here is not registered.")
+    if "authorization_code" not in client.grant_types or not client.redirect_uris:
+        raise UntrustedRedirect("This application is not allowed to sign people in.")
+    if redirect_uri is None:
+        if len(client.redirect_uris) != 1:
+            raise UntrustedRedirect("The application did not say where to send you back (redirect_uri).")
+        return client.redirect_uris[0]
+    if redirect_uri not in client.redirect_uris:
+        raise UntrustedRedirect("The application asked to send you to an address it has not registered.")
+    return redirect_uri
+
+
+def check_response_type(params: Mapping[str, str]) -> None:
+    response_type = params.get("response_type")
+    if response_type is None:
+        raise InvalidRequest("response_type is required")
+    if response_type != "code":
+        raise UnsupportedResponseType("only response_type=code is supported")
+
+
+def check_unsupported_parameters(params: Mapping[str, str]) -> None:
+    if "request" in params:
+        raise RequestNotSupported("request objects are not supported")
+    if "request_uri" in params:
+        raise RequestUriNotSupported("request_uri is not supported")
+    if "response_mode" in params and params["response_mode"] != "query":
+        raise InvalidRequest("only response_mode=query is supported")
+
+
+def check_pkce(client: Client, params: Mapping[str, str]) -> str | None:
+    """The S256 code challenge, required of public clients and accepted from all."""
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method")
+    if challenge is None:
+        if method is not None:
+            raise InvalidRequest("code_challenge_method was sent without a code_challenge")
+        if client.is_public:
+            raise InvalidRequest("a public client must use PKCE: code_challenge with method S256 is required")
+        return None
+    if method != pkce.METHOD:
+        raise InvalidRequest("code_challenge_method must be S256 (plain is not supported)")
+    if not pkce.is_valid_challenge(challenge):
+        raise InvalidRequest("code_challenge must be 43 base64url characters (the S256 of the verifier)")
+    return challenge
+
+
+def check_prompt(params: Mapping[str, str]) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(params.get("prompt", "").split()))
+    unknown = [v for v in values if v not in PROMPTS]
+    if unknown:
+        raise InvalidRequest(f"prompt value {unknown[0]!r} is not supported; use none, login or consent")
+    if "none" in values and len(values) > 1:
+        raise InvalidRequest("prompt=none cannot be combined with other values")
+    return values
+
+
+def check_max_age(params: Mapping[str, str]) -> int | None:
+    value = params.get("max_age")
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_AGE_LIMIT:
+        raise InvalidRequest("max_age must be a non-negative number of seconds")
+    return int(value)
+
+
+def check_state_and_nonce(params: Mapping[str, str]) -> tuple[str | None, str | None]:
+    state, nonce = params.get("state"), params.get("nonce")
+    if state is not None and len(state) > MAX_STATE_LENGTH:
+        raise InvalidRequest(f"state must be at most {MAX_STATE_LENGTH} characters")
+    if nonce is not None and len(nonce) > MAX_NONCE_LENGTH:
+        raise InvalidRequest(f"nonce must be at most {MAX_NONCE_LENGTH} characters")
+    return state, nonce

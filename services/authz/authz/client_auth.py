@@ -1,0 +1,76 @@
+"""Client authentication at the token, revocation and introspection endpoints (RFC 6749 section 2.3,
+RFC 7591 `token_endpoint_auth_method`): client_secret_basic, client_secret_post, or none for public clients."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from urllib.parse import unquote_plus
+
+from aiohttp import web
+
+from authorium_shared.errors import InvalidClient, InvalidRequest
+from authz import client_secrets
+from authz.repositories.clients import Client, ClientRepository
+
+REALM = "authorium"
+_MAX_ID_LENGTH = 256
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _basic_failure("malformed Basic credentials") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise _basic_failure("malformed Basic credentials")
+    # RFC 6749 section 2.3.1: both parts are form-urlencoded before they are joined.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def _basic_failure(description: str) -> InvalidClient:
+    return InvalidClient(description, headers={"WWW-Authenticate": f'Basic realm="{REALM}"'})
+
+
+def _failure(description: str, *, basic: bool) -> InvalidClient:
+    # RFC 6749 section 5.2: 401 with a challenge when the Authorization header was used; otherwise 400,
+    # since a 401 must carry a challenge the client never asked for.
+    return _basic_failure(description) if basic else InvalidClient(description, status=400)
+
+
+async def authenticate(request: web.Request, form: Mapping[str, str], clients: ClientRepository) -> Client:
+    """The client the request authenticates as; InvalidClient (or InvalidRequest) otherwise."""
+    header = request.headers.get("Authorization")
+    basic = _basic_credentials(header) if header else None
+    if header and basic is None:
+        raise InvalidRequest("only the Basic scheme authenticates clients here")
+    if basic is not None:
+        if "client_secret" in form:
+            raise InvalidRequest("use one client authentication method, not two")
+        client_id, secret = basic
+        if form.get("client_id", client_id) != client_id:
+            raise InvalidRequest("client_id in the body does not match the authenticated client")
+        secret_or_none: str | None = secret
+    else:
+        client_id = form.get("client_id", "")
+        secret_or_none = form.get("client_secret")
+        if not client_id:
+            raise InvalidClient("client authentication is required", status=400)
+    client = await clients.get(client_id) if len(client_id) <= _MAX_ID_LENGTH else None
+    if client is None:
+        # Compare anyway, so an unknown client costs what a wrong secret does.
+        client_secrets.matches(secret_or_none or "", None)
+        raise _failure("unknown client or wrong credentials", basic=basic is not None)
+    if client.is_public:
+        if secret_or_none:
+            raise _failure("a public client has no secret", basic=basic is not None)
+        return client
+    # A confidential client may send its secret either way: both are equally strong (RFC 6749 section 2.3.1).
+    if not secret_or_none or not client_secrets.matches(secret_or_none, client.secret_hash):
+        raise _failure("unknown client or wrong credentials", basic=basic is not None)
+    return client

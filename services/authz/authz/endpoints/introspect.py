@@ -1,0 +1,67 @@
+"""Token introspection (RFC 7662), for authenticated clients.
+
+A client learns about its own tokens only: anything revoked, expired, unknown, or issued to another client
+(another audience) is `{"active": false}` and nothing more (section 2.2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from authorium_shared.jwt import TokenInvalid
+from authorium_shared.middleware import NO_STORE, json_response
+from authz import client_auth
+from authz.access import is_revoked, read_access_token
+from authz.appkeys import COMPONENTS
+from authz.components import Components
+from authz.forms import read_form, require
+from authz.tokens import refresh_digest
+
+INACTIVE = {"active": False}
+_ACCESS_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
+
+
+async def introspect(request: web.Request) -> web.Response:
+    components = request.app[COMPONENTS]
+    params = await read_form(request)
+    client = await client_auth.authenticate(request, params, components.clients)
+    token = require(params, "token")
+    first, second = (_refresh, _access) if params.get("token_type_hint") == "refresh_token" else (_access, _refresh)
+    body = await first(components, client.client_id, token) or await second(components, client.client_id, token)
+    return json_response(body or INACTIVE, headers=NO_STORE)
+
+
+async def _access(components: Components, client_id: str, token: str) -> dict[str, Any] | None:
+    try:
+        claims = read_access_token(components, token)
+    except TokenInvalid:
+        return None
+    if claims["client_id"] != client_id or await is_revoked(components, claims):
+        return None
+    body = {name: claims[name] for name in _ACCESS_CLAIMS if name in claims}
+    user = await components.users.get_by_subject(claims["sub"]) if claims["sub"] != client_id else None
+    if user is not None:
+        body["username"] = user.username
+    return {"active": True, **body, "token_type": "Bearer"}
+
+
+async def _refresh(components: Components, client_id: str, token: str) -> dict[str, Any] | None:
+    found = await components.grants.find_refresh(refresh_digest(token)) if len(token) <= 256 else None
+    if found is None:
+        return None
+    grant, state = found
+    if grant.client_id != client_id or grant.revoked_at is not None or not state.active(datetime.now(UTC)):
+        return None
+    body: dict[str, Any] = {
+        "active": True,
+        "scope": " ".join(grant.scopes),
+        "client_id": grant.client_id,
+        "exp": int(state.expires_at.timestamp()),
+        "iat": int(state.issued_at.timestamp()),
+        "iss": components.settings.issuer,
+    }
+    if grant.user_id is not None:
+        body["sub"] = str(grant.user_id)
+    return body

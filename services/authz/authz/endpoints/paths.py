@@ -1,0 +1,14 @@
+"""Where each endpoint is served; discovery publishes these, so clients never hard-code them."""
+
+from __future__ import annotations
+
+AUTHORIZE = "/authorize"
+AUTHORIZE_LOGIN = "/authorize/login"
+AUTHORIZE_CONSENT = "/authorize/consent"
+AUTHORIZE_CONTINUE = "/authorize/continue"
+TOKEN = "/token"
+REVOKE = "/revoke"
+INTROSPECT = "/introspect"
+USERINFO = "/userinfo"
+REGISTER = "/register"
+JWKS = "/jwks.json"

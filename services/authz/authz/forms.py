@@ -1,0 +1,48 @@
+"""Reading OAuth request parameters: form-encoded bodies and query strings, each parameter at most once
+(RFC 6749 section 3.1 and 3.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from authorium_shared.errors import InvalidRequest
+
+MAX_VALUE_LENGTH = 4096
+
+
+def single_values(params: MultiMapping[str]) -> dict[str, str]:
+    """Parameters as a plain dict; an empty value counts as absent (RFC 6749 section 3.1)."""
+    values: dict[str, str] = {}
+    for name in params:
+        if name in values:
+            continue
+        found = params.getall(name)
+        if len(found) > 1:
+            raise InvalidRequest(f"parameter {name!r} was sent more than once")
+        value = found[0]
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidRequest(f"parameter {name!r} is too long")
+        if value:
+            values[name] = value
+    return values
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+    try:
+        form = await request.post()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("the body is not valid form encoding") from None
+    values = single_values(form)  # type: ignore[arg-type]
+    return {k: v for k, v in values.items() if isinstance(v, str)}
+
+
+def require(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name)
+    if value is None:
+        raise InvalidRequest(f"parameter {name!r} is required")
+    return value

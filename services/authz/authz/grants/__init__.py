@@ -1,0 +1,15 @@
+"""The grant types the token endpoint serves, found by `grant_type` (one module per grant)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from authz.grants import authorization_code, client_credentials, refresh_token
+from authz.grants.base import TokenRequest
+
+Exchange = Callable[[TokenRequest], Awaitable[dict[str, Any]]]
+
+GRANTS: dict[str, Exchange] = {
+    module.GRANT_TYPE: module.exchange for module in (authorization_code, client_credentials, refresh_token)
+}

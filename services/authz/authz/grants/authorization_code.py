@@ -1,0 +1,105 @@
+"""The authorization code grant's token request (RFC 6749 section 4.1.3, RFC 7636 section 4.6, OIDC Core 3.1.3).
+
+The code is consumed before anything else, so two concurrent redemptions cannot both pass; a code that comes
+back after it was consumed revokes everything issued from it (RFC 6749 section 4.1.2)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authorium_shared.errors import InvalidGrant, InvalidRequest
+from authz import pkce
+from authz.forms import require
+from authz.grants.base import TokenRequest, issues_refresh_token, token_response, user_audience
+from authz.repositories import audit
+from authz.repositories.codes import Replayed
+from authz.repositories.grants import Grant, IssuedRefresh
+from authz.tokens import new_jti, new_refresh_token, refresh_digest
+
+GRANT_TYPE = "authorization_code"
+_UNUSABLE = "the authorization code is invalid, expired, or already used"
+
+
+async def exchange(request: TokenRequest) -> dict[str, Any]:
+    client, components, params = request.client, request.components, request.params
+    found = await components.codes.consume(require(params, "code"))
+    if found is None:
+        raise InvalidGrant(_UNUSABLE)
+    if isinstance(found, Replayed):
+        await components.revoker.grant(uuid.UUID(found.grant_id), "code replay")
+        await audit.record(
+            components.pool,
+            "code_replay",
+            client_id=client.client_id,
+            remote_addr=request.remote,
+            details={"grant_id": found.grant_id},
+        )
+        raise InvalidGrant(_UNUSABLE)
+    code = found
+    if code.client_id != client.client_id:
+        raise InvalidGrant("the authorization code was issued to another client")
+    if code.redirect_uri is not None and params.get("redirect_uri") != code.redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+    verifier = params.get("code_verifier")
+    if code.code_challenge is None:
+        if verifier is not None:
+            # RFC 9700 section 2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
+            raise InvalidGrant("code_verifier was sent but the authorization request had no code_challenge")
+    elif verifier is None:
+        raise InvalidRequest("code_verifier is required: the authorization request had a code_challenge")
+    elif not pkce.verify(verifier, code.code_challenge):
+        raise InvalidGrant("code_verifier does not match the code_challenge")
+    user = await components.users.get(uuid.UUID(code.user_id))
+    if user is None:
+        raise InvalidGrant("the user no longer exists")
+
+    settings = components.settings
+    now = int(time.time())
+    issued_at = datetime.fromtimestamp(now, UTC)
+    jti = new_jti()
+    refresh_token = new_refresh_token() if issues_refresh_token(client, code.scopes) else None
+    refresh = (
+        IssuedRefresh(refresh_digest(refresh_token), access_jti=jti, access_scopes=code.scopes, issued_at=issued_at)
+        if refresh_token
+        else None
+    )
+    lifetime = settings.refresh_token_ttl if refresh_token else settings.access_token_ttl
+    audience = user_audience(components, code.scopes)
+    grant = Grant(
+        grant_id=uuid.UUID(code.grant_id),
+        client_id=client.client_id,
+        user_id=user.user_id,
+        scopes=code.scopes,
+        audience=audience,
+        nonce=code.nonce,
+        auth_time=datetime.fromtimestamp(code.auth_time, UTC),
+        expires_at=issued_at + timedelta(seconds=lifetime),
+        revoked_at=None,
+    )
+    await components.grants.create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
+    access_token = components.minter.access_token(
+        subject=str(user.user_id),
+        client_id=client.client_id,
+        scopes=code.scopes,
+        audience=audience,
+        jti=jti,
+        issued_at=now,
+        grant_id=code.grant_id,
+        auth_time=code.auth_time,
+    )
+    id_token = None
+    if "openid" in code.scopes:
+        id_token = components.minter.id_token(
+            subject=str(user.user_id),
+            client_id=client.client_id,
+            alg=client.id_token_signed_response_alg,
+            auth_time=code.auth_time,
+            nonce=code.nonce,
+            access_token=access_token,
+        )
+    return token_response(
+        components, access_token=access_token, scopes=code.scopes, refresh_token=refresh_token, id_token=id_token
+    )

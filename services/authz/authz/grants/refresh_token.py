@@ -1,0 +1,82 @@
+"""The refresh token grant (RFC 6749 section 6) with rotation and reuse detection (RFC 9700 section 4.14.2).
+
+Every use returns a new refresh token and retires the old one; the old one coming back revokes the family.
+With AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS set, the same client racing itself within that window gets the
+same successor pair again instead."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authorium_shared.errors import InvalidGrant, InvalidScope
+from authz.forms import require
+from authz.grants.base import TokenRequest, token_response
+from authz.repositories import audit
+from authz.repositories.grants import Rejected, Reused
+from authz.scopes import parse_scope
+from authz.tokens import new_jti, refresh_digest
+
+GRANT_TYPE = "refresh_token"
+
+
+async def exchange(request: TokenRequest) -> dict[str, Any]:
+    client, components, params = request.client, request.components, request.params
+    settings = components.settings
+    presented = require(params, "refresh_token")
+    requested = parse_scope(params.get("scope"))
+    successor = components.minter.successor_of(presented)
+    now = datetime.fromtimestamp(int(time.time()), UTC)
+    outcome = await components.grants.rotate(
+        token_hash=refresh_digest(presented),
+        client_id=client.client_id,
+        successor_hash=refresh_digest(successor),
+        access_jti=new_jti(),
+        requested_scopes=requested,
+        now=now,
+        ttl=timedelta(seconds=settings.refresh_token_ttl),
+        grace=timedelta(seconds=settings.refresh_reuse_grace),
+        revocation_expires_at=components.revoker.grant_revocation_expiry(now),
+    )
+    if isinstance(outcome, Rejected):
+        raise InvalidScope(outcome.reason) if outcome.invalid_scope else InvalidGrant(outcome.reason)
+    if isinstance(outcome, Reused):
+        await components.revoker.announce_grant(outcome.grant.grant_id)
+        await audit.record(
+            components.pool,
+            "refresh_reuse",
+            client_id=client.client_id,
+            user_id=outcome.grant.user_id,
+            remote_addr=request.remote,
+            details={"grant_id": str(outcome.grant.grant_id)},
+        )
+        raise InvalidGrant("the refresh token was already used; its whole family is now revoked")
+    grant, issued = outcome.grant, outcome.successor
+    if grant.user_id is None or await components.users.get(grant.user_id) is None:
+        raise InvalidGrant("the user no longer exists")
+    auth_time = int(grant.auth_time.timestamp()) if grant.auth_time else None
+    access_token = components.minter.access_token(
+        subject=str(grant.user_id),
+        client_id=client.client_id,
+        scopes=issued.access_scopes,
+        audience=grant.audience,
+        jti=issued.access_jti,
+        issued_at=int(issued.issued_at.timestamp()),
+        grant_id=str(grant.grant_id),
+        auth_time=auth_time,
+    )
+    id_token = None
+    if "openid" in issued.access_scopes:
+        # OIDC Core section 12.2: same iss, sub, aud and auth_time as at sign-in; no nonce.
+        id_token = components.minter.id_token(
+            subject=str(grant.user_id),
+            client_id=client.client_id,
+            alg=client.id_token_signed_response_alg,
+            auth_time=auth_time,
+            nonce=None,
+            access_token=access_token,
+        )
+    return token_response(
+        components, access_token=access_token, scopes=issued.access_scopes, refresh_token=successor, id_token=id_token
+    )

@@ -1,0 +1,45 @@
+"""Fixed-window counters in Redis: per-client token requests and failed sign-ins per username and per address."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+from authorium_shared.redis_keys import RedisKeys
+
+
+class Counter:
+    """Counts events per subject in windows of `window` seconds; `limit` events are allowed per window."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys, name: str, *, limit: int, window: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.name = name
+        self.limit = limit
+        self.window = window
+
+    def _key(self, subject: str) -> tuple[str, int]:
+        now = time.time()
+        slot = int(now // self.window)
+        retry_after = max(1, int((slot + 1) * self.window - now) + 1)
+        return self.keys("rl", self.name, str(slot), subject), retry_after
+
+    async def hit(self, subject: str) -> int | None:
+        """Count one event; returns None when within the limit, else the seconds until the window ends."""
+        key, retry_after = self._key(subject)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self.window + 1, nx=True)
+            count, _ = await pipe.execute()
+        return None if count <= self.limit else retry_after
+
+    async def exceeded(self, subject: str) -> int | None:
+        """Like `hit` without counting: None when under the limit, else the seconds until it resets."""
+        key, retry_after = self._key(subject)
+        count = await self.redis.get(key)
+        return retry_after if count is not None and int(count) >= self.limit else None
+
+    async def reset(self, subject: str) -> None:
+        key, _ = self._key(subject)
+        await self.redis.delete(key)

@@ -1,0 +1,84 @@
+"""Authorization codes in Redis (RFC 6749 section 4.1.2): stored under a digest of the code, consumed once.
+
+Consuming keeps a marker naming the grant the code started, so a replay can be told apart from an unknown
+code and everything issued from the code revoked (RFC 6749 section 4.1.2, RFC 9700 section 4.2.4)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass
+
+import orjson
+from redis.asyncio import Redis
+
+from authorium_shared.redis_keys import RedisKeys
+
+# Atomically: hand out the code's data once, leaving only the grant marker behind for replays to find.
+_CONSUME = """
+local data = redis.call('HGET', KEYS[1], 'data')
+if data then
+  redis.call('HDEL', KEYS[1], 'data')
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  return {'code', data}
+end
+local grant = redis.call('HGET', KEYS[1], 'grant')
+if grant then
+  return {'replay', grant}
+end
+return false
+"""
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    client_id: str
+    redirect_uri: str | None  # None when the authorization request omitted it
+    scopes: tuple[str, ...]
+    user_id: str
+    auth_time: int
+    grant_id: str
+    code_challenge: str | None
+    nonce: str | None
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """The code was redeemed before; `grant_id` is what it started."""
+
+    grant_id: str
+
+
+class CodeStore:
+    def __init__(self, redis: Redis, keys: RedisKeys, *, ttl: int, replay_memory: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl = ttl
+        self.replay_memory = replay_memory
+        self._consume = redis.register_script(_CONSUME)
+
+    def _key(self, code: str) -> str:
+        return self.keys("code", hashlib.sha256(code.encode()).hexdigest())
+
+    async def issue(self, code: AuthorizationCode) -> str:
+        value = secrets.token_urlsafe(32)
+        key = self._key(value)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"data": orjson.dumps(asdict(code)), "grant": code.grant_id})
+            pipe.expire(key, self.ttl)
+            await pipe.execute()
+        return value
+
+    async def consume(self, value: str) -> AuthorizationCode | Replayed | None:
+        """The code's data the first time; Replayed afterwards (for a while); None if never issued or expired."""
+        if not value or len(value) > 256:
+            return None
+        result = await self._consume(keys=[self._key(value)], args=[self.replay_memory])
+        if not result:
+            return None
+        kind, payload = result[0], result[1]
+        if kind == b"replay":
+            return Replayed(grant_id=payload.decode())
+        data = orjson.loads(payload)
+        data["scopes"] = tuple(data["scopes"])
+        return AuthorizationCode(**data)

@@ -1,0 +1,52 @@
+"""Revoking access tokens and grants: first the durable record in Postgres, then Redis's lists, then an
+announcement on the event channel so every resource server refuses the token within a second."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from authorium_shared.revocations import Revocation, RevocationList
+from authz.repositories import revocations
+from authz.repositories.grants import GrantRepository
+from authz.settings import AuthzSettings
+
+# An access token may be honoured a little past `exp` (verifier leeway); its revocation outlives that too.
+LEEWAY_MARGIN = timedelta(seconds=60)
+
+
+class Revoker:
+    def __init__(
+        self, pool: asyncpg.Pool, grants: GrantRepository, listed: RevocationList, settings: AuthzSettings
+    ) -> None:
+        self.pool = pool
+        self.grants = grants
+        self.listed = listed
+        self.settings = settings
+
+    def grant_revocation_expiry(self, now: datetime | None = None) -> datetime:
+        """After this, no access token from a grant revoked now can still be valid."""
+        return (now or datetime.now(UTC)) + timedelta(seconds=self.settings.access_token_ttl) + LEEWAY_MARGIN
+
+    async def access_token(self, jti: str, exp: int) -> None:
+        expires_at = datetime.fromtimestamp(exp, UTC) + LEEWAY_MARGIN
+        await revocations.record(self.pool, "token", jti, expires_at)
+        await self.listed.add(Revocation("token", jti, int(expires_at.timestamp())))
+
+    async def grant(self, grant_id: uuid.UUID, reason: str) -> None:
+        expires_at = self.grant_revocation_expiry()
+        await self.grants.revoke_grant(grant_id, reason, expires_at)
+        await self.announce_grant(grant_id, expires_at)
+
+    async def announce_grant(self, grant_id: uuid.UUID, expires_at: datetime | None = None) -> None:
+        """The Redis half of a grant revocation already committed to Postgres."""
+        expires_at = expires_at or self.grant_revocation_expiry()
+        await self.listed.add(Revocation("grant", str(grant_id), int(expires_at.timestamp())))
+
+    async def rebuild(self) -> int:
+        """Put every unexpired revocation from Postgres back into Redis (after Redis lost its data)."""
+        found = await revocations.unexpired(self.pool)
+        await self.listed.add(*found, announce=False)
+        return len(found)

@@ -1,0 +1,14 @@
+"""The access-token profile both servers agree on (RFC 9068): media type, algorithms, claim names."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from authorium_shared.keys import ALGORITHMS
+
+TYP: Final = "at+jwt"
+# Every algorithm the authorization server can sign with; a verifier accepts nothing else.
+ALLOWED_ALGORITHMS: Final = ALGORITHMS
+REQUIRED_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
+# A private claim naming the grant a token came from, so revoking a grant revokes its access tokens.
+GRANT_ID_CLAIM: Final = "grant_id"
