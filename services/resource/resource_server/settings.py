@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from authorium_shared.settings import DEFAULT_RESOURCE_URL, CommonSettings, env_url
+from authorium_shared.settings import DEFAULT_RESOURCE_URL, CommonSettings, env_float, env_url
 
 
 @dataclass(frozen=True)
@@ -13,10 +13,25 @@ class ResourceSettings:
     common: CommonSettings
     # This server's identifier: the `aud` its access tokens must carry.
     resource_url: str
+    jwks_url: str
+    # Clock skew tolerated on exp and nbf, seconds.
+    leeway: float
+    # How long the revocation feed may be down before requests are refused (fail closed), seconds.
+    revocation_max_staleness: float
+
+    @property
+    def issuer(self) -> str:
+        return self.common.issuer
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ResourceSettings:
+        common = CommonSettings.from_env(environ)
         return cls(
-            common=CommonSettings.from_env(environ),
+            common=common,
             resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
+            jwks_url=env_url(environ, "AUTHORIUM_JWKS_URL", common.issuer + "/jwks.json", schemes=("http", "https")),
+            leeway=env_float(environ, "AUTHORIUM_TOKEN_LEEWAY", 5.0, minimum=0.0, maximum=120.0),
+            revocation_max_staleness=env_float(
+                environ, "AUTHORIUM_REVOCATION_MAX_STALENESS", 5.0, minimum=0.5, maximum=300.0
+            ),
         )

@@ -1,0 +1,78 @@
+"""Who a request is from: the access token verified locally (RFC 9068 section 4) and checked against the
+revocation cache, with RFC 6750 refusals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from authorium_shared import access_tokens
+from authorium_shared.bearer import bearer_token, refuse
+from authorium_shared.errors import InsufficientScope, InvalidToken, TemporarilyUnavailable
+from authorium_shared.jwks_cache import JWKSCache
+from authorium_shared.jwt import TokenInvalid
+from resource_server.revocations import RevocationCache, RevocationsUnknown
+from resource_server.settings import ResourceSettings
+
+REALM = "authorium-notes"
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    jti: str
+    grant_id: str | None
+
+    @property
+    def is_service(self) -> bool:
+        """A client-credentials token: the client acts for itself, not for a user."""
+        return self.grant_id is None and self.subject == self.client_id
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> AccessToken:
+        scope, grant_id = claims.get("scope", ""), claims.get(access_tokens.GRANT_ID_CLAIM)
+        sub, client_id, jti = claims["sub"], claims["client_id"], claims["jti"]
+        if not all(isinstance(v, str) and v for v in (sub, client_id, jti)) or not isinstance(scope, str):
+            raise TokenInvalid("malformed claims")
+        if grant_id is not None and not isinstance(grant_id, str):
+            raise TokenInvalid("malformed claims")
+        return cls(subject=sub, client_id=client_id, scopes=frozenset(scope.split()), jti=jti, grant_id=grant_id)
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise refuse(InsufficientScope(f"this needs the {scope} scope"), REALM, scope=scope)
+
+
+class Verifier:
+    def __init__(self, settings: ResourceSettings, keys: JWKSCache, revocations: RevocationCache) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.revocations = revocations
+
+    async def authenticate(self, request: web.Request) -> AccessToken:
+        token = bearer_token(request, REALM)
+        try:
+            claims = await self.keys.verify(
+                token,
+                algorithms=access_tokens.ALLOWED_ALGORITHMS,
+                issuer=self.settings.issuer,
+                audience=self.settings.resource_url,
+                typ=access_tokens.TYP,
+                leeway=self.settings.leeway,
+                required=access_tokens.REQUIRED_CLAIMS,
+            )
+            access = AccessToken.from_claims(claims)
+        except TokenInvalid as exc:
+            raise refuse(InvalidToken(f"the access token is invalid: {exc.reason}"), REALM) from None
+        try:
+            revoked = self.revocations.is_revoked(access.jti, access.grant_id)
+        except RevocationsUnknown as exc:
+            # Fail closed: without a current revocation list no token can be vouched for.
+            raise TemporarilyUnavailable(f"cannot check revocation: {exc}", headers={"Retry-After": "1"}) from None
+        if revoked:
+            raise refuse(InvalidToken("the access token was revoked"), REALM)
+        return access
