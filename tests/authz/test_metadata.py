@@ -9,6 +9,7 @@ import jwt
 from authorium_shared.jwt import encode, verify
 from authorium_shared.keys import KeySet, parse_kek
 from authz.repositories.keys import KeyRepository
+from tests.authz.conftest import AuthzFactory
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -23,12 +24,63 @@ async def test_both_discovery_documents_name_the_configured_issuer(authz: str, h
         assert meta["jwks_uri"] == authz + "/jwks.json"
 
 
+# The method each advertised endpoint is used with.
+ENDPOINT_METHODS = {
+    "authorization_endpoint": "GET",
+    "token_endpoint": "POST",
+    "revocation_endpoint": "POST",
+    "introspection_endpoint": "POST",
+    "userinfo_endpoint": "GET",
+    "registration_endpoint": "POST",
+}
+
+
 async def test_metadata_advertises_only_what_is_implemented(authz: str, http: aiohttp.ClientSession) -> None:
     async with http.get(authz + "/.well-known/oauth-authorization-server") as resp:
         meta = await resp.json()
     for path_key in [k for k in meta if k.endswith("_endpoint")]:
         async with http.post(meta[path_key]) as resp:
             assert resp.status != 404, f"{path_key} is advertised but not served"
+
+
+async def test_both_documents_list_the_endpoints_and_capabilities(authz: str, http: aiohttp.ClientSession) -> None:
+    documents = []
+    for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+        async with http.get(authz + path) as resp:
+            assert resp.status == 200
+            documents.append(await resp.json())
+    assert documents[0] == documents[1]
+    meta = documents[0]
+    assert meta["authorization_endpoint"] == authz + "/authorize"
+    for name in ("token", "revocation", "introspection", "userinfo"):
+        assert meta[f"{name}_endpoint"].startswith(authz + "/"), name
+    assert "registration_endpoint" not in meta
+    assert meta["response_types_supported"] == ["code"]
+    assert sorted(meta["grant_types_supported"]) == ["authorization_code", "client_credentials", "refresh_token"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    assert "RS256" in meta["id_token_signing_alg_values_supported"]  # OIDC Discovery section 3: required
+    assert "openid" in meta["scopes_supported"]
+    assert meta["subject_types_supported"] == ["public"]
+    for key in ("token", "revocation", "introspection"):
+        methods = meta[f"{key}_endpoint_auth_methods_supported"]
+        assert set(methods) == {"client_secret_basic", "client_secret_post", "none"}, key
+
+
+async def test_every_advertised_endpoint_is_served_for_its_method(
+    start_authz: AuthzFactory, http: aiohttp.ClientSession
+) -> None:
+    async with start_authz(AUTHORIUM_REGISTRATION_TOKEN="t" * 40) as authz:
+        async with http.get(authz + "/.well-known/openid-configuration") as resp:
+            meta = await resp.json()
+        advertised = {k for k in meta if k.endswith("_endpoint")}
+        assert advertised == set(ENDPOINT_METHODS), "an advertised endpoint is missing from this test's table"
+        for key, method in ENDPOINT_METHODS.items():
+            # No credentials: each answers with its own refusal, never "not found" or "method not allowed".
+            async with http.request(method, meta[key], allow_redirects=False) as resp:
+                assert resp.status not in (404, 405), f"{key} is advertised but {method} is not served"
+        async with http.get(meta["jwks_uri"]) as resp:
+            assert resp.status == 200
 
 
 async def test_jwks_is_a_valid_public_key_set(authz: str, http: aiohttp.ClientSession) -> None:

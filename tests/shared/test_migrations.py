@@ -56,7 +56,9 @@ async def test_concurrent_migrations_on_an_empty_database_all_succeed(make_datab
             await conn.close()
 
     results = await asyncio.gather(*(run() for _ in range(5)))
-    assert sorted(len(r) for r in results) == [0, 0, 0, 0, len(all_migrations())], "one run applies; the rest find it done"
+    assert sorted(len(r) for r in results) == [0, 0, 0, 0, len(all_migrations())], (
+        "one run applies; the rest find it done"
+    )
 
 
 async def test_two_authorium_migrate_commands_started_together_both_exit_0(make_database: DatabaseFactory) -> None:

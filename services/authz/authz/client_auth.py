@@ -16,6 +16,8 @@ from authz.repositories.clients import Client, ClientRepository
 
 REALM = "authorium"
 _MAX_ID_LENGTH = 256
+# `matches` returns at once for a missing digest; comparing against this one really does the work.
+_UNKNOWN_CLIENT_DIGEST = client_secrets.digest(client_secrets.new_secret())
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:
@@ -64,7 +66,7 @@ async def authenticate(request: web.Request, form: Mapping[str, str], clients: C
     client = await clients.get(client_id) if len(client_id) <= _MAX_ID_LENGTH else None
     if client is None:
         # Compare anyway, so an unknown client costs what a wrong secret does.
-        client_secrets.matches(secret_or_none or "", None)
+        client_secrets.matches(secret_or_none or "", _UNKNOWN_CLIENT_DIGEST)
         raise _failure("unknown client or wrong credentials", basic=basic is not None)
     if client.is_public:
         if secret_or_none:

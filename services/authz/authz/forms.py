@@ -25,6 +25,9 @@ def single_values(params: MultiMapping[str]) -> dict[str, str]:
         value = found[0]
         if len(value) > MAX_VALUE_LENGTH:
             raise InvalidRequest(f"parameter {name!r} is too long")
+        if isinstance(value, str) and "\x00" in value:
+            # No OAuth parameter has a NUL, and Postgres text cannot hold one.
+            raise InvalidRequest(f"parameter {name!r} contains a NUL character")
         if value:
             values[name] = value
     return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from authorium_shared.settings import (
     env_str,
     env_url,
 )
+
+_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ def _registration_token(environ: Mapping[str, str]) -> str | None:
     value = environ.get("AUTHORIUM_REGISTRATION_TOKEN", "").strip()
     if not value:
         return None
-    if len(value) < 32 or not value.isascii() or not value.isprintable():
-        raise ConfigError("AUTHORIUM_REGISTRATION_TOKEN", "must be at least 32 printable ASCII characters")
+    # It is sent as a Bearer token, so it must fit RFC 6750 section 2.1's b64token.
+    if len(value) < 32 or not _B64TOKEN.fullmatch(value):
+        raise ConfigError(
+            "AUTHORIUM_REGISTRATION_TOKEN", "must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding)"
+        )
     return value

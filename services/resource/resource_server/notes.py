@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ MAX_TITLE = 200
 MAX_BODY = 10_000
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_OWNER = 255
 PRIVATE = {"Cache-Control": "no-store"}
 
 
@@ -52,8 +53,12 @@ def _encode_cursor(note: Note) -> str:
 def _decode_cursor(value: str) -> Cursor:
     try:
         created, note_id = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode().split("|")
-        return Cursor(datetime.fromisoformat(created), uuid.UUID(note_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("the cursors this API returns carry a UTC offset")
+        # Normalised here, so an offset that pushes the time outside Postgres's range is a 400, not a 500.
+        return Cursor(created_at.astimezone(UTC), uuid.UUID(note_id))
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidRequest("cursor is not one this API returned") from None
 
 
@@ -70,6 +75,9 @@ def _owner_to_read(access: AccessToken, requested: str | None) -> str:
         return access.subject
     if access.is_service:
         access.require("notes:admin")
+        # Postgres text cannot hold NUL, and no subject this server has seen is longer.
+        if not 1 <= len(requested) <= MAX_OWNER or "\x00" in requested:
+            raise InvalidRequest(f"owner must be a subject identifier of 1 to {MAX_OWNER} characters")
         return requested
     raise InvalidRequest("only a service token with notes:admin may read another user's notes")
 

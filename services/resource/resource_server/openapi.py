@@ -34,7 +34,8 @@ def build_document(settings: ResourceSettings) -> dict[str, Any]:
         "description": "the note",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Note"}}},
     }
-    new = {"$ref": "#/components/schemas/NoteInput"}
+    new = {"$ref": "#/components/schemas/NewNote"}
+    change = {"$ref": "#/components/schemas/NoteInput"}
     common = ("401", "403", "503")
     return {
         "openapi": "3.1.0",
@@ -80,7 +81,7 @@ def build_document(settings: ResourceSettings) -> dict[str, Any]:
                 "get": {"summary": "Read a note (notes:read)", "responses": _responses({"200": note}, "404", *common)},
                 "patch": {
                     "summary": "Change a note's title and/or body (notes:write)",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": new}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": change}}},
                     "responses": _responses({"200": note}, "400", "404", *common),
                 },
                 "delete": {
@@ -92,9 +93,12 @@ def build_document(settings: ResourceSettings) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {
+                # A new note needs a title; a change needs at least one of the two.
+                "NewNote": {"allOf": [{"$ref": "#/components/schemas/NoteInput"}], "required": ["title"]},
                 "NoteInput": {
                     "type": "object",
                     "additionalProperties": False,
+                    "minProperties": 1,
                     "properties": {
                         "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
                         "body": {"type": "string", "maxLength": MAX_BODY},

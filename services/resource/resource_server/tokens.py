@@ -10,7 +10,7 @@ from aiohttp import web
 
 from authorium_shared import access_tokens
 from authorium_shared.bearer import bearer_token, refuse
-from authorium_shared.errors import InsufficientScope, InvalidToken, TemporarilyUnavailable
+from authorium_shared.errors import InsufficientScope, InvalidRequest, InvalidToken, TemporarilyUnavailable
 from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.jwt import TokenInvalid
 from resource_server.revocations import RevocationCache, RevocationsUnknown
@@ -54,6 +54,10 @@ class Verifier:
         self.revocations = revocations
 
     async def authenticate(self, request: web.Request) -> AccessToken:
+        if "access_token" in request.query:
+            # Even beside an Authorization header: a token in the URL has leaked into logs and Referer headers
+            # already, and RFC 6750 section 2 allows one method per request.
+            raise refuse(InvalidRequest("send the token in the Authorization header, not the URL"), REALM)
         token = bearer_token(request, REALM)
         try:
             claims = await self.keys.verify(

@@ -58,6 +58,12 @@ async def _current_session(request: web.Request, components: Components) -> Sess
     return await components.sessions.get(request.cookies.get(_cookie_name(components)))
 
 
+def _for_audit(username: str) -> str:
+    """The typed username as it can be stored: Postgres JSON holds no NUL, and control characters have no
+    business in an audit trail someone reads."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in username)
+
+
 def _error_page(request: web.Request, title: str, message: str, status: int = 400) -> web.Response:
     return aiohttp_jinja2.render_template("error.html", request, {"title": title, "message": message}, status=status)
 
@@ -69,7 +75,9 @@ async def authorize(request: web.Request) -> web.StreamResponse:
         params = single_values(request.query if request.method == "GET" else await request.post())  # type: ignore[arg-type]
     except OAuthError as exc:
         return _error_page(request, "Invalid request", exc.description or exc.error)
-    client = await components.clients.get(params.get("client_id", "")) if "client_id" in params else None
+    client_id = params.get("client_id")
+    # Postgres text cannot hold NUL (asyncpg raises); no registered id has control characters anyway.
+    client = await components.clients.get(client_id) if client_id and client_id.isprintable() else None
     try:
         redirect_uri = checks.check_redirect_uri(client, params.get("redirect_uri"))
     except checks.UntrustedRedirect as exc:
@@ -239,7 +247,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             "sign_in_failure",
             client_id=pending.client_id,
             remote_addr=address,
-            details={"username": username, "reason": "throttled"},
+            details={"username": _for_audit(username), "reason": "throttled"},
         )
         response = _login_page(request, rid, session, client_name, error=THROTTLED, username=username, status=429)
         response.headers["Retry-After"] = str(retry_after)
@@ -257,7 +265,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             "sign_in_failure",
             client_id=pending.client_id,
             remote_addr=address,
-            details={"username": username, "reason": "wrong credentials"},
+            details={"username": _for_audit(username), "reason": "wrong credentials"},
         )
         return _login_page(request, rid, session, client_name, error=WRONG_CREDENTIALS, username=username)
     await components.failed_logins_by_username.reset(username.lower())
@@ -288,7 +296,9 @@ async def consent(request: web.Request) -> web.StreamResponse:
     if isinstance(checked, web.Response):
         return checked
     form, session, rid, pending = checked
-    if session.user_id is None:
+    # A request waiting at the login page (prompt=login, max_age) carries the same rid and csrf as a consent
+    # form would: without this, posting them here would skip the sign-in the client asked for.
+    if session.user_id is None or _login_needed(pending, session):
         return _error_page(request, "Cannot continue", EXPIRED, status=403)
     user_id = uuid.UUID(session.user_id)
     await components.pending.delete(rid)

@@ -197,7 +197,9 @@ class GrantRepository:
                 await self._insert_refresh(conn, grant.grant_id, grant.scopes, successor, expires_at)
                 await conn.execute("UPDATE grants SET expires_at = $2 WHERE grant_id = $1", grant.grant_id, expires_at)
                 return Rotated(grant=grant, successor=successor, repeated=False)
-            if now - row["used_at"] <= grace and row["successor_hash"] == successor_hash:
+            # `now` has whole seconds, so without a grace window a reuse in the same second would look like
+            # `now - used_at == 0 <= grace`: strict mode must never repeat.
+            if grace > timedelta(0) and now - row["used_at"] <= grace and row["successor_hash"] == successor_hash:
                 earlier = await conn.fetchrow(
                     """SELECT access_jti, access_scopes, issued_at, used_at FROM refresh_tokens
                        WHERE token_hash = $1""",

@@ -1,0 +1,370 @@
+"""The authorization code grant at the token endpoint (RFC 6749 section 4.1.3, RFC 7636, OIDC Core 3.1.3)
+and the attacks on it that RFC 9700 names: code replay, PKCE downgrade, code injection across clients.
+
+Also home of the helpers the other token-endpoint test modules share (a signed-in person, redeeming codes,
+verifying tokens against the published JWKS, introspection)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import jwt
+import pytest
+from aiohttp import web
+
+from authorium_shared.resources import create_pg_pool
+from authz.app import create_app
+from authz.settings import AuthzSettings
+from tests.authz.conftest import AuthzFactory, server_errors
+from tests.authz.flows import (
+    RegisteredClient,
+    authorize,
+    browser,
+    make_client,
+    make_user,
+    pkce_pair,
+    token_request,
+)
+from tests.conftest import REDIS_URL
+from tests.servers import run_service
+
+DEFAULT_RESOURCE = "http://127.0.0.1:8001"
+
+
+@pytest.fixture(scope="module")
+async def module_server(db_url: str, redis_prefix: str, kek: str) -> AsyncIterator[tuple[str, web.Application]]:
+    """One authorization server per test module (the environment `environ` gives, default settings): starting
+    one costs ~0.4 s, mostly loading RSA keys, which would dominate these tests. Tests that need other
+    settings use `start_authz`."""
+    env = {
+        "DATABASE_URL": db_url,
+        "REDIS_URL": REDIS_URL,
+        "AUTHORIUM_REDIS_PREFIX": redis_prefix,
+        "AUTHORIUM_KEK": kek,
+        "AUTHORIUM_LOG_LEVEL": "WARNING",
+    }
+    async with run_service(AuthzSettings.from_env, create_app, env, "AUTHORIUM_ISSUER") as (url, app):
+        yield url, app
+
+
+@pytest.fixture
+def authz(module_server: tuple[str, web.Application]) -> Iterator[str]:
+    """The module's server; like tests/authz/conftest.py's `authz`, each test checks it served no 5xx."""
+    url, app = module_server
+    before = server_errors(app)
+    yield url
+    assert server_errors(app) == before, "the authorization server answered a request with a 5xx"
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user signed in once in a browser that the module's tests share, so each test pays for consent only
+    (Argon2id costs a few hundred milliseconds per hash). Sessions live in Redis, so the sign-in holds across
+    the servers the tests start."""
+
+    username: str
+    user_id: str
+    browser: aiohttp.ClientSession
+
+
+@asynccontextmanager
+async def signed_in_person(db_url: str) -> AsyncIterator[Person]:
+    pool = await create_pg_pool(db_url, max_size=1)
+    try:
+        username = await make_user(pool)
+        user_id = str(await pool.fetchval("SELECT user_id FROM users WHERE username = $1", username))
+    finally:
+        await pool.close()
+    async with browser() as session:
+        yield Person(username, user_id, session)
+
+
+@pytest.fixture(scope="module")
+async def person(db_url: str) -> AsyncIterator[Person]:
+    async with signed_in_person(db_url) as signed_in:
+        yield signed_in
+
+
+async def published_keys(http: aiohttp.ClientSession, authz: str) -> jwt.PyJWKSet:
+    async with http.get(authz + "/jwks.json") as resp:
+        assert resp.status == 200
+        return jwt.PyJWKSet.from_dict(await resp.json())
+
+
+async def verified(http: aiohttp.ClientSession, authz: str, token: str, *, audience: str, typ: str) -> dict[str, Any]:
+    """The claims of `token`, verified against the server's published JWKS (signature, typ, iss, aud, exp)."""
+    header = jwt.get_unverified_header(token)
+    assert header["typ"] == typ
+    keys = await published_keys(http, authz)
+    key = next(k for k in keys.keys if k.key_id == header["kid"])
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key,
+        algorithms=[header["alg"]],
+        audience=audience,
+        issuer=authz,
+        options={"require": ["exp", "iat", "iss", "sub", "aud"]},
+    )
+    return claims
+
+
+async def code_for(
+    authz: str, client: RegisteredClient, person: Person, *, scope: str, challenge: str | None = None, **params: str
+) -> str:
+    """Walk the authorization endpoint as `person` and return the code it sends the client."""
+    if challenge is not None:
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+    result = await authorize(person.browser, authz, client, person.username, scope=scope, state="xyz", **params)
+    assert result.params["state"] == "xyz", result.location
+    return result.code
+
+
+async def redeem(
+    http: aiohttp.ClientSession, authz: str, client: RegisteredClient, code: str, **extra: str
+) -> tuple[int, dict[str, Any]]:
+    """Redeem `code`; an empty value in `extra` leaves that parameter out."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri, **extra}
+    status, body, resp = await token_request(http, authz, client, **{k: v for k, v in form.items() if v})
+    assert resp.headers["Cache-Control"] == "no-store"
+    return status, body
+
+
+async def tokens_for(
+    http: aiohttp.ClientSession, authz: str, client: RegisteredClient, person: Person, *, scope: str
+) -> dict[str, Any]:
+    """The whole code flow with PKCE: the token response."""
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope=scope, challenge=challenge)
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert status == 200, body
+    return body
+
+
+async def introspect(
+    http: aiohttp.ClientSession, authz: str, client: RegisteredClient, token: str, hint: str | None = None
+) -> dict[str, Any]:
+    form = {"token": token}
+    if hint:
+        form["token_type_hint"] = hint
+    async with http.post(authz + "/introspect", data=form, headers=client.basic) as resp:
+        assert resp.status == 200
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+def half_hash(value: str) -> str:
+    """OIDC Core 3.1.3.6 at_hash for the SHA-256 algorithms (RS256, ES256)."""
+    digest = hashlib.sha256(value.encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+async def test_code_with_pkce_yields_verifiable_access_and_id_tokens(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="openid notes:read", challenge=challenge, nonce="n-0S6")
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert status == 200, body
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 600
+    assert body["scope"] == "openid notes:read"
+    # OIDC Core section 11: without offline_access a sign-in gets no refresh token.
+    assert "refresh_token" not in body
+
+    at = await verified(http, authz, body["access_token"], audience=DEFAULT_RESOURCE, typ="at+jwt")
+    assert set(at["aud"]) == {DEFAULT_RESOURCE, authz}
+    assert at["sub"] == person.user_id
+    assert at["client_id"] == client.client_id
+    assert at["scope"] == "openid notes:read"
+    assert at["jti"]
+    assert at["exp"] - at["iat"] == 600
+
+    assert jwt.get_unverified_header(body["id_token"])["alg"] == "RS256"
+    idt = await verified(http, authz, body["id_token"], audience=client.client_id, typ="JWT")
+    assert idt["aud"] == client.client_id
+    assert idt["sub"] == person.user_id
+    assert idt["nonce"] == "n-0S6"
+    assert time.time() - 3600 < idt["auth_time"] <= time.time()
+    assert idt["at_hash"] == half_hash(body["access_token"])
+
+
+async def test_plain_oauth_code_gets_resource_audience_and_a_refresh_token(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read notes:write", challenge=challenge)
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert status == 200, body
+    assert "id_token" not in body
+    assert body["refresh_token"]
+    at = await verified(http, authz, body["access_token"], audience=DEFAULT_RESOURCE, typ="at+jwt")
+    assert at["aud"] == DEFAULT_RESOURCE
+
+
+async def test_offline_access_with_openid_gets_a_refresh_token(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="openid offline_access", challenge=challenge)
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert status == 200, body
+    assert body["refresh_token"] and body["id_token"]
+
+
+async def test_a_client_registered_for_es256_gets_an_es256_id_token(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db, id_token_alg="ES256")
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="openid", challenge=challenge, nonce="abc")
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert status == 200, body
+    assert jwt.get_unverified_header(body["id_token"])["alg"] == "ES256"
+    idt = await verified(http, authz, body["id_token"], audience=client.client_id, typ="JWT")
+    assert idt["nonce"] == "abc"
+    assert idt["at_hash"] == half_hash(body["access_token"])
+
+
+async def test_public_client_redeems_with_client_id_and_pkce(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db, public=True)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert status == 200, body
+    assert body["access_token"]
+
+
+async def test_code_replay_fails_and_revokes_what_the_first_redemption_issued(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+    status, first = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert status == 200, first
+    assert (await introspect(http, authz, client, first["access_token"]))["active"] is True
+    assert (await introspect(http, authz, client, first["refresh_token"], "refresh_token"))["active"] is True
+
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+    assert await introspect(http, authz, client, first["access_token"]) == {"active": False}
+    assert await introspect(http, authz, client, first["refresh_token"], "refresh_token") == {"active": False}
+    status, body, _ = await token_request(
+        http, authz, client, grant_type="refresh_token", refresh_token=first["refresh_token"]
+    )
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_code_issued_with_a_challenge_needs_the_verifier(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    _, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+    status, body = await redeem(http, authz, client, code)
+    assert status == 400
+    assert body["error"] in ("invalid_request", "invalid_grant")
+
+
+async def test_verifier_for_a_code_issued_without_challenge_is_refused(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    code = await code_for(authz, client, person, scope="notes:read")
+    verifier, _ = pkce_pair()
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_confidential_client_without_pkce_still_works(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    code = await code_for(authz, client, person, scope="notes:read")
+    status, body = await redeem(http, authz, client, code)
+    assert status == 200, body
+
+
+async def test_wrong_verifier_is_invalid_grant(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    _, challenge = pkce_pair()
+    other_verifier, _ = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+    status, body = await redeem(http, authz, client, code, code_verifier=other_verifier)
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_redirect_uri_mismatch_is_invalid_grant(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    other = "https://client.example/other"
+    client = await make_client(db, redirect_uris=("https://client.example/callback", other))
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier, redirect_uri=other)
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_missing_redirect_uri_when_the_request_had_one_is_invalid_grant(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier, redirect_uri="")
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_code_issued_to_another_client_is_invalid_grant(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    victim = await make_client(db)
+    attacker = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, victim, person, scope="notes:read", challenge=challenge)
+    status, body = await redeem(http, authz, attacker, code, code_verifier=verifier)
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_unknown_code_is_invalid_grant(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+    client = await make_client(db)
+    status, body = await redeem(http, authz, client, "not-a-code", code_verifier=pkce_pair()[0])
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_missing_code_is_invalid_request(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+    client = await make_client(db)
+    status, body, _ = await token_request(
+        http, authz, client, grant_type="authorization_code", redirect_uri=client.redirect_uri
+    )
+    assert (status, body["error"]) == (400, "invalid_request")
+
+
+@pytest.mark.slow
+async def test_expired_code_is_invalid_grant(
+    start_authz: AuthzFactory, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    async with start_authz(AUTHORIUM_CODE_TTL="5") as authz:
+        verifier, challenge = pkce_pair()
+        code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+        await asyncio.sleep(5.5)
+        status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert (status, body["error"]) == (400, "invalid_grant")

@@ -1,0 +1,434 @@
+"""The authorization endpoint (RFC 6749 section 4.1, RFC 7636, RFC 9207, OIDC Core 3.1.2) as a browser and a
+client see it: which requests get an error page and which a redirect, the code flow through the login and
+consent pages, remembered consent, and the prompt and max_age parameters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from argon2 import PasswordHasher
+from multidict import CIMultiDictProxy
+
+from authz import passwords
+from authz.app import create_app
+from authz.settings import AuthzSettings
+from tests.authz import flows
+from tests.authz.conftest import server_errors
+from tests.conftest import REDIS_URL
+from tests.servers import run_service
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+PageParams = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Argon2id at production cost takes about 0.25 s a hash; these tests are about the flow, not the hash.
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("authorium-dummy-password"))
+
+
+@pytest.fixture(scope="module")
+async def module_server(db_url: str, redis_prefix: str, kek: str) -> AsyncIterator[tuple[str, web.Application]]:
+    """One server for the module (starting one costs more than most tests here); tests share nothing else,
+    each making its own client, user and browser. The environment is conftest's `environ`."""
+    env = {
+        "DATABASE_URL": db_url,
+        "REDIS_URL": REDIS_URL,
+        "AUTHORIUM_REDIS_PREFIX": redis_prefix,
+        "AUTHORIUM_KEK": kek,
+        "AUTHORIUM_LOG_LEVEL": "WARNING",
+    }
+    async with run_service(AuthzSettings.from_env, create_app, env, "AUTHORIUM_ISSUER") as served:
+        yield served
+
+
+@pytest.fixture
+def authz(module_server: tuple[str, web.Application]) -> Iterator[str]:
+    """The module's server, checked after each test for 5xx answers like conftest's `authz`."""
+    url, app = module_server
+    before = server_errors(app)
+    yield url
+    assert server_errors(app) == before, "the authorization server answered a request with a 5xx"
+
+
+async def get_authorize(
+    session: aiohttp.ClientSession, authz: str, params: PageParams
+) -> tuple[int, CIMultiDictProxy[str], str]:
+    async with session.get(f"{authz}/authorize", params=params, allow_redirects=False) as resp:
+        return resp.status, resp.headers, await resp.text()
+
+
+def assert_secure_page(headers: Mapping[str, str]) -> None:
+    assert headers["Content-Type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name] == value, name
+
+
+def assert_error_page(status: int, headers: Mapping[str, str], body: str) -> None:
+    """An error shown to the user, never a redirect (RFC 6749 section 4.1.2.1, RFC 9700 section 4.11)."""
+    assert status == 400, body[:300]
+    assert "Location" not in headers
+    assert_secure_page(headers)
+    assert "have not been sent back" in body
+
+
+def redirect_params(headers: Mapping[str, str], redirect_uri: str) -> dict[str, str]:
+    location = headers["Location"]
+    assert location.startswith(redirect_uri + "?"), location
+    return flows.query_of(location)
+
+
+# Before the redirect URI is verified: an error page, never a redirect.
+
+
+async def test_unknown_client_gets_an_error_page(authz: str, http: aiohttp.ClientSession) -> None:
+    base = {"response_type": "code", "redirect_uri": flows.REDIRECT_URI, "state": "s", "prompt": "none"}
+    for client_id in ("no-such-client", "x\x00y", "'; DROP TABLE clients; --", "é" * 300):
+        assert_error_page(*await get_authorize(http, authz, {**base, "client_id": client_id}))
+    assert_error_page(*await get_authorize(http, authz, base))
+
+
+async def test_unregistered_redirect_uris_get_an_error_page(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    client = await flows.make_client(db)
+    near_misses = [
+        flows.REDIRECT_URI + "/",
+        "https://client.example/Callback",
+        "https://CLIENT.example/callback",
+        flows.REDIRECT_URI + "?next=https://evil.example/",
+        flows.REDIRECT_URI + "#x",
+        "http://client.example/callback",
+        "https://client.example:443/callback",
+        "https://client.example.evil.example/callback",
+        "https://evil.example/callback",
+        "//evil.example/callback",
+    ]
+    for uri in near_misses:
+        params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": uri, "state": "s"}
+        status, headers, body = await get_authorize(http, authz, params)
+        assert_error_page(status, headers, body)
+        # Even a request that is wrong in other ways too is not sent to the unverified address.
+        params.update(response_type="token", scope="nope")
+        assert_error_page(*await get_authorize(http, authz, params))
+
+
+async def test_client_without_the_code_grant_gets_an_error_page(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    client = await flows.make_client(db, grant_types=("client_credentials",))
+    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": flows.REDIRECT_URI}
+    assert_error_page(*await get_authorize(http, authz, params))
+
+
+async def test_missing_redirect_uri_needs_exactly_one_registered(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    several = await flows.make_client(db, redirect_uris=(flows.REDIRECT_URI, "https://client.example/other"))
+    assert_error_page(*await get_authorize(http, authz, {"response_type": "code", "client_id": several.client_id}))
+
+    one = await flows.make_client(db)
+    username = await flows.make_user(db)
+    async with flows.browser() as browser:
+        # An empty parameter counts as absent (RFC 6749 section 3.1), so this omits redirect_uri.
+        result = await flows.authorize(browser, authz, one, username, redirect_uri="", state="st")
+    assert result.location.startswith(flows.REDIRECT_URI + "?")
+    assert result.params["state"] == "st"
+    assert result.code
+
+
+async def test_a_repeated_parameter_gets_an_error_page(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    client = await flows.make_client(db)
+    base = [("response_type", "code"), ("client_id", client.client_id), ("redirect_uri", client.redirect_uri)]
+    base.append(("scope", "openid"))
+    for repeated in (
+        ("client_id", client.client_id),
+        ("redirect_uri", "https://evil.example/"),
+        ("redirect_uri", client.redirect_uri),
+        ("state", "other"),
+        ("scope", "openid"),
+    ):
+        status, headers, body = await get_authorize(http, authz, [*base, ("state", "s"), repeated])
+        assert_error_page(status, headers, body)
+        assert "more than once" in body
+
+
+# After the redirect URI is verified: a redirect to it with error, state and iss.
+
+
+async def test_request_errors_are_redirected_with_state_and_iss(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    confidential = await flows.make_client(db, scope="openid notes:read")
+    public = await flows.make_client(db, public=True, scope="openid notes:read")
+    _, challenge = flows.pkce_pair()
+    pkce = {"code_challenge": challenge, "code_challenge_method": "S256"}
+    cases: list[tuple[flows.RegisteredClient, dict[str, str], str]] = [
+        (confidential, {"response_type": ""}, "invalid_request"),
+        (confidential, {"response_type": "token"}, "unsupported_response_type"),
+        (confidential, {"response_type": "code id_token"}, "unsupported_response_type"),
+        (confidential, {"scope": "openid notes:admin"}, "invalid_scope"),
+        (confidential, {"scope": "openid  notes:read"}, "invalid_scope"),
+        (public, {}, "invalid_request"),
+        (public, {**pkce, "code_challenge_method": "plain"}, "invalid_request"),
+        (confidential, {**pkce, "code_challenge_method": "plain"}, "invalid_request"),
+        (public, {"code_challenge": challenge}, "invalid_request"),
+        (public, {**pkce, "code_challenge": "short"}, "invalid_request"),
+        (confidential, {"prompt": "none"}, "login_required"),
+        (public, {**pkce, "prompt": "none"}, "login_required"),
+        (confidential, {"prompt": "select_account"}, "invalid_request"),
+        (confidential, {"max_age": "-1"}, "invalid_request"),
+        (confidential, {"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+        (confidential, {"request_uri": "urn:example:x"}, "request_uri_not_supported"),
+        (confidential, {"response_mode": "fragment"}, "invalid_request"),
+    ]
+    for client, extra, error in cases:
+        params = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri,
+            "state": "xyz 1/2",
+            **extra,
+        }
+        async with http.get(f"{authz}/authorize", params=params, allow_redirects=False) as resp:
+            assert resp.status == 302, (extra, await resp.text())
+            got = redirect_params(resp.headers, client.redirect_uri)
+        assert got["error"] == error, (extra, got)
+        assert got["state"] == "xyz 1/2", extra
+        assert got["iss"] == authz, extra
+        assert "code" not in got
+
+
+async def test_errors_on_a_posted_request_redirect_with_303(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    client = await flows.make_client(db)
+    form = {"response_type": "token", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
+    async with http.post(f"{authz}/authorize", data={**form, "state": "p"}, allow_redirects=False) as resp:
+        assert resp.status == 303
+        got = redirect_params(resp.headers, client.redirect_uri)
+    assert got == {"error": "unsupported_response_type", "error_description": got["error_description"]} | {
+        "state": "p",
+        "iss": authz,
+    }
+
+
+async def test_an_overlong_state_is_an_error_and_is_not_echoed(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    client = await flows.make_client(db)
+    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
+    status, headers, _ = await get_authorize(http, authz, {**params, "state": "s" * 2000})
+    assert status == 302
+    got = redirect_params(headers, client.redirect_uri)
+    assert got["error"] == "invalid_request"
+    assert "state" not in got
+
+
+async def test_the_issuer_in_redirects_is_the_configured_one(start_authz: Any, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db)
+    issuer = "https://auth.example.test"
+    async with start_authz(AUTHORIUM_ISSUER=issuer) as url, aiohttp.ClientSession() as http:
+        params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
+        status, headers, _ = await get_authorize(http, url, {**params, "prompt": "none", "state": "s"})
+    assert status == 302
+    assert redirect_params(headers, client.redirect_uri)["iss"] == issuer
+
+
+# The code flow.
+
+
+async def test_code_flow_through_login_and_consent(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db, public=True, scope="openid notes:read")
+    username = await flows.make_user(db)
+    verifier, challenge = flows.pkce_pair()
+    async with flows.browser() as browser:
+        result = await flows.authorize(
+            browser,
+            authz,
+            client,
+            username,
+            scope="openid notes:read",
+            state="af0ifjsldkj",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    login_page, consent_page = result.pages
+    assert 'action="/authorize/login"' in login_page
+    assert 'action="/authorize/consent"' in consent_page
+    assert username in consent_page
+    assert set(result.params) == {"code", "state", "iss"}
+    assert result.params["state"] == "af0ifjsldkj"
+    assert result.params["iss"] == authz
+    # The code is real: it redeems once, with the verifier.
+    status, body, _ = await flows.token_request(
+        http,
+        authz,
+        client,
+        grant_type="authorization_code",
+        code=result.code,
+        redirect_uri=client.redirect_uri,
+        code_verifier=verifier,
+    )
+    assert status == 200, body
+    assert body["scope"].split() == ["openid", "notes:read"]
+
+
+async def test_state_comes_back_exactly_and_safely_encoded(authz: str, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db)
+    username = await flows.make_user(db)
+    state = "a b+c&d=e%20 ü 🙂 \r\nSet-Cookie: x=1\r\n\r\n<script>\t#frag"
+    async with flows.browser() as browser:
+        result = await flows.authorize(browser, authz, client, username, state=state)
+        assert result.params["state"] == state
+        # And on an error redirect, from the same signed-in browser.
+        async with browser.get(
+            f"{authz}/authorize",
+            params={"client_id": client.client_id, "redirect_uri": client.redirect_uri, "state": state},
+            allow_redirects=False,
+        ) as resp:
+            error_location = resp.headers["Location"]
+    for location in (result.location, error_location):
+        query = location.split("?", 1)[1]
+        assert not set(query) & set(" \r\n\t#<>\"'"), query
+        assert flows.query_of(location)["state"] == state
+    assert flows.query_of(error_location)["error"] == "invalid_request"
+
+
+async def test_consent_is_remembered_for_the_same_or_fewer_scopes(authz: str, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db, scope="openid profile notes:read notes:write")
+    username = await flows.make_user(db)
+    async with flows.browser() as browser:
+        first = await flows.authorize(browser, authz, client, username, scope="openid notes:read", state="1")
+        assert len(first.pages) == 2
+
+        for scope in ("openid notes:read", "notes:read", "notes:read openid"):
+            again = await flows.authorize(browser, authz, client, None, consent=None, scope=scope, state="2")
+            assert again.pages == [], scope
+            assert again.params["state"] == "2"
+            assert again.code
+
+        # A new scope asks again, listing what is asked for, without asking to sign in again.
+        more = await flows.authorize(browser, authz, client, None, scope="openid notes:write", state="3")
+        (page,) = more.pages
+        assert 'action="/authorize/consent"' in page
+        assert "<code>notes:write</code>" in page
+        assert "Create, change and delete your notes" in page
+        assert more.code
+
+        # What was granted since is remembered too.
+        both = await flows.authorize(browser, authz, client, None, consent=None, scope="notes:read notes:write")
+        assert both.pages == []
+
+        # Another client is another matter: consent is per client.
+        other = await flows.make_client(db, scope="openid")
+        elsewhere = await flows.authorize(browser, authz, other, None, scope="openid")
+        assert len(elsewhere.pages) == 1
+        assert 'action="/authorize/consent"' in elsewhere.pages[0]
+
+
+async def test_consent_is_not_shared_with_another_browser_session(authz: str, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db)
+    username = await flows.make_user(db)
+    async with flows.browser() as browser:
+        await flows.authorize(browser, authz, client, username, scope="openid")
+    async with flows.browser() as other:
+        # A new browser signs in again; consent is remembered for the user, so no consent page.
+        result = await flows.authorize(other, authz, client, username, consent=None, scope="openid")
+    (page,) = result.pages
+    assert 'action="/authorize/login"' in page
+
+
+async def test_prompt_none_answers_without_pages(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db, scope="openid notes:read notes:write")
+    username = await flows.make_user(db)
+    async with flows.browser() as browser:
+        await flows.authorize(browser, authz, client, username, scope="openid notes:read")
+        silent = await flows.authorize(
+            browser, authz, client, None, consent=None, scope="openid", prompt="none", state="q"
+        )
+        assert silent.pages == []
+        assert silent.code
+        assert silent.params["state"] == "q"
+
+        needs_consent = await flows.authorize(
+            browser, authz, client, None, consent=None, scope="notes:write", prompt="none", state="q"
+        )
+        assert needs_consent.params["error"] == "consent_required"
+        assert needs_consent.params["state"] == "q"
+        assert needs_consent.params["iss"] == authz
+        assert "code" not in needs_consent.params
+
+
+async def test_prompt_consent_forces_the_consent_page(authz: str, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db)
+    username = await flows.make_user(db)
+    async with flows.browser() as browser:
+        await flows.authorize(browser, authz, client, username, scope="openid")
+        result = await flows.authorize(browser, authz, client, None, scope="openid", prompt="consent", state="c")
+    (page,) = result.pages
+    assert 'action="/authorize/consent"' in page
+    assert result.params["state"] == "c"
+    assert result.code
+
+
+async def test_prompt_login_and_max_age_zero_force_the_login_page(authz: str, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db)
+    username = await flows.make_user(db)
+    async with flows.browser() as browser:
+        await flows.authorize(browser, authz, client, username, scope="openid")
+        for forcing in ({"prompt": "login"}, {"max_age": "0"}, {"prompt": "login consent"}):
+            # Signed in, but the login page comes anyway; once signed in again the flow completes.
+            result = await flows.authorize(browser, authz, client, username, scope="openid", state="m", **forcing)
+            assert 'action="/authorize/login"' in result.pages[0], forcing
+            assert result.params["state"] == "m"
+            assert result.code
+        consent_forced = result.pages
+        assert len(consent_forced) == 2
+        assert 'action="/authorize/consent"' in consent_forced[1]
+
+        # A generous max_age is satisfied by the current sign-in.
+        recent = await flows.authorize(browser, authz, client, None, consent=None, scope="openid", max_age="3600")
+        assert recent.pages == []
+        assert recent.code
+
+        # Re-authentication cannot be asked for silently.
+        silent = await flows.authorize(browser, authz, client, None, scope="openid", prompt="none", max_age="0")
+        assert silent.params["error"] == "login_required"
+
+
+async def test_a_wrong_password_at_prompt_login_does_not_complete(authz: str, db: asyncpg.Pool) -> None:
+    client = await flows.make_client(db)
+    username = await flows.make_user(db)
+    async with flows.browser() as browser:
+        await flows.authorize(browser, authz, client, username, scope="openid")
+        status, _, body = await get_authorize(
+            browser,
+            authz,
+            {
+                "response_type": "code",
+                "client_id": client.client_id,
+                "redirect_uri": client.redirect_uri,
+                "prompt": "login",
+            },
+        )
+        assert status == 200
+        form = {**flows.hidden_fields(body), "username": username, "password": "not the password"}
+        async with browser.post(f"{authz}/authorize/login", data=form, allow_redirects=False) as resp:
+            assert resp.status == 200
+            assert "Location" not in resp.headers
+            assert 'action="/authorize/login"' in await resp.text()

@@ -1,0 +1,225 @@
+"""The authorization request's checks (checks.py) and PKCE (pkce.py) as pure functions, without HTTP."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+
+from authorium_shared.errors import InvalidRequest, UnsupportedResponseType
+from authz import checks, pkce
+from authz.repositories.clients import Client
+
+REGISTERED = "https://client.example/callback"
+OTHER = "https://client.example/other"
+
+# RFC 7636 Appendix B: the verifier is the base64url of the 32 octets listed there.
+RFC_VERIFIER_OCTETS = bytes(
+    (
+        *(116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186),
+        *(22, 212, 37, 77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121),
+    )
+)
+RFC_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+RFC_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def client(
+    *,
+    redirect_uris: tuple[str, ...] = (REGISTERED,),
+    public: bool = False,
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+) -> Client:
+    return Client(
+        client_id="c1",
+        name="Test",
+        secret_hash=None if public else b"x",
+        token_endpoint_auth_method="none" if public else "client_secret_basic",
+        grant_types=grant_types,
+        redirect_uris=redirect_uris,
+        scopes=("openid",),
+        id_token_signed_response_alg="RS256",
+        metadata={},
+        created_at=datetime.now(UTC),
+    )
+
+
+# check_redirect_uri
+
+
+def test_registered_redirect_uri_is_returned() -> None:
+    assert checks.check_redirect_uri(client(redirect_uris=(REGISTERED, OTHER)), OTHER) == OTHER
+
+
+@pytest.mark.parametrize(
+    "near_miss",
+    [
+        REGISTERED + "/",
+        "https://client.example/Callback",
+        "https://CLIENT.example/callback",
+        REGISTERED + "?next=1",
+        REGISTERED + "#x",
+        "http://client.example/callback",
+        "https://client.example:443/callback",
+        "https://client.example/callback/../callback",
+        "https://client.example/callback%2F",
+        "https://client.example.evil.test/callback",
+        " " + REGISTERED,
+        REGISTERED + "\n",
+        "",
+    ],
+)
+def test_redirect_uri_must_match_exactly(near_miss: str) -> None:
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(), near_miss)
+
+
+def test_missing_redirect_uri_uses_the_only_registered_one() -> None:
+    assert checks.check_redirect_uri(client(), None) == REGISTERED
+
+
+def test_missing_redirect_uri_with_several_registered_is_refused() -> None:
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(redirect_uris=(REGISTERED, OTHER)), None)
+
+
+def test_unknown_client_is_refused() -> None:
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(None, REGISTERED)
+
+
+def test_client_without_the_code_grant_is_refused() -> None:
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(grant_types=("client_credentials",)), REGISTERED)
+
+
+# check_response_type and unsupported parameters
+
+
+def test_response_type() -> None:
+    checks.check_response_type({"response_type": "code"})
+    with pytest.raises(InvalidRequest):
+        checks.check_response_type({})
+    for other in ("token", "code id_token", "id_token", "CODE"):
+        with pytest.raises(UnsupportedResponseType):
+            checks.check_response_type({"response_type": other})
+
+
+def test_request_objects_and_other_response_modes_are_refused() -> None:
+    with pytest.raises(checks.RequestNotSupported) as caught:
+        checks.check_unsupported_parameters({"request": "eyJ..."})
+    assert caught.value.error == "request_not_supported"
+    with pytest.raises(checks.RequestUriNotSupported) as caught_uri:
+        checks.check_unsupported_parameters({"request_uri": "urn:x"})
+    assert caught_uri.value.error == "request_uri_not_supported"
+    with pytest.raises(InvalidRequest):
+        checks.check_unsupported_parameters({"response_mode": "fragment"})
+    checks.check_unsupported_parameters({"response_mode": "query"})
+
+
+# check_pkce
+
+
+def test_pkce_s256_challenge_is_accepted_from_every_client() -> None:
+    for c in (client(), client(public=True)):
+        assert checks.check_pkce(c, {"code_challenge": RFC_CHALLENGE, "code_challenge_method": "S256"}) == RFC_CHALLENGE
+
+
+def test_pkce_is_optional_for_confidential_clients_only() -> None:
+    assert checks.check_pkce(client(), {}) is None
+    with pytest.raises(InvalidRequest, match="PKCE"):
+        checks.check_pkce(client(public=True), {})
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"code_challenge": RFC_CHALLENGE, "code_challenge_method": "plain"},
+        {"code_challenge": RFC_CHALLENGE},  # RFC 7636 4.3: absent means plain
+        {"code_challenge": RFC_CHALLENGE, "code_challenge_method": "s256"},
+        {"code_challenge_method": "S256"},
+        {"code_challenge": RFC_CHALLENGE[:-1], "code_challenge_method": "S256"},
+        {"code_challenge": RFC_CHALLENGE + "A", "code_challenge_method": "S256"},
+        {"code_challenge": RFC_CHALLENGE[:-1] + "=", "code_challenge_method": "S256"},
+        {"code_challenge": RFC_CHALLENGE[:-1] + "+", "code_challenge_method": "S256"},
+    ],
+)
+def test_pkce_refuses_plain_and_malformed_challenges(params: dict[str, str]) -> None:
+    for c in (client(), client(public=True)):
+        with pytest.raises(InvalidRequest):
+            checks.check_pkce(c, params)
+
+
+# check_prompt
+
+
+def test_prompt_values() -> None:
+    assert checks.check_prompt({}) == ()
+    assert checks.check_prompt({"prompt": "none"}) == ("none",)
+    assert checks.check_prompt({"prompt": "login consent"}) == ("login", "consent")
+    assert checks.check_prompt({"prompt": "login login"}) == ("login",)
+
+
+@pytest.mark.parametrize("prompt", ["none login", "consent none", "select_account", "LOGIN", "login bogus"])
+def test_prompt_refuses_unknown_values_and_none_with_others(prompt: str) -> None:
+    with pytest.raises(InvalidRequest):
+        checks.check_prompt({"prompt": prompt})
+
+
+# check_max_age
+
+
+def test_max_age_values() -> None:
+    assert checks.check_max_age({}) is None
+    assert checks.check_max_age({"max_age": "0"}) == 0
+    assert checks.check_max_age({"max_age": "3600"}) == 3600
+    assert checks.check_max_age({"max_age": str(checks.MAX_AGE_LIMIT)}) == checks.MAX_AGE_LIMIT
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", " 5", "١٢", "²", str(checks.MAX_AGE_LIMIT + 1), "9" * 400])
+def test_max_age_refuses_anything_but_a_bounded_decimal(value: str) -> None:
+    with pytest.raises(InvalidRequest):
+        checks.check_max_age({"max_age": value})
+
+
+# state and nonce
+
+
+def test_state_and_nonce_are_passed_through_within_limits() -> None:
+    state = "a b\r\nç" + "x" * (checks.MAX_STATE_LENGTH - 6)
+    assert checks.check_state_and_nonce({"state": state, "nonce": "n"}) == (state, "n")
+    assert checks.check_state_and_nonce({}) == (None, None)
+    with pytest.raises(InvalidRequest):
+        checks.check_state_and_nonce({"state": "x" * (checks.MAX_STATE_LENGTH + 1)})
+    with pytest.raises(InvalidRequest):
+        checks.check_state_and_nonce({"nonce": "x" * (checks.MAX_NONCE_LENGTH + 1)})
+
+
+# pkce
+
+
+def test_pkce_rfc7636_appendix_b_vector() -> None:
+    assert base64.urlsafe_b64encode(RFC_VERIFIER_OCTETS).rstrip(b"=").decode() == RFC_VERIFIER
+    assert pkce.challenge_of(RFC_VERIFIER) == RFC_CHALLENGE
+    assert pkce.verify(RFC_VERIFIER, RFC_CHALLENGE)
+    assert pkce.is_valid_challenge(RFC_CHALLENGE)
+
+
+def test_pkce_verify_refuses_wrong_or_malformed_verifiers() -> None:
+    assert not pkce.verify(RFC_VERIFIER[:-1] + "5", RFC_CHALLENGE)
+    assert not pkce.verify(RFC_CHALLENGE, RFC_CHALLENGE)
+    # The verifier must be 43 to 128 unreserved characters (RFC 7636 section 4.1).
+    short = "a" * 42
+    assert not pkce.verify(short, pkce.challenge_of(short))
+    long = "a" * 129
+    assert not pkce.verify(long, pkce.challenge_of(long))
+    for bad in (RFC_VERIFIER[:-1] + "+", RFC_VERIFIER[:-1] + "/", RFC_VERIFIER[:-1] + " ", RFC_VERIFIER + "\n"):
+        assert not pkce.verify(bad, RFC_CHALLENGE)
+    assert not pkce.verify("é" * 43, RFC_CHALLENGE)
+    assert not pkce.verify("", "")
+
+
+def test_pkce_boundary_lengths_are_accepted() -> None:
+    for verifier in ("a" * 43, "~._-" * 32):
+        assert pkce.verify(verifier, pkce.challenge_of(verifier))

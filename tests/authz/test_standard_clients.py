@@ -1,0 +1,99 @@
+"""Off-the-shelf clients against the running server (acceptance): Authlib's OAuth 2.0 client for the client
+credentials grant and the authorization code flow with PKCE, PyJWT's JWKS client to verify what they get."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import warnings
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+import asyncpg
+import jwt
+from authlib.deprecate import AuthlibDeprecationWarning
+
+from tests.authz import test_authorization_code as shared
+from tests.authz.flows import authorize, make_client
+from tests.authz.test_authorization_code import DEFAULT_RESOURCE, Person, half_hash
+
+with warnings.catch_warnings():
+    # Authlib 1.9 prefers the `httpx2` package and warns that falling back to httpx (installed here) is deprecated.
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+module_server, authz, person = shared.module_server, shared.authz, shared.person
+
+
+async def verify_with_pyjwt(authz: str, token: str, *, audience: str) -> dict[str, Any]:
+    """Verify as a third-party resource server would: PyJWKClient fetches the JWKS and picks the key by kid.
+    It blocks (urllib), and the server runs on this event loop, so it runs in a thread."""
+    jwks = jwt.PyJWKClient(authz + "/jwks.json", cache_keys=False)
+    key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, token)
+    header = jwt.get_unverified_header(token)
+    claims: dict[str, Any] = jwt.decode(
+        token, key, algorithms=["RS256", "ES256", "EdDSA"], audience=audience, issuer=authz
+    )
+    claims["_typ"] = header.get("typ")
+    return claims
+
+
+async def discovered(http: aiohttp.ClientSession, authz: str) -> dict[str, Any]:
+    async with http.get(authz + "/.well-known/openid-configuration") as resp:
+        meta: dict[str, Any] = await resp.json()
+        return meta
+
+
+async def test_authlib_client_credentials(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+    client = await make_client(db, scope="notes:read notes:write")
+    meta = await discovered(http, authz)
+    async with AsyncOAuth2Client(client.client_id, client.secret, scope="notes:read") as oauth:
+        token = await oauth.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    assert token["token_type"] == "Bearer"
+    assert token["scope"] == "notes:read"
+    assert "refresh_token" not in token
+    claims = await verify_with_pyjwt(authz, token["access_token"], audience=DEFAULT_RESOURCE)
+    assert claims["_typ"] == "at+jwt"
+    assert claims["sub"] == client.client_id
+    assert claims["scope"] == "notes:read"
+
+
+async def test_authlib_authorization_code_with_pkce(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    client = await make_client(db)
+    meta = await discovered(http, authz)
+    verifier = secrets.token_urlsafe(48)
+    async with AsyncOAuth2Client(
+        client.client_id,
+        client.secret,
+        scope="openid offline_access notes:read",
+        redirect_uri=client.redirect_uri,
+        code_challenge_method="S256",
+    ) as oauth:
+        url, state = oauth.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, nonce="n1")
+        assert url.startswith(authz + "/authorize?")
+        # Act as the user: open Authlib's URL in the browser, sign in, consent.
+        params = dict(parse_qsl(urlsplit(url).query))
+        assert params["code_challenge_method"] == "S256"
+        result = await authorize(person.browser, authz, client, person.username, **params)
+        assert result.params["state"] == state
+        token = await oauth.fetch_token(
+            meta["token_endpoint"], authorization_response=result.location, code_verifier=verifier
+        )
+        assert token["token_type"] == "Bearer"
+        assert token["refresh_token"]
+        # Authlib refreshes too; the server rotates the refresh token.
+        refreshed = await oauth.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
+        assert refreshed["refresh_token"] != token["refresh_token"]
+
+    access = await verify_with_pyjwt(authz, token["access_token"], audience=DEFAULT_RESOURCE)
+    assert access["_typ"] == "at+jwt"
+    assert access["sub"] == person.user_id
+    assert access["client_id"] == client.client_id
+    assert set(access["aud"]) == {DEFAULT_RESOURCE, authz}
+    id_token = await verify_with_pyjwt(authz, token["id_token"], audience=client.client_id)
+    assert id_token["sub"] == person.user_id
+    assert id_token["nonce"] == "n1"
+    assert id_token["at_hash"] == half_hash(token["access_token"])

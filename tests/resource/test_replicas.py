@@ -1,0 +1,137 @@
+"""Two resource servers side by side, as replicas behind a load balancer: each with its own revocation feed
+and JWKS cache. A revocation reaches both within a second; a key rotation needs no restart of either."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_pg_pool
+from authz import keys
+from authz.settings import AuthzSettings
+from tests.conftest import REDIS_URL, DatabaseFactory
+from tests.resource.conftest import (
+    RESOURCE_URL,
+    Caller,
+    ResourceFactory,
+    refreshed,
+    revoke,
+    running_authz,
+    running_resource,
+    service_token,
+    user_token,
+)
+
+
+async def _status(http: aiohttp.ClientSession, api: str, caller: Caller) -> int:
+    async with http.get(api + "/api/me", headers=caller.headers) as resp:
+        return resp.status
+
+
+async def test_a_revocation_reaches_every_replica_within_a_second(
+    start_resource: ResourceFactory, authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    caller = await user_token(http, authz, db)
+    other = await refreshed(http, authz, caller)
+    async with (
+        start_resource(AUTHORIUM_RESOURCE_URL=RESOURCE_URL) as one,
+        start_resource(AUTHORIUM_RESOURCE_URL=RESOURCE_URL) as two,
+    ):
+        assert one != two
+        assert [await _status(http, api, caller) for api in (one, two)] == [200, 200]
+        await revoke(http, authz, caller)
+        started = time.monotonic()
+        pending = {one, two}
+        while pending:
+            for api in list(pending):
+                if await _status(http, api, caller) == 401:
+                    pending.discard(api)
+            assert time.monotonic() - started < 1.0, f"{sorted(pending)} still accepted the token after 1s"
+            await asyncio.sleep(0.01)
+        assert [await _status(http, api, other) for api in (one, two)] == [200, 200]
+
+
+@pytest.fixture
+async def rotating(
+    make_database: DatabaseFactory, environ: dict[str, str]
+) -> AsyncIterator[tuple[str, dict[str, str], asyncpg.Pool]]:
+    """An authorization server on a database of its own (rotation must not change other tests' keys), whose
+    JWKS may be cached for 0 s, so `keys rotate` may promote the next key at once."""
+    env = {**environ, "DATABASE_URL": await make_database(), "AUTHORIUM_JWKS_MAX_AGE": "0"}
+    pool = await create_pg_pool(env["DATABASE_URL"], max_size=2)
+    try:
+        async with running_authz(env) as url:
+            yield url, env, pool
+    finally:
+        await pool.close()
+
+
+async def _rotate(env: dict[str, str], pool: asyncpg.Pool) -> None:
+    """What `authorium keys rotate` does: rotate in Postgres, then announce it on the event channel."""
+    assert await keys.rotate(pool, AuthzSettings.from_env(env))
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await keys.announce(redis, RedisKeys(env["AUTHORIUM_REDIS_PREFIX"]))
+    finally:
+        await redis.aclose()
+
+
+async def _new_kid_token(
+    http: aiohttp.ClientSession, authz: str, pool: asyncpg.Pool, old_kid: str, wait: float = 5.0
+) -> Caller:
+    """A token signed with a key other than `old_kid` (the authz reloads its keys on the announcement)."""
+    deadline = time.monotonic() + wait
+    while True:
+        caller = await service_token(http, authz, pool, scope="notes:read")
+        if caller.kid != old_kid:
+            return caller
+        assert time.monotonic() < deadline, "the authorization server kept signing with the old key"
+        await asyncio.sleep(0.05)
+
+
+async def test_after_a_key_rotation_every_replica_accepts_the_new_key_without_restart(
+    rotating: tuple[str, dict[str, str], asyncpg.Pool], http: aiohttp.ClientSession
+) -> None:
+    authz, env, pool = rotating
+    replica_env = {**env, "AUTHORIUM_ISSUER": authz, "AUTHORIUM_RESOURCE_URL": RESOURCE_URL}
+    async with running_resource(replica_env) as one, running_resource(replica_env) as two:
+        before = await service_token(http, authz, pool, scope="notes:read")
+        assert [await _status(http, api, before) for api in (one, two)] == [200, 200]
+
+        await _rotate(env, pool)
+        after = await _new_kid_token(http, authz, pool, before.kid)
+        assert [await _status(http, api, after) for api in (one, two)] == [200, 200]
+        # Tokens signed before the rotation stay good until they expire: the retired key is still published.
+        assert [await _status(http, api, before) for api in (one, two)] == [200, 200]
+
+
+@pytest.mark.slow
+async def test_a_key_never_seen_before_is_fetched_when_a_token_names_it(
+    rotating: tuple[str, dict[str, str], asyncpg.Pool], http: aiohttp.ClientSession
+) -> None:
+    """Two rotations in a row put a key into service that the replicas never fetched: the first token naming
+    its kid makes them refetch the JWKS (at most once per 5 s per replica, so they may refuse until then)."""
+    authz, env, pool = rotating
+    replica_env = {**env, "AUTHORIUM_ISSUER": authz, "AUTHORIUM_RESOURCE_URL": RESOURCE_URL}
+    async with running_resource(replica_env) as one, running_resource(replica_env) as two:
+        before = await service_token(http, authz, pool, scope="notes:read")
+        await _rotate(env, pool)
+        middle = await _new_kid_token(http, authz, pool, before.kid)
+        await _rotate(env, pool)
+        after = await _new_kid_token(http, authz, pool, middle.kid)
+        started = time.monotonic()
+        pending = {one, two}
+        while pending:
+            for api in list(pending):
+                if await _status(http, api, after) == 200:
+                    pending.discard(api)
+            assert time.monotonic() - started < 7.0, f"{sorted(pending)} never fetched the new key"
+            await asyncio.sleep(0.2)
+        assert [await _status(http, api, before) for api in (one, two)] == [200, 200]

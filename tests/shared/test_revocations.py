@@ -1,0 +1,138 @@
+"""The revocation lists in Redis (RevocationList) against the real Redis: listing, expiry, loading whole,
+and the announcement on the event channel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from authorium_shared import events
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
+from authorium_shared.revocations import Revocation, RevocationList
+from tests.conftest import REDIS_URL
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = create_redis(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def keys(redis_prefix: str) -> RedisKeys:
+    # A prefix of the test's own, so the lists start empty.
+    return RedisKeys(f"{redis_prefix}revocations-{uuid.uuid4().hex[:8]}:")
+
+
+def later(seconds: int = 600) -> int:
+    return int(time.time()) + seconds
+
+
+async def test_an_added_token_is_revoked_and_others_are_not(redis: Redis, keys: RedisKeys) -> None:
+    listed = RevocationList(redis, keys)
+    await listed.add(Revocation("token", "jti-1", later()), announce=False)
+    assert await listed.is_revoked(jti="jti-1", grant_id=None)
+    assert not await listed.is_revoked(jti="jti-2", grant_id=None)
+    assert not await listed.is_revoked(jti=None, grant_id=None)
+    # The kinds are separate lists: a token id is not a grant id.
+    assert not await listed.is_revoked(jti=None, grant_id="jti-1")
+
+
+async def test_a_revoked_grant_revokes_whatever_token_names_it(redis: Redis, keys: RedisKeys) -> None:
+    listed = RevocationList(redis, keys)
+    await listed.add(Revocation("grant", "g-1", later()), announce=False)
+    assert await listed.is_revoked(jti="any", grant_id="g-1")
+    assert not await listed.is_revoked(jti="any", grant_id="g-2")
+
+
+async def test_an_expired_entry_no_longer_counts_and_is_pruned(redis: Redis, keys: RedisKeys) -> None:
+    listed = RevocationList(redis, keys)
+    await listed.add(Revocation("token", "old", later(-10)), Revocation("token", "new", later()), announce=False)
+    assert not await listed.is_revoked(jti="old", grant_id=None)
+    assert await listed.is_revoked(jti="new", grant_id=None)
+    assert set((await listed.load())["token"]) == {"new"}
+    assert await redis.zscore(keys("revoked", "token"), "old") is None
+
+
+async def test_load_returns_every_unexpired_entry_by_kind(redis: Redis, keys: RedisKeys) -> None:
+    listed = RevocationList(redis, keys)
+    t, g = later(300), later(900)
+    await listed.add(Revocation("token", "t1", t), Revocation("grant", "g1", g), announce=False)
+    assert await listed.load() == {"token": {"t1": t}, "grant": {"g1": g}}
+
+
+async def test_a_later_add_never_shortens_an_expiry(redis: Redis, keys: RedisKeys) -> None:
+    listed = RevocationList(redis, keys)
+    long, short = later(900), later(60)
+    await listed.add(Revocation("token", "t", long), announce=False)
+    await listed.add(Revocation("token", "t", short), announce=False)
+    assert (await listed.load())["token"] == {"t": long}
+    longer = later(1800)
+    await listed.add(Revocation("token", "t", longer), announce=False)
+    assert (await listed.load())["token"] == {"t": longer}
+
+
+async def test_adding_nothing_is_a_no_op(redis: Redis, keys: RedisKeys) -> None:
+    listed = RevocationList(redis, keys)
+    await listed.add()
+    assert await listed.load() == {"token": {}, "grant": {}}
+
+
+async def test_each_addition_is_announced_unless_told_not_to(redis: Redis, keys: RedisKeys) -> None:
+    listed = RevocationList(redis, keys)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(events.channel(keys))
+    try:
+        quiet = Revocation("token", "quiet", later())
+        await listed.add(quiet, announce=False)
+        loud = [Revocation("token", "t-loud", later(120)), Revocation("grant", "g-loud", later(240))]
+        await listed.add(*loud)
+        received = await _messages(pubsub, 2)
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert received == [r.event() for r in loud]
+    assert received[0] == {"type": "revoked", "kind": "token", "id": "t-loud", "expires_at": loud[0].expires_at}
+    assert [Revocation.from_event(e) for e in received] == loud
+
+
+async def _messages(pubsub: Any, count: int) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 5
+    while len(received) < count and time.monotonic() < deadline:
+        message = await pubsub.get_message(timeout=0.5)
+        if message is not None and message["type"] == "message":
+            received.append(orjson.loads(message["data"]))
+    # Nothing more: anything extra (the unannounced one) would arrive right behind.
+    extra = await pubsub.get_message(timeout=0.2)
+    assert extra is None, extra
+    return received
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "revoked", "kind": "session", "id": "x", "expires_at": 1},
+        {"type": "revoked", "kind": "token", "id": 5, "expires_at": 1},
+        {"type": "revoked", "kind": "token", "id": "x", "expires_at": "1"},
+        {"type": "revoked", "kind": "token", "id": "x"},
+        {},
+    ],
+)
+def test_a_malformed_event_is_no_revocation(event: dict[str, Any]) -> None:
+    assert Revocation.from_event(event) is None
+
+
+async def test_concurrent_adds_all_land(redis: Redis, keys: RedisKeys) -> None:
+    listed = RevocationList(redis, keys)
+    exp = later()
+    await asyncio.gather(*(listed.add(Revocation("token", f"c{i}", exp), announce=False) for i in range(20)))
+    assert len((await listed.load())["token"]) == 20
