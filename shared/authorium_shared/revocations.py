@@ -31,7 +31,7 @@ class Revocation:
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Revocation | None:
         kind, rid, expires_at = event.get("kind"), event.get("id"), event.get("expires_at")
-        if kind not in KINDS or not isinstance(rid, str) or not isinstance(expires_at, int):
+        if kind not in KINDS or not isinstance(rid, str) or type(expires_at) is not int:
             return None
         return cls(kind=kind, id=rid, expires_at=expires_at)
 

@@ -136,3 +136,9 @@ async def test_concurrent_adds_all_land(redis: Redis, keys: RedisKeys) -> None:
     exp = later()
     await asyncio.gather(*(listed.add(Revocation("token", f"c{i}", exp), announce=False) for i in range(20)))
     assert len((await listed.load())["token"]) == 20
+
+
+def test_an_event_with_a_boolean_expiry_is_ignored() -> None:
+    from authorium_shared.revocations import Revocation
+
+    assert Revocation.from_event({"type": "revoked", "kind": "token", "id": "x", "expires_at": True}) is None
