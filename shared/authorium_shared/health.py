@@ -49,7 +49,9 @@ async def _run_check(app: web.Application, check: ReadinessCheck) -> str | None:
 
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
-    checks: dict[str, ReadinessCheck] = {"postgres": check_postgres, "redis": check_redis}
+    checks: dict[str, ReadinessCheck] = {"redis": check_redis}
+    if PG_POOL in app:
+        checks["postgres"] = check_postgres
     for check in app[READINESS_CHECKS]:
         checks[check.__name__.removeprefix("check_")] = check
     results = await asyncio.gather(*(_run_check(app, c) for c in checks.values()))

@@ -5,6 +5,8 @@ Every failure surfaces as TokenInvalid with a short reason; keys come only from 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ MAX_TOKEN_BYTES: Final = 8192
 MAX_KID_LENGTH: Final = 128
 DEFAULT_REQUIRED: Final = ("exp", "iat", "iss")
 _NUMERIC_DATE_CLAIMS: Final = ("exp", "nbf", "iat")
+_HALF_HASH: Final = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
 
 
 class TokenInvalid(Exception):
@@ -48,6 +51,12 @@ _header_parser: Final = _HeaderParser()
 
 def encode(claims: Mapping[str, Any], key: SigningKey, *, typ: str) -> str:
     return jwt.encode(dict(claims), key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": typ})
+
+
+def half_hash(value: str, alg: str) -> str:
+    """OpenID Connect Core section 3.1.3.6 `at_hash`: the left half of the hash the signing algorithm uses."""
+    digest = _HALF_HASH[alg](value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
 
 
 def _check_allow_list(algorithms: Collection[str]) -> None:

@@ -22,11 +22,13 @@ def base_app(
     service: str,
     common: CommonSettings,
     *,
+    postgres: bool = True,
     pg_max_size: int = 10,
     max_body: int = DEFAULT_MAX_BODY,
     middlewares: tuple[Middleware, ...] = (),
 ) -> web.Application:
-    """An application with request ids, logs, metrics, error rendering, health routes, Postgres and Redis."""
+    """An application with request ids, logs, metrics, error rendering, health routes, Redis, and Postgres
+    unless the service keeps nothing there."""
     registry = new_registry()
     app = web.Application(
         middlewares=[observe(HttpMetrics(registry)), *middlewares, render_errors],
@@ -35,7 +37,8 @@ def base_app(
     app[SERVICE_NAME] = service
     app[METRICS_REGISTRY] = registry
     app[READINESS_CHECKS] = []
-    app.cleanup_ctx.append(resources.postgres(common.database_url, max_size=pg_max_size))
+    if postgres:
+        app.cleanup_ctx.append(resources.postgres(common.database_url, max_size=pg_max_size))
     app.cleanup_ctx.append(resources.redis(common.redis_url, common.redis_prefix))
     add_health_routes(app)
     return app

@@ -10,7 +10,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
 import aiohttp
 import asyncpg
@@ -119,8 +119,23 @@ async def authorize(
     Returns the redirect to the client (or raises AssertionError with the page it got stuck on)."""
     query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
     query.update(params)
+    return await follow_authorization(
+        session, authz, f"{authz}/authorize?{urlencode(query)}", username, password=password, consent=consent
+    )
+
+
+async def follow_authorization(
+    session: aiohttp.ClientSession,
+    authz: str,
+    url: str,
+    username: str | None,
+    *,
+    password: str = PASSWORD,
+    consent: str | None = "allow",
+) -> Authorization:
+    """`authorize` from an authorization request URL that a client made."""
     outcome = Authorization(location="")
-    async with session.get(f"{authz}/authorize", params=query, allow_redirects=False) as resp:
+    async with session.get(url, allow_redirects=False) as resp:
         response = resp
         body = await resp.text()
     for _ in range(4):

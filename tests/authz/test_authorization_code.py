@@ -1,8 +1,8 @@
 """The authorization code grant at the token endpoint (RFC 6749 section 4.1.3, RFC 7636, OIDC Core 3.1.3)
 and the attacks on it that RFC 9700 names: code replay, PKCE downgrade, code injection across clients.
 
-Also home of the helpers the other token-endpoint test modules share (a signed-in person, redeeming codes,
-verifying tokens against the published JWKS, introspection)."""
+Also home of the helpers the other token-endpoint test modules share (redeeming codes, verifying tokens
+against the published JWKS, introspection); the server and the signed-in person they share are in conftest."""
 
 from __future__ import annotations
 
@@ -10,88 +10,29 @@ import asyncio
 import base64
 import hashlib
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import asyncpg
 import jwt
 import pytest
-from aiohttp import web
 
-from authorium_shared.resources import create_pg_pool
-from authz.app import create_app
-from authz.settings import AuthzSettings
-from tests.authz.conftest import AuthzFactory, server_errors
+from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import (
     RegisteredClient,
     authorize,
-    browser,
     make_client,
-    make_user,
     pkce_pair,
     token_request,
 )
-from tests.conftest import REDIS_URL
-from tests.servers import run_service
 
 DEFAULT_RESOURCE = "http://127.0.0.1:8001"
 
 
-@pytest.fixture(scope="module")
-async def module_server(db_url: str, redis_prefix: str, kek: str) -> AsyncIterator[tuple[str, web.Application]]:
-    """One authorization server per test module (the environment `environ` gives, default settings): starting
-    one costs ~0.4 s, mostly loading RSA keys, which would dominate these tests. Tests that need other
-    settings use `start_authz`."""
-    env = {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "AUTHORIUM_REDIS_PREFIX": redis_prefix,
-        "AUTHORIUM_KEK": kek,
-        "AUTHORIUM_LOG_LEVEL": "WARNING",
-    }
-    async with run_service(AuthzSettings.from_env, create_app, env, "AUTHORIUM_ISSUER") as (url, app):
-        yield url, app
-
-
 @pytest.fixture
-def authz(module_server: tuple[str, web.Application]) -> Iterator[str]:
-    """The module's server; like tests/authz/conftest.py's `authz`, each test checks it served no 5xx."""
-    url, app = module_server
-    before = server_errors(app)
-    yield url
-    assert server_errors(app) == before, "the authorization server answered a request with a 5xx"
-
-
-@dataclass(frozen=True)
-class Person:
-    """A user signed in once in a browser that the module's tests share, so each test pays for consent only
-    (Argon2id costs a few hundred milliseconds per hash). Sessions live in Redis, so the sign-in holds across
-    the servers the tests start."""
-
-    username: str
-    user_id: str
-    browser: aiohttp.ClientSession
-
-
-@asynccontextmanager
-async def signed_in_person(db_url: str) -> AsyncIterator[Person]:
-    pool = await create_pg_pool(db_url, max_size=1)
-    try:
-        username = await make_user(pool)
-        user_id = str(await pool.fetchval("SELECT user_id FROM users WHERE username = $1", username))
-    finally:
-        await pool.close()
-    async with browser() as session:
-        yield Person(username, user_id, session)
-
-
-@pytest.fixture(scope="module")
-async def person(db_url: str) -> AsyncIterator[Person]:
-    async with signed_in_person(db_url) as signed_in:
-        yield signed_in
+def authz(module_authz: str) -> str:
+    """One server for the module's tests (see conftest's `module_server`)."""
+    return module_authz
 
 
 async def published_keys(http: aiohttp.ClientSession, authz: str) -> jwt.PyJWKSet:
@@ -281,12 +222,14 @@ async def test_code_issued_with_a_challenge_needs_the_verifier(
     assert body["error"] in ("invalid_request", "invalid_grant")
 
 
-async def test_verifier_for_a_code_issued_without_challenge_is_refused(
-    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+@pytest.mark.parametrize("challenged", [False, True], ids=["code_issued_without_challenge", "wrong_verifier"])
+async def test_a_verifier_not_matching_the_codes_challenge_is_invalid_grant(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person, challenged: bool
 ) -> None:
     client = await make_client(db)
-    code = await code_for(authz, client, person, scope="notes:read")
+    _, challenge = pkce_pair()
     verifier, _ = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge if challenged else None)
     status, body = await redeem(http, authz, client, code, code_verifier=verifier)
     assert (status, body["error"]) == (400, "invalid_grant")
 
@@ -298,17 +241,6 @@ async def test_confidential_client_without_pkce_still_works(
     code = await code_for(authz, client, person, scope="notes:read")
     status, body = await redeem(http, authz, client, code)
     assert status == 200, body
-
-
-async def test_wrong_verifier_is_invalid_grant(
-    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
-) -> None:
-    client = await make_client(db)
-    _, challenge = pkce_pair()
-    other_verifier, _ = pkce_pair()
-    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
-    status, body = await redeem(http, authz, client, code, code_verifier=other_verifier)
-    assert (status, body["error"]) == (400, "invalid_grant")
 
 
 async def test_redirect_uri_mismatch_is_invalid_grant(

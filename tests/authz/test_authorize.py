@@ -4,23 +4,15 @@ consent pages, remembered consent, and the prompt and max_age parameters."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
-from argon2 import PasswordHasher
 from multidict import CIMultiDictProxy
 
-from authz import passwords
-from authz.app import create_app
-from authz.settings import AuthzSettings
 from tests.authz import flows
-from tests.authz.conftest import server_errors
-from tests.conftest import REDIS_URL
-from tests.servers import run_service
 
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -30,36 +22,14 @@ SECURITY_HEADERS = {
 PageParams = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Argon2id at production cost takes about 0.25 s a hash; these tests are about the flow, not the hash.
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", cheap)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("authorium-dummy-password"))
-
-
-@pytest.fixture(scope="module")
-async def module_server(db_url: str, redis_prefix: str, kek: str) -> AsyncIterator[tuple[str, web.Application]]:
-    """One server for the module (starting one costs more than most tests here); tests share nothing else,
-    each making its own client, user and browser. The environment is conftest's `environ`."""
-    env = {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "AUTHORIUM_REDIS_PREFIX": redis_prefix,
-        "AUTHORIUM_KEK": kek,
-        "AUTHORIUM_LOG_LEVEL": "WARNING",
-    }
-    async with run_service(AuthzSettings.from_env, create_app, env, "AUTHORIUM_ISSUER") as served:
-        yield served
+pytestmark = pytest.mark.usefixtures("cheap_password_hashing")
 
 
 @pytest.fixture
-def authz(module_server: tuple[str, web.Application]) -> Iterator[str]:
-    """The module's server, checked after each test for 5xx answers like conftest's `authz`."""
-    url, app = module_server
-    before = server_errors(app)
-    yield url
-    assert server_errors(app) == before, "the authorization server answered a request with a 5xx"
+def authz(module_authz: str) -> str:
+    """One server for the module (starting one costs more than most tests here); tests share nothing else,
+    each making its own client, user and browser."""
+    return module_authz
 
 
 async def get_authorize(

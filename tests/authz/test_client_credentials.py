@@ -6,11 +6,14 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.authz import test_authorization_code as shared
 from tests.authz.flows import make_client, token_request
 from tests.authz.test_authorization_code import DEFAULT_RESOURCE, verified
 
-module_server, authz = shared.module_server, shared.authz
+
+@pytest.fixture
+def authz(module_authz: str) -> str:
+    """One server for the module's tests (see conftest's `module_server`)."""
+    return module_authz
 
 
 async def test_token_is_for_the_client_itself_with_its_service_scopes_by_default(

@@ -9,15 +9,19 @@ from collections import Counter
 import aiohttp
 import asyncpg
 import jwt
+import pytest
 
-from tests.authz import test_authorization_code as shared
-from tests.authz.conftest import AuthzFactory
+from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import make_client, pkce_pair, token_request
-from tests.authz.test_authorization_code import Person, code_for, introspect, redeem, tokens_for
-
-module_server, authz, person = shared.module_server, shared.authz, shared.person
+from tests.authz.test_authorization_code import code_for, introspect, redeem, tokens_for
 
 N = 50
+
+
+@pytest.fixture
+def authz(module_authz: str) -> str:
+    """One server for the module's tests (see conftest's `module_server`)."""
+    return module_authz
 
 
 async def test_one_code_redeemed_concurrently_succeeds_exactly_once(

@@ -4,7 +4,7 @@ and brute-force throttling per username and per address."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from http.cookies import SimpleCookie
 from typing import Any
@@ -12,56 +12,27 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
-from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
-from authz import passwords
-from authz.app import create_app
 from authz.components import LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_PER_USERNAME, LOGIN_WINDOW
 from authz.endpoints.authorize import EXPIRED, THROTTLED, WRONG_CREDENTIALS
 from authz.ratelimit import Counter
-from authz.settings import AuthzSettings
 from tests.authz import flows
-from tests.authz.conftest import server_errors
 from tests.conftest import REDIS_URL
-from tests.servers import run_service
 
 COOKIE = "authz_session"
 SECURE_COOKIE = "__Host-authz_session"
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Argon2id at production cost takes about 0.25 s a hash; these tests are about the flow, not the hash.
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", cheap)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("authorium-dummy-password"))
-
-
-@pytest.fixture(scope="module")
-async def module_server(db_url: str, redis_prefix: str, kek: str) -> AsyncIterator[tuple[str, web.Application]]:
-    """One server for the module (starting one costs more than most tests here); tests share nothing else,
-    each making its own client, user and browser. The environment is conftest's `environ`."""
-    env = {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "AUTHORIUM_REDIS_PREFIX": redis_prefix,
-        "AUTHORIUM_KEK": kek,
-        "AUTHORIUM_LOG_LEVEL": "WARNING",
-    }
-    async with run_service(AuthzSettings.from_env, create_app, env, "AUTHORIUM_ISSUER") as served:
-        yield served
+pytestmark = pytest.mark.usefixtures("cheap_password_hashing")
 
 
 @pytest.fixture
-def authz(module_server: tuple[str, web.Application]) -> Iterator[str]:
-    """The module's server, checked after each test for 5xx answers like conftest's `authz`."""
-    url, app = module_server
-    before = server_errors(app)
-    yield url
-    assert server_errors(app) == before, "the authorization server answered a request with a 5xx"
+def authz(module_authz: str) -> str:
+    """One server for the module (starting one costs more than most tests here); tests share nothing else,
+    each making its own client, user and browser."""
+    return module_authz
 
 
 @pytest.fixture

@@ -10,13 +10,17 @@ from typing import Any
 import aiohttp
 import asyncpg
 import jwt
+import pytest
 
-from tests.authz import test_authorization_code as shared
-from tests.authz.conftest import AuthzFactory
+from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import RegisteredClient, make_client, token_request
-from tests.authz.test_authorization_code import DEFAULT_RESOURCE, Person, introspect, tokens_for, verified
+from tests.authz.test_authorization_code import DEFAULT_RESOURCE, introspect, tokens_for, verified
 
-module_server, authz, person = shared.module_server, shared.authz, shared.person
+
+@pytest.fixture
+def authz(module_authz: str) -> str:
+    """One server for the module's tests (see conftest's `module_server`)."""
+    return module_authz
 
 
 async def refresh(

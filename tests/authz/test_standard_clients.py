@@ -12,18 +12,23 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import asyncpg
 import jwt
+import pytest
 from authlib.deprecate import AuthlibDeprecationWarning
 
-from tests.authz import test_authorization_code as shared
+from tests.authz.conftest import Person
 from tests.authz.flows import authorize, make_client
-from tests.authz.test_authorization_code import DEFAULT_RESOURCE, Person, half_hash
+from tests.authz.test_authorization_code import DEFAULT_RESOURCE, half_hash
 
 with warnings.catch_warnings():
     # Authlib 1.9 prefers the `httpx2` package and warns that falling back to httpx (installed here) is deprecated.
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-module_server, authz, person = shared.module_server, shared.authz, shared.person
+
+@pytest.fixture
+def authz(module_authz: str) -> str:
+    """One server for the module's tests (see conftest's `module_server`)."""
+    return module_authz
 
 
 async def verify_with_pyjwt(authz: str, token: str, *, audience: str) -> dict[str, Any]:

@@ -12,15 +12,17 @@ import asyncpg
 import pytest
 
 from authz import client_secrets
-from tests.authz import test_authorization_code as shared
-from tests.authz.conftest import AuthzFactory
+from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import basic_header, make_client, pkce_pair
-from tests.authz.test_authorization_code import Person, code_for, redeem
-
-# One server and one signed-in person per module (see test_authorization_code.py).
-module_server, authz, person = shared.module_server, shared.authz, shared.person
+from tests.authz.test_authorization_code import code_for, redeem
 
 FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+def authz(module_authz: str) -> str:
+    """One server for the module's tests (see conftest's `module_server`)."""
+    return module_authz
 
 
 async def post_token(

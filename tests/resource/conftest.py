@@ -19,15 +19,12 @@ import pytest
 
 from authorium_shared.keys import KeySet, SigningKey, parse_kek
 from authorium_shared.resources import create_pg_pool
-from authz.app import create_app as create_authz
 from authz.repositories.keys import KeyRepository
-from authz.settings import AuthzSettings
 from resource_server.app import create_app
 from resource_server.settings import ResourceSettings
 from resource_server.tokens import REALM
-from tests.authz.conftest import http, server_errors, start_authz  # noqa: F401 - fixtures
+from tests.authz.conftest import http, running_authz, server_errors, start_authz  # noqa: F401 - fixtures
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem, token_request
-from tests.conftest import REDIS_URL
 from tests.servers import run_service
 
 ResourceFactory = Callable[..., AbstractAsyncContextManager[str]]
@@ -36,26 +33,6 @@ ResourceFactory = Callable[..., AbstractAsyncContextManager[str]]
 RESOURCE_URL = "http://127.0.0.1:8001"
 USER_SCOPE = "notes:read notes:write"
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-
-
-@pytest.fixture(scope="module")
-def module_environ(db_url: str, redis_prefix: str, kek: str) -> dict[str, str]:
-    """`environ`, for servers shared by a module's tests (starting two servers per test costs ~0.4 s)."""
-    return {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "AUTHORIUM_REDIS_PREFIX": redis_prefix,
-        "AUTHORIUM_KEK": kek,
-        "AUTHORIUM_LOG_LEVEL": "WARNING",
-    }
-
-
-@asynccontextmanager
-async def running_authz(env: dict[str, str]) -> AsyncIterator[str]:
-    url_variable = None if "AUTHORIUM_ISSUER" in env else "AUTHORIUM_ISSUER"
-    async with run_service(AuthzSettings.from_env, create_authz, env, url_variable) as (url, app):
-        yield url
-        assert server_errors(app) == 0, "the authorization server answered a request with a 5xx"
 
 
 @asynccontextmanager

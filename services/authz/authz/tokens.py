@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from authorium_shared import access_tokens
-from authorium_shared.jwt import encode
+from authorium_shared.jwt import encode, half_hash
 from authz.keys import KeyRing
 from authz.settings import AuthzSettings
-
-_HALF_HASH = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
 
 
 def new_jti() -> str:
@@ -28,12 +26,6 @@ def new_refresh_token() -> str:
 
 def refresh_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-
-
-def half_hash(value: str, alg: str) -> str:
-    """OIDC Core section 3.1.3.6 `at_hash`: the left half of the hash the signing algorithm uses."""
-    digest = _HALF_HASH[alg](value.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
 
 
 def audience_claim(audience: Sequence[str]) -> str | list[str]:

@@ -9,8 +9,13 @@ from authorium_shared.settings import (
     DEFAULT_CLIENT_DEMO_URL,
     DEFAULT_RESOURCE_URL,
     CommonSettings,
+    ConfigError,
+    env_int,
+    env_str,
     env_url,
 )
+
+DEFAULT_SCOPE = "openid profile email offline_access notes:read notes:write"
 
 
 @dataclass(frozen=True)
@@ -19,13 +24,42 @@ class ClientDemoSettings:
     # Where a browser reaches this app; the redirect URI registered for it is built from this.
     public_url: str
     resource_url: str
+    # The demo's registration at the authorization server (`authorium run` makes one).
+    client_id: str
+    client_secret: str
+    scope: str
+    # How long a signed-in browser session lives, seconds.
+    session_ttl: int
+
+    @property
+    def issuer(self) -> str:
+        return self.common.issuer
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.public_url + "/callback"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ClientDemoSettings:
+        scope = env_str(environ, "AUTHORIUM_CLIENT_DEMO_SCOPE", DEFAULT_SCOPE)
+        if "openid" not in scope.split():
+            raise ConfigError("AUTHORIUM_CLIENT_DEMO_SCOPE", "must include openid: the demo signs people in")
         return cls(
             common=CommonSettings.from_env(environ),
             public_url=env_url(
-                environ, "AUTHORIUM_CLIENT_DEMO_URL", DEFAULT_CLIENT_DEMO_URL, schemes=("http", "https")
+                environ,
+                "AUTHORIUM_CLIENT_DEMO_URL",
+                DEFAULT_CLIENT_DEMO_URL,
+                schemes=("http", "https"),
+                path_allowed=False,
             ),
             resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
+            client_id=env_str(environ, "AUTHORIUM_CLIENT_DEMO_CLIENT_ID", None),
+            client_secret=env_str(environ, "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET", None),
+            scope=" ".join(scope.split()),
+            session_ttl=env_int(environ, "AUTHORIUM_CLIENT_DEMO_SESSION_TTL", 8 * 3600, minimum=60, maximum=30 * 86400),
         )

@@ -1,0 +1,77 @@
+"""Calls to the notes API (the resource server) with a Bearer access token (RFC 6750 section 2.1)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+log = logging.getLogger("authorium.client_demo")
+
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+class ApiUnavailable(Exception):
+    """The notes API could not be reached or answered something that is not JSON."""
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    method: str
+    url: str
+    status: int
+    body: Any
+    # The RFC 6750 error code from WWW-Authenticate, such as invalid_token.
+    bearer_error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def bearer_error(challenge: str) -> str | None:
+    if not challenge.lower().startswith("bearer"):
+        return None
+    for part in challenge[6:].split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "error":
+            return value.strip('"')
+    return None
+
+
+class NotesApi:
+    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url
+
+    async def call(self, method: str, path: str, token: str, *, json: Any = None) -> ApiResponse:
+        url = self.base_url + path
+        headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.http.request(
+                method,
+                url,
+                data=orjson.dumps(json) if json is not None else None,
+                headers=headers,
+                timeout=TIMEOUT,
+                allow_redirects=False,
+            ) as response:
+                raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                status = response.status
+                challenge = response.headers.get("WWW-Authenticate", "")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("notes API unreachable", extra={"url": url, "error": repr(exc)})
+            raise ApiUnavailable("the notes API could not be reached") from None
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise ApiUnavailable("the notes API's answer is too large")
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            raise ApiUnavailable(f"the notes API answered HTTP {status} without JSON") from None
+        return ApiResponse(method, url, status, body, bearer_error(challenge))

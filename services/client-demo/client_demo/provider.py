@@ -1,0 +1,174 @@
+"""The authorization server as this client sees it: its discovery document (OpenID Connect Discovery 1.0,
+RFC 8414) and the back-channel calls to its token, revocation and userinfo endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+import aiohttp
+import orjson
+
+from authorium_shared.jwks_cache import JWKSCache
+from client_demo.settings import ClientDemoSettings
+
+log = logging.getLogger("authorium.client_demo")
+
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+MAX_RESPONSE_BYTES = 256 * 1024
+REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint")
+
+
+class ProviderError(Exception):
+    """The authorization server refused a request (`error` is its RFC 6749 code) or could not be used."""
+
+    def __init__(self, error: str, description: str | None = None, *, status: int | None = None) -> None:
+        super().__init__(f"{error}: {description}" if description else error)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class ProviderUnavailable(ProviderError):
+    """The authorization server could not be reached or answered something that is not OAuth."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__("temporarily_unavailable", description)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One back-channel request and its answer, as the flow inspector shows them."""
+
+    method: str
+    url: str
+    form: dict[str, str]
+    status: int
+    body: dict[str, Any]
+
+
+def basic_credentials(client_id: str, secret: str) -> str:
+    """client_secret_basic: both parts form-urlencoded before base64 (RFC 6749 section 2.3.1)."""
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def _check_metadata(document: object, issuer: str) -> dict[str, Any]:
+    if not isinstance(document, dict):
+        raise ProviderUnavailable("the discovery document is not a JSON object")
+    # OpenID Connect Discovery section 4.3: the issuer must be exactly the one we asked, or we are talking to
+    # someone else's metadata (mix-up).
+    if document.get("issuer") != issuer:
+        raise ProviderUnavailable("the discovery document names another issuer")
+    for name in REQUIRED_ENDPOINTS:
+        if not isinstance(document.get(name), str):
+            raise ProviderUnavailable(f"the discovery document has no {name}")
+    # Never downgrade: a server that does not list S256 gets no authorization request from us.
+    if "S256" not in (document.get("code_challenge_methods_supported") or ()):
+        raise ProviderUnavailable("the authorization server does not support PKCE with S256")
+    return document
+
+
+class Provider:
+    def __init__(self, settings: ClientDemoSettings, http: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.http = http
+        self._metadata: dict[str, Any] | None = None
+        self._keys: JWKSCache | None = None
+        self._lock = asyncio.Lock()
+
+    async def metadata(self) -> dict[str, Any]:
+        """The discovery document, fetched on first use (the authorization server may start after us)."""
+        if self._metadata is None:
+            async with self._lock:
+                if self._metadata is None:
+                    url = self.settings.issuer + "/.well-known/openid-configuration"
+                    status, document = await self._request("GET", url)
+                    if status != 200:
+                        raise ProviderUnavailable(f"discovery answered HTTP {status}")
+                    self._metadata = _check_metadata(document, self.settings.issuer)
+        return self._metadata
+
+    async def keys(self) -> JWKSCache:
+        if self._keys is None:
+            self._keys = JWKSCache(self.http, (await self.metadata())["jwks_uri"])
+        return self._keys
+
+    async def _request(
+        self, method: str, url: str, *, form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any]:
+        try:
+            async with self.http.request(
+                method,
+                url,
+                data=dict(form) if form is not None else None,
+                headers={"Accept": "application/json", **(headers or {})},
+                timeout=TIMEOUT,
+                allow_redirects=False,
+            ) as response:
+                raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("authorization server unreachable", extra={"url": url, "error": repr(exc)})
+            raise ProviderUnavailable("the authorization server could not be reached") from None
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise ProviderUnavailable("the authorization server's answer is too large")
+        if not raw:
+            return status, {}
+        try:
+            return status, orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ProviderUnavailable(f"the authorization server answered HTTP {status} without JSON") from None
+
+    async def _client_post(self, endpoint: str, form: dict[str, str]) -> Exchange:
+        """A client-authenticated POST (client_secret_basic); an OAuth error answer raises ProviderError."""
+        url = (await self.metadata())[endpoint]
+        auth = basic_credentials(self.settings.client_id, self.settings.client_secret)
+        status, body = await self._request("POST", url, form=form, headers={"Authorization": auth})
+        if status != 200:
+            if isinstance(body, dict) and isinstance(body.get("error"), str):
+                description = body.get("error_description")
+                raise ProviderError(body["error"], description if isinstance(description, str) else None, status=status)
+            raise ProviderUnavailable(f"the authorization server answered HTTP {status}")
+        if not isinstance(body, dict):
+            raise ProviderUnavailable("the authorization server's answer is not a JSON object")
+        return Exchange("POST", url, form, status, body)
+
+    async def token(self, form: dict[str, str]) -> Exchange:
+        """RFC 6749 section 4.1.3 / 6: a token request; the answer is checked to be a Bearer token response."""
+        exchange = await self._client_post("token_endpoint", form)
+        body = exchange.body
+        if not isinstance(body.get("access_token"), str) or str(body.get("token_type", "")).lower() != "bearer":
+            raise ProviderUnavailable("the token response holds no Bearer access token")
+        expires_in = body.get("expires_in")
+        if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)):
+            raise ProviderUnavailable("the token response's expires_in is not a number of seconds")
+        for name in ("refresh_token", "id_token", "scope"):
+            if name in body and not isinstance(body[name], str):
+                raise ProviderUnavailable(f"the token response's {name} is not a string")
+        return exchange
+
+    async def revoke(self, token: str, hint: str) -> bool:
+        """RFC 7009; True when the authorization server confirmed it."""
+        metadata = await self.metadata()
+        if "revocation_endpoint" not in metadata:
+            return False
+        try:
+            await self._client_post("revocation_endpoint", {"token": token, "token_type_hint": hint})
+        except ProviderError as exc:
+            log.warning("token revocation failed", extra={"error": exc.error})
+            return False
+        return True
+
+    async def userinfo(self, access_token: str) -> Exchange:
+        """OpenID Connect Core section 5.3."""
+        url = (await self.metadata())["userinfo_endpoint"]
+        status, body = await self._request("GET", url, headers={"Authorization": "Bearer " + access_token})
+        if status != 200 or not isinstance(body, dict):
+            raise ProviderError("userinfo_failed", f"the userinfo endpoint answered HTTP {status}", status=status)
+        return Exchange("GET", url, {}, status, body)

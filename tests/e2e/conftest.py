@@ -1,0 +1,55 @@
+"""A real headless Chromium (Debian's package, driven by Playwright) in front of the whole stack."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from playwright.async_api import Browser, BrowserContext, async_playwright
+
+from authorium_shared.resources import create_pg_pool
+from tests.stack import Stack, running_stack
+
+CHROMIUM = os.environ.get("AUTHORIUM_TEST_CHROMIUM", "/usr/bin/chromium")
+# As root and on a machine without outside network: no sandbox, and nothing that phones home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="module")
+async def module_db(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pg_pool(db_url, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def stack(module_environ: dict[str, str], module_db: asyncpg.Pool) -> AsyncIterator[Stack]:
+    async with running_stack(module_environ, module_db) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def context(chromium: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile per test: no cookies or storage carried over."""
+    ctx = await chromium.new_context(viewport={"width": 1280, "height": 900})
+    yield ctx
+    await ctx.close()
