@@ -20,6 +20,8 @@ from authorium_shared.keys import generate_kek
 ADMIN_URL = os.environ.get("AUTHORIUM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("AUTHORIUM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
+# The demo client's registration, for tests that only need the demo to start (tests/stack.py registers a real one).
+DEMO_CLIENT_ENV = {"AUTHORIUM_CLIENT_DEMO_CLIENT_ID": "demo-client", "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": "secret"}
 
 
 def database_url(name: str) -> str:
@@ -73,6 +75,16 @@ async def make_database() -> AsyncIterator[DatabaseFactory]:
 async def db_url(make_database: DatabaseFactory) -> str:
     """The run's shared database; tests make their own rows with unique names, so they can share it."""
     return await make_database()
+
+
+@pytest.fixture(scope="module")
+async def module_db(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """`db`, for fixtures that live as long as a module's servers."""
+    from authorium_shared.resources import create_pg_pool
+
+    pool = await create_pg_pool(db_url, max_size=4)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture

@@ -46,6 +46,9 @@ async def run_service(
     env = dict(environ)
     if url_variable:
         env[url_variable] = url
-    app = create_app(settings_from_env(env))
-    async with serve(app, sock):
-        yield url, app
+    try:
+        app = create_app(settings_from_env(env))
+        async with serve(app, sock):
+            yield url, app
+    finally:
+        sock.close()

@@ -56,6 +56,8 @@ async def running_stack(environ: Mapping[str, str], db: asyncpg.Pool, **demo_env
         "demo": create_demo(ClientDemoSettings.from_env({**env, **demo_env})),
     }
     async with AsyncExitStack() as stack:
+        for sock in sockets.values():
+            stack.callback(sock.close)
         for name in ("authz", "resource", "demo"):
             await stack.enter_async_context(serve(apps[name], sockets[name]))
         yield Stack(urls["authz"], urls["resource"], urls["demo"], client, env)

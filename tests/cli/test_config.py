@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from tests.conftest import DEMO_CLIENT_ENV
 from tests.processes import authorium
 
 
@@ -19,13 +20,17 @@ from tests.processes import authorium
         ("resource", "DATABASE_URL", "mysql://db/x"),
         ("resource", "REDIS_URL", "http://cache"),
         ("client-demo", "AUTHORIUM_CLIENT_DEMO_URL", "not a url"),
+        ("client-demo", "AUTHORIUM_CLIENT_DEMO_URL", "http://demo.example/app"),
+        ("client-demo", "AUTHORIUM_CLIENT_DEMO_CLIENT_ID", ""),
+        ("client-demo", "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET", ""),
+        ("client-demo", "AUTHORIUM_CLIENT_DEMO_SCOPE", "profile notes:read"),
         ("resource", "AUTHORIUM_REDIS_PREFIX", "spaces are bad"),
     ],
 )
 async def test_bad_setting_stops_start_up_with_one_line(
     environ: dict[str, str], service: str, variable: str, value: str
 ) -> None:
-    env = {**environ, variable: value}
+    env = {**environ, **DEMO_CLIENT_ENV, variable: value}
     result = await asyncio.to_thread(authorium, "serve", service, "--port", "0", env=env, timeout=20)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

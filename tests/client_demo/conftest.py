@@ -13,19 +13,12 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from authorium_shared.resources import create_pg_pool
+from tests.authz.conftest import http  # noqa: F401 - fixture
 from tests.authz.flows import Authorization, browser, follow_authorization, make_user
 from tests.conftest import REDIS_URL
 from tests.stack import Stack, running_stack
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture(scope="module")
-async def module_db(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pg_pool(db_url, max_size=4)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +69,9 @@ class Visitor:
 
     async def authorize(self, username: str, *, consent: str = "allow") -> Authorization:
         """Start a sign-in and walk the authorization server's pages; returns the redirect back to the demo."""
-        return await follow_authorization(self.http, self.stack.authz, await self.start_sign_in(), username, consent=consent)
+        return await follow_authorization(
+            self.http, self.stack.authz, await self.start_sign_in(), username, consent=consent
+        )
 
     async def callback(self, location: str) -> tuple[int, str, aiohttp.ClientResponse]:
         assert location.startswith(self.stack.demo + "/callback?"), location
@@ -102,8 +97,8 @@ HTML = {"Accept": "text/html"}
 
 @pytest.fixture
 async def visitor(stack: Stack) -> AsyncIterator[Visitor]:
-    async with browser() as http:
-        yield Visitor(stack, http)
+    async with browser() as session:
+        yield Visitor(stack, session)
 
 
 async def stored_session(redis: Redis, environ: dict[str, str], sid: str | None) -> dict[str, object] | None:

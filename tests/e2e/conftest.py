@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
-from authorium_shared.resources import create_pg_pool
-from tests.stack import Stack, running_stack
+from tests.client_demo.conftest import stack  # noqa: F401 - fixture
 
 CHROMIUM = os.environ.get("AUTHORIUM_TEST_CHROMIUM", "/usr/bin/chromium")
 # As root and on a machine without outside network: no sandbox, and nothing that phones home.
@@ -24,19 +22,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-
-
-@pytest.fixture(scope="module")
-async def module_db(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pg_pool(db_url, max_size=4)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture(scope="module")
-async def stack(module_environ: dict[str, str], module_db: asyncpg.Pool) -> AsyncIterator[Stack]:
-    async with running_stack(module_environ, module_db) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")

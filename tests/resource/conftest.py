@@ -18,7 +18,6 @@ import jwt
 import pytest
 
 from authorium_shared.keys import KeySet, SigningKey, parse_kek
-from authorium_shared.resources import create_pg_pool
 from authz.repositories.keys import KeyRepository
 from resource_server.app import create_app
 from resource_server.settings import ResourceSettings
@@ -69,13 +68,6 @@ async def api(module_environ: dict[str, str], authz: str) -> AsyncIterator[str]:
     env = {**module_environ, "AUTHORIUM_ISSUER": authz, "AUTHORIUM_RESOURCE_URL": RESOURCE_URL}
     async with running_resource(env) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-async def module_db(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pg_pool(db_url, max_size=4)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture(scope="module")

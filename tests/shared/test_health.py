@@ -15,6 +15,7 @@ from client_demo.app import create_app as create_client_demo
 from client_demo.settings import ClientDemoSettings
 from resource_server.app import create_app as create_resource
 from resource_server.settings import ResourceSettings
+from tests.conftest import DEMO_CLIENT_ENV
 from tests.processes import redis_server
 from tests.servers import run_service
 
@@ -29,7 +30,8 @@ SERVICES: list[tuple[str, Callable[..., Any], Callable[[Any], web.Application]]]
 async def test_health_readiness_and_metrics(
     name: str, settings: Callable[..., Any], factory: Callable[[Any], web.Application], environ: dict[str, str]
 ) -> None:
-    async with run_service(settings, factory, environ) as (url, _), aiohttp.ClientSession() as http:
+    env = {**environ, **DEMO_CLIENT_ENV}
+    async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
         async with http.get(url + "/healthz") as resp:
             assert resp.status == 200
             assert (await resp.json())["service"] == name
@@ -49,7 +51,7 @@ async def test_readyz_is_503_with_a_reason_while_redis_is_stopped_and_recovers(
     name: str, settings: Callable[..., Any], factory: Callable[[Any], web.Application], environ: dict[str, str]
 ) -> None:
     with redis_server() as (port, proc):
-        env = {**environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        env = {**environ, **DEMO_CLIENT_ENV, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
         async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
             async with http.get(url + "/readyz") as resp:
                 assert resp.status == 200
