@@ -8,6 +8,7 @@ import re
 import time
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -241,9 +242,9 @@ async def test_every_page_carries_the_security_headers(visitor: Visitor, usernam
 
 
 async def test_sign_in_while_the_authorization_server_is_down_is_a_readable_page(
-    module_environ: dict[str, str], module_db: object
+    module_environ: dict[str, str], module_db: asyncpg.Pool
 ) -> None:
-    async with running_stack(module_environ, module_db) as stack:  # type: ignore[arg-type]
+    async with running_stack(module_environ, module_db) as stack:
         pass  # stopped again: the demo below points at a server that no longer answers
     from client_demo.app import create_app
     from client_demo.settings import ClientDemoSettings
@@ -255,3 +256,18 @@ async def test_sign_in_while_the_authorization_server_is_down_is_a_readable_page
             assert "The authorization server is not reachable" in await resp.text()
         async with http.get(url + "/") as resp:
             assert resp.status == 200
+
+
+async def test_a_refresh_the_server_turns_away_keeps_the_session_for_the_next_try(
+    module_environ: dict[str, str], module_db: asyncpg.Pool, redis: Redis, username: str
+) -> None:
+    # One token request per minute: the code exchange spends it, so the refresh is answered 429.
+    limited = {**module_environ, "AUTHORIUM_TOKEN_RATE_LIMIT": "1"}
+    async with running_stack(limited, module_db) as stack, browser() as http:
+        visitor = Visitor(stack, http)
+        await visitor.sign_in(username)
+        await expire_access_token(redis, stack, visitor)
+        status, page, resp = await visitor.get("/")
+        assert status == 503 and resp.content_type == "text/html"
+        assert "You are still signed in" in page
+        assert await stored_session(redis, stack.environ, visitor.sid) is not None

@@ -15,7 +15,8 @@ from aiohttp import web
 from client_demo import refresh, trace
 from client_demo.api import ApiResponse, ApiUnavailable
 from client_demo.appkeys import NOTES_API, SESSIONS, SETTINGS
-from client_demo.browser import clear_session_cookie, current_session, end_session, read_form, redirect
+from client_demo.browser import clear_session_cookie, current_session, end_session, error_page, read_form, redirect
+from client_demo.provider import ProviderError
 from client_demo.sessions import Session
 
 NOTICES = {
@@ -53,6 +54,23 @@ async def _session_expired(request: web.Request, session: Session) -> web.Stream
     return response
 
 
+async def _run_signed_in(request: web.Request, session: Session, handler: SignedInHandler) -> web.StreamResponse:
+    try:
+        return await handler(request, session)
+    except refresh.SessionExpired:
+        return await _session_expired(request, session)
+    except ProviderError as exc:
+        # The session is still good; only renewing its access failed, so it is kept for the next try.
+        return error_page(
+            request,
+            "The authorization server is not answering",
+            "The demo needs the authorization server to renew your access, and it did not answer as expected. "
+            "You are still signed in; please try again in a moment.",
+            detail=f"{exc.error}: {exc.description}" if exc.description else exc.error,
+            status=503,
+        )
+
+
 def signed_in(handler: SignedInHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Runs `handler` with the browser's signed-in session; anyone else is sent to the home page."""
 
@@ -61,10 +79,7 @@ def signed_in(handler: SignedInHandler) -> Callable[[web.Request], Awaitable[web
         session = await current_session(request)
         if session is None or not session.signed_in:
             return _redirect_home()
-        try:
-            return await handler(request, session)
-        except refresh.SessionExpired:
-            return await _session_expired(request, session)
+        return await _run_signed_in(request, session, handler)
 
     return wrapper
 
@@ -91,10 +106,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     session = await current_session(request)
     if session is None or not session.signed_in:
         return aiohttp_jinja2.render_template("home.html", request, {"notice": _notice(request), "session": None})
-    try:
-        return await _dashboard(request, session)
-    except refresh.SessionExpired:
-        return await _session_expired(request, session)
+    return await _run_signed_in(request, session, _dashboard)
 
 
 async def _dashboard(request: web.Request, session: Session) -> web.StreamResponse:
