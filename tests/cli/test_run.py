@@ -1,14 +1,17 @@
-"""`authorium run`: all three services up with keys and demo data, stopped cleanly by Ctrl-C."""
+"""`authorium run`: all three services up with keys and demo data, the demo user able to sign in to the demo
+client, stopped cleanly by Ctrl-C."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.authz.flows import browser, follow_authorization
 from tests.conftest import DatabaseFactory
 from tests.processes import authorium_popen, free_port, wait_for_port
 
@@ -47,6 +50,16 @@ async def test_run_starts_everything_and_ctrl_c_stops_it(
             for port in ports.values():
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                     assert resp.status == 200
+        demo = f"http://127.0.0.1:{ports['client-demo']}"
+        password = json.loads((tmp_path / "data" / "dev-secrets.json").read_text())["demo_password"]
+        async with browser() as person:
+            async with person.get(demo + "/login", allow_redirects=False) as resp:
+                assert resp.status == 302
+                request_url = resp.headers["Location"]
+            back = await follow_authorization(person, issuer, request_url, "demo", password=password)
+            async with person.get(back.location) as resp:
+                page = await resp.text()
+            assert "Hello, Demo User" in page, "the demo user signs in to the demo client"
         proc.send_signal(signal.SIGINT)
         out, err = await asyncio.to_thread(proc.communicate, timeout=20)
     finally:
