@@ -3,6 +3,7 @@ demo client, each on its own port, with the demo registered at the first exactly
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -29,10 +30,15 @@ class Stack:
     environ: dict[str, str]
 
 
+def _with_ports(values: Mapping[str, str], sockets: Mapping[str, socket.socket]) -> dict[str, str]:
+    authz_port = str(sockets["authz"].getsockname()[1])
+    return {name: value.replace("{authz_port}", authz_port) for name, value in values.items()}
+
+
 @asynccontextmanager
 async def running_stack(environ: Mapping[str, str], db: asyncpg.Pool, **demo_env: str) -> AsyncIterator[Stack]:
-    """`demo_env` overrides the demo client's environment only. On exit, asserts no service answered a 5xx
-    other than 503."""
+    """`demo_env` overrides the demo client's environment only; `{authz_port}` in a value is replaced by the
+    authorization server's port. On exit, asserts no service answered a 5xx other than 503."""
     sockets = {name: bound_socket() for name in ("authz", "resource", "demo")}
     urls = {name: url_of(sock) for name, sock in sockets.items()}
     env = {
@@ -53,7 +59,7 @@ async def running_stack(environ: Mapping[str, str], db: asyncpg.Pool, **demo_env
     apps = {
         "authz": create_authz(AuthzSettings.from_env(env)),
         "resource": create_resource(ResourceSettings.from_env(env)),
-        "demo": create_demo(ClientDemoSettings.from_env({**env, **demo_env})),
+        "demo": create_demo(ClientDemoSettings.from_env({**env, **_with_ports(demo_env, sockets)})),
     }
     async with AsyncExitStack() as stack:
         for sock in sockets.values():

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from tests.authz.flows import browser, follow_authorization, query_of, token_request
 from tests.client_demo.conftest import Visitor, stored_session
-from tests.stack import Stack
+from tests.stack import Stack, running_stack
 
 
 def params_of(url: str) -> dict[str, list[str]]:
@@ -206,3 +206,17 @@ async def test_signing_in_again_replaces_the_session_and_revokes_the_first_grant
         refresh_token=first["tokens"]["refresh_token"],  # type: ignore[index]
     )
     assert status == 400 and body["error"] == "invalid_grant"
+
+
+async def test_the_back_channel_can_use_an_internal_address(
+    module_environ: dict[str, str], module_db: asyncpg.Pool, username: str, redis: Redis
+) -> None:
+    # As inside compose or a cluster: the browser is sent to the public issuer, while the demo calls the
+    # authorization server at another address (here `localhost` instead of 127.0.0.1).
+    internal = {"AUTHORIUM_CLIENT_DEMO_AUTHZ_URL": "http://localhost:{authz_port}"}
+    async with running_stack(module_environ, module_db, **internal) as stack, browser() as http:
+        visitor = Visitor(stack, http)
+        assert (await visitor.start_sign_in()).startswith(stack.authz + "/authorize?")
+        await visitor.sign_in(username)
+        _, flow, _ = await visitor.get("/flow")
+        assert "POST http://localhost:" in flow and "/token" in flow

@@ -22,6 +22,7 @@ log = logging.getLogger("authorium.client_demo")
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 MAX_RESPONSE_BYTES = 256 * 1024
 REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint")
+BACK_CHANNEL_ENDPOINTS = ("token_endpoint", "jwks_uri", "userinfo_endpoint", "revocation_endpoint")
 
 
 class ProviderError(Exception):
@@ -87,12 +88,25 @@ class Provider:
         if self._metadata is None:
             async with self._lock:
                 if self._metadata is None:
-                    url = self.settings.issuer + "/.well-known/openid-configuration"
+                    url = self.settings.authz_url + "/.well-known/openid-configuration"
                     status, document = await self._request("GET", url)
                     if status != 200:
                         raise ProviderUnavailable(f"discovery answered HTTP {status}")
-                    self._metadata = _check_metadata(document, self.settings.issuer)
+                    self._metadata = self._back_channel(_check_metadata(document, self.settings.issuer))
         return self._metadata
+
+    def _back_channel(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """The metadata with the endpoints this server calls itself moved to `authz_url`; the authorization
+        endpoint, which the browser visits, keeps the public issuer's."""
+        issuer, internal = self.settings.issuer, self.settings.authz_url
+        if internal == issuer:
+            return metadata
+        moved = dict(metadata)
+        for name in BACK_CHANNEL_ENDPOINTS:
+            url = metadata.get(name)
+            if isinstance(url, str) and url.startswith(issuer + "/"):
+                moved[name] = internal + url.removeprefix(issuer)
+        return moved
 
     async def keys(self) -> JWKSCache:
         if self._keys is None:

@@ -30,6 +30,9 @@ class ClientDemoSettings:
     scope: str
     # How long a signed-in browser session lives, seconds.
     session_ttl: int
+    # Where this server reaches the authorization server server-to-server (discovery, token, revocation,
+    # userinfo, JWKS), when that differs from the public issuer, as inside compose or a cluster.
+    authz_url: str
 
     @property
     def issuer(self) -> str:
@@ -45,11 +48,12 @@ class ClientDemoSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ClientDemoSettings:
+        common = CommonSettings.from_env(environ)
         scope = env_str(environ, "AUTHORIUM_CLIENT_DEMO_SCOPE", DEFAULT_SCOPE)
         if "openid" not in scope.split():
             raise ConfigError("AUTHORIUM_CLIENT_DEMO_SCOPE", "must include openid: the demo signs people in")
         return cls(
-            common=CommonSettings.from_env(environ),
+            common=common,
             public_url=env_url(
                 environ,
                 "AUTHORIUM_CLIENT_DEMO_URL",
@@ -62,4 +66,7 @@ class ClientDemoSettings:
             client_secret=env_str(environ, "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET", None),
             scope=" ".join(scope.split()),
             session_ttl=env_int(environ, "AUTHORIUM_CLIENT_DEMO_SESSION_TTL", 8 * 3600, minimum=60, maximum=30 * 86400),
+            authz_url=env_url(
+                environ, "AUTHORIUM_CLIENT_DEMO_AUTHZ_URL", common.issuer, schemes=("http", "https"), path_allowed=False
+            ),
         )
