@@ -59,6 +59,14 @@ async def cmd_migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> i
     return 0
 
 
+async def cmd_setup(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from authorium.setup import setup
+
+    for line in await setup(environ) or ["everything was in place already"]:
+        print(line)
+    return 0
+
+
 async def cmd_keys_rotate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = AuthzSettings.from_env(environ)
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
@@ -177,6 +185,11 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply Postgres migrations (idempotent)").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "setup",
+        help="migrate, make sure signing keys exist, and register the demo client and user if the environment "
+        "declares them (what a deployment's one-shot job runs; idempotent)",
+    ).set_defaults(func=cmd_setup)
 
     keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", required=True)
     rotate = keys.add_parser("rotate", help="promote the next key to signing and publish a new next key")

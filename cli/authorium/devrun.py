@@ -14,22 +14,17 @@ from pathlib import Path
 
 from authorium import devstack
 from authorium.services import SERVICES
+from authorium.setup import DEMO_USERNAME, ensure_demo_client, ensure_demo_user
 from authorium_shared.keys import generate_kek
 from authorium_shared.logs import configure_logging
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import start_site
 from authorium_shared.settings import CommonSettings, listen_port
-from authz.clients import build_spec, register_client
+from authz import client_secrets
 from authz.keys import ensure as ensure_keys
-from authz.passwords import hash_password
-from authz.repositories.clients import ClientRepository
-from authz.repositories.users import UserRepository
 from authz.settings import AuthzSettings
 
 HOST = "127.0.0.1"
-DEMO_USERNAME = "demo"
-DEMO_CLIENT_NAME = "Authorium demo client"
-DEMO_SCOPES = "openid profile email offline_access notes:read notes:write"
 
 
 def _load_dev_secrets(path: Path) -> dict[str, str]:
@@ -48,34 +43,19 @@ def _save_dev_secrets(path: Path, secrets: dict[str, str]) -> None:
 
 
 async def seed(env: Mapping[str, str], dev: dict[str, str], demo_url: str) -> list[str]:
-    """Make sure keys, the demo user and the demo client exist with the credentials in `dev`; returns what
-    was created."""
+    """Make sure keys, the demo user and the demo client exist with the credentials in `dev` (made up the first
+    time); returns what was created."""
     settings = AuthzSettings.from_env(env)
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     changed = []
     try:
         await ensure_keys(pool, settings)
-        users = UserRepository(pool)
-        password = dev.setdefault("demo_password", secrets.token_urlsafe(12))
-        user = await users.find_by_username(DEMO_USERNAME)
-        if user is None:
-            await users.create(DEMO_USERNAME, await asyncio.to_thread(hash_password, password), name="Demo User")
+        if await ensure_demo_user(pool, dev.setdefault("demo_password", secrets.token_urlsafe(12))):
             changed.append("demo user created")
-        else:
-            await users.set_password(user.user_id, await asyncio.to_thread(hash_password, password))
-        client_id = dev.get("demo_client_id")
-        if client_id is None or await ClientRepository(pool).get(client_id) is None:
-            spec = build_spec(
-                name=DEMO_CLIENT_NAME,
-                grant_types=["authorization_code", "refresh_token"],
-                redirect_uris=[demo_url + "/callback"],
-                scope=DEMO_SCOPES,
-                public=False,
-            )
-            client, secret = await register_client(pool, spec)
-            assert secret is not None
-            dev["demo_client_id"], dev["demo_client_secret"] = client.client_id, secret
-            changed.append("demo client registered")
+        client_id = dev.setdefault("demo_client_id", client_secrets.new_client_id())
+        await ensure_demo_client(
+            pool, client_id, dev.setdefault("demo_client_secret", client_secrets.new_secret()), demo_url
+        )
     finally:
         await pool.close()
     return changed

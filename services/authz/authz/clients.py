@@ -24,6 +24,12 @@ MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # reverse domain name (RFC 8252 7.1)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A declared client (one whose id and secret come from configuration) has an id of unreserved characters and
+# a secret long enough to stand in for the 256 random bits the server would have made: it is stored as a fast
+# SHA-256 digest, which only a high-entropy secret makes safe.
+MAX_DECLARED_ID = 100
+MIN_DECLARED_SECRET = 32
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 @dataclass(frozen=True)
@@ -140,3 +146,20 @@ async def register_client(pool: asyncpg.Pool, spec: ClientSpec) -> tuple[Client,
     )
     await audit.record(pool, "client_registered", client_id=client.client_id, details={"name": client.name})
     return client, secret
+
+
+async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, secret: str | None) -> Client:
+    """Make sure `client_id` is registered exactly as `spec` with `secret`, as configuration declares it
+    (the demo client of a deployment). Idempotent; only the secret's digest is stored."""
+    if not 1 <= len(client_id) <= MAX_DECLARED_ID or not set(client_id) <= _ID_CHARS:
+        raise InvalidClientMetadata(f"client_id must be 1 to {MAX_DECLARED_ID} of A-Z a-z 0-9 - . _ ~")
+    if spec.is_public != (secret is None):
+        raise InvalidClientMetadata("a confidential client needs a secret, and a public one has none")
+    if secret is not None and len(secret) < MIN_DECLARED_SECRET:
+        raise InvalidClientMetadata(f"client_secret must be at least {MIN_DECLARED_SECRET} characters")
+    digest = None if secret is None else client_secrets.digest(secret)
+    existing = await ClientRepository(pool).get(client_id)
+    client = await ClientRepository(pool).create(client_id, spec, digest, replace=True)
+    if existing is None:
+        await audit.record(pool, "client_registered", client_id=client_id, details={"name": client.name})
+    return client

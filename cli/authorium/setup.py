@@ -1,0 +1,82 @@
+"""`authorium setup`: what a deployment needs before its services start: migrations, signing keys, and the demo
+client and demo user when the environment declares them. Idempotent; replicas and jobs may run it at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import asyncpg
+
+from authorium_shared.errors import OAuthError
+from authorium_shared.resources import create_pg_pool
+from authorium_shared.settings import ConfigError
+from authz.clients import build_spec, declare_client
+from authz.keys import ensure as ensure_keys
+from authz.passwords import hash_password
+from authz.repositories.users import UsernameTaken, UserRepository
+from authz.settings import AuthzSettings
+from client_demo.settings import DEFAULT_SCOPE, ClientDemoSettings
+
+DEMO_USERNAME = "demo"
+DEMO_NAME = "Demo User"
+DEMO_CLIENT_NAME = "Authorium demo client"
+
+
+async def ensure_demo_user(pool: asyncpg.Pool, password: str) -> bool:
+    """Make sure the demo user exists with `password`; True if it was created."""
+    users = UserRepository(pool)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    user = await users.find_by_username(DEMO_USERNAME)
+    if user is None:
+        try:
+            await users.create(DEMO_USERNAME, password_hash, name=DEMO_NAME)
+            return True
+        except UsernameTaken:  # another setup run created it a moment ago
+            user = await users.find_by_username(DEMO_USERNAME)
+            assert user is not None
+    await users.set_password(user.user_id, password_hash)
+    return False
+
+
+async def ensure_demo_client(
+    pool: asyncpg.Pool, client_id: str, secret: str, demo_url: str, scope: str = DEFAULT_SCOPE
+) -> None:
+    spec = build_spec(
+        name=DEMO_CLIENT_NAME,
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[demo_url + "/callback"],
+        scope=scope,
+        public=False,
+    )
+    try:
+        await declare_client(pool, client_id, spec, secret)
+    except OAuthError as exc:
+        problem = exc.description or exc.error
+        name = "SECRET" if problem.startswith("client_secret") else "ID"
+        raise ConfigError(f"AUTHORIUM_CLIENT_DEMO_CLIENT_{name}", f"cannot be used: {problem}") from None
+
+
+async def setup(environ: Mapping[str, str]) -> list[str]:
+    """Returns what was done, one line each."""
+    from authorium.cli import migrate
+
+    settings = AuthzSettings.from_env(environ)
+    done = [
+        f"applied migration {m.component} {m.version:04d}_{m.name}" for m in await migrate(settings.common.database_url)
+    ]
+    pool = await create_pg_pool(settings.common.database_url, max_size=2)
+    try:
+        done += [f"{plan.alg}: signing key {plan.promote or 'created'}" for plan in await ensure_keys(pool, settings)]
+        if environ.get("AUTHORIUM_CLIENT_DEMO_CLIENT_ID") or environ.get("AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"):
+            # Read as the demo client itself reads it, so the two cannot disagree.
+            demo = ClientDemoSettings.from_env(environ)
+            await ensure_demo_client(pool, demo.client_id, demo.client_secret, demo.public_url, demo.scope)
+            done.append(f"demo client {demo.client_id} registered for {demo.redirect_uri}")
+        password = environ.get("AUTHORIUM_DEMO_PASSWORD", "")
+        if password:
+            created = await ensure_demo_user(pool, password)
+            done.append(f"demo user {DEMO_USERNAME!r} {'created' if created else 'password set'}")
+    finally:
+        await pool.close()
+    return done

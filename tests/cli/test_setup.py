@@ -1,0 +1,94 @@
+"""`authorium setup`: the one-shot job of a deployment. Migrations, signing keys, and the demo client and user
+that the environment declares; idempotent, and safe when several run at once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import asyncpg
+import pytest
+
+from authz.passwords import verify_password
+from tests.conftest import DatabaseFactory
+from tests.processes import authorium
+
+SECRET = "a-demo-secret-of-well-over-thirty-two-characters"
+
+
+def declared(environ: dict[str, str], database_url: str, client_id: str) -> dict[str, str]:
+    return {
+        **environ,
+        "DATABASE_URL": database_url,
+        "AUTHORIUM_CLIENT_DEMO_CLIENT_ID": client_id,
+        "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": SECRET,
+        "AUTHORIUM_CLIENT_DEMO_URL": "https://demo.example",
+        "AUTHORIUM_DEMO_PASSWORD": "demo password 1",
+    }
+
+
+async def test_setup_prepares_a_fresh_database_and_then_has_nothing_to_do(
+    environ: dict[str, str], make_database: DatabaseFactory
+) -> None:
+    url = await make_database(migrated=False)
+    env = declared(environ, url, "authorium-demo")
+    first = await asyncio.to_thread(authorium, "setup", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied migration authz 0001" in first.stdout
+    assert "demo client authorium-demo registered for https://demo.example/callback" in first.stdout
+    assert "demo user 'demo' created" in first.stdout
+
+    conn = await asyncpg.connect(url)
+    try:
+        client = await conn.fetchrow("SELECT * FROM clients WHERE client_id = 'authorium-demo'")
+        assert client["secret_hash"] == hashlib.sha256(SECRET.encode()).digest()
+        assert list(client["redirect_uris"]) == ["https://demo.example/callback"]
+        assert "openid" in client["scopes"]
+        assert await conn.fetchval("SELECT count(*) FROM signing_keys WHERE state = 'current'") >= 1
+        password_hash = await conn.fetchval("SELECT password_hash FROM users WHERE username = 'demo'")
+        assert await verify_password(password_hash, "demo password 1")
+
+        # A changed secret or URL in the environment takes effect on the next run; nothing else is redone.
+        env["AUTHORIUM_CLIENT_DEMO_URL"] = "https://demo2.example"
+        second = await asyncio.to_thread(authorium, "setup", env=env)
+        assert second.returncode == 0, second.stderr
+        assert "applied migration" not in second.stdout and "signing key" not in second.stdout
+        redirect_uris = await conn.fetchval("SELECT redirect_uris FROM clients WHERE client_id = 'authorium-demo'")
+        assert list(redirect_uris) == ["https://demo2.example/callback"]
+        assert await conn.fetchval("SELECT count(*) FROM clients WHERE client_id = 'authorium-demo'") == 1
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_setup_runs_all_succeed(environ: dict[str, str], make_database: DatabaseFactory) -> None:
+    url = await make_database(migrated=False)
+    env = declared(environ, url, "concurrent-demo")
+    results = await asyncio.gather(*(asyncio.to_thread(authorium, "setup", env=env) for _ in range(4)))
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM users WHERE username = 'demo'") == 1
+        by_alg = await conn.fetch("SELECT alg, count(*) FROM signing_keys WHERE state = 'current' GROUP BY alg")
+        assert by_alg and all(row["count"] == 1 for row in by_alg)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "variable"),
+    [
+        ({"AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": "too-short"}, "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"),
+        ({"AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": ""}, "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"),
+        ({"AUTHORIUM_CLIENT_DEMO_CLIENT_ID": "has spaces in it"}, "AUTHORIUM_CLIENT_DEMO_CLIENT_ID"),
+        ({"AUTHORIUM_CLIENT_DEMO_URL": "https://demo.example/with/path"}, "AUTHORIUM_CLIENT_DEMO_URL"),
+    ],
+)
+async def test_a_demo_client_that_cannot_be_declared_stops_setup_with_one_line(
+    environ: dict[str, str], db_url: str, changes: dict[str, str], variable: str
+) -> None:
+    env = {**declared(environ, db_url, "bad-demo"), **changes}
+    result = await asyncio.to_thread(authorium, "setup", env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+    assert SECRET not in result.stderr
