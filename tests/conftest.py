@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import asyncpg
 import pytest
 from redis.asyncio import Redis
@@ -106,6 +107,13 @@ async def redis_prefix() -> AsyncIterator[str]:
             await client.delete(key)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client, as a service calling the APIs would use."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture(scope="session")

@@ -22,12 +22,6 @@ from tests.authz.flows import browser, make_user
 from tests.servers import run_service
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def server_errors(app: web.Application) -> float:
     """How many requests this server answered with a 5xx other than 503 (which is a deliberate answer)."""
     total = 0.0

@@ -13,7 +13,6 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from tests.authz.conftest import http  # noqa: F401 - fixture
 from tests.authz.flows import Authorization, browser, follow_authorization, make_user
 from tests.conftest import REDIS_URL
 from tests.stack import Stack, running_stack

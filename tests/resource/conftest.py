@@ -22,7 +22,7 @@ from authz.repositories.keys import KeyRepository
 from resource_server.app import create_app
 from resource_server.settings import ResourceSettings
 from resource_server.tokens import REALM
-from tests.authz.conftest import http, running_authz, server_errors, start_authz  # noqa: F401 - fixtures
+from tests.authz.conftest import running_authz, server_errors, start_authz  # noqa: F401 - fixtures
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem, token_request
 from tests.servers import run_service
 
@@ -104,7 +104,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def revoke(http: aiohttp.ClientSession, authz: str, caller: Caller, token: str | None = None) -> None:  # noqa: F811
+async def revoke(http: aiohttp.ClientSession, authz: str, caller: Caller, token: str | None = None) -> None:
     """Revoke the caller's access token (or `token`, e.g. its refresh token) at the authorization server."""
     async with http.post(authz + "/revoke", data={"token": token or caller.token}, headers=caller.client.basic) as resp:
         assert resp.status == 200, await resp.text()
@@ -126,7 +126,7 @@ def _caller(response: dict[str, Any], client: RegisteredClient, grant: dict[str,
     )
 
 
-async def refreshed(http: aiohttp.ClientSession, authz: str, caller: Caller) -> Caller:  # noqa: F811
+async def refreshed(http: aiohttp.ClientSession, authz: str, caller: Caller) -> Caller:
     """Another access token for the same user and grant, through the refresh token (no password hashing)."""
     status, body, _ = await token_request(
         http, authz, caller.client, grant_type="refresh_token", refresh_token=caller.refresh_token
@@ -136,7 +136,7 @@ async def refreshed(http: aiohttp.ClientSession, authz: str, caller: Caller) -> 
 
 
 async def user_token(
-    http: aiohttp.ClientSession,  # noqa: F811
+    http: aiohttp.ClientSession,
     authz: str,
     db: asyncpg.Pool,
     *,
@@ -150,7 +150,7 @@ async def user_token(
 
 
 async def service_token(
-    http: aiohttp.ClientSession,  # noqa: F811
+    http: aiohttp.ClientSession,
     authz: str,
     db: asyncpg.Pool,
     *,
@@ -196,7 +196,7 @@ def challenge(response: aiohttp.ClientResponse) -> tuple[str, dict[str, str]]:
 
 
 async def expect_refusal(
-    http: aiohttp.ClientSession,  # noqa: F811
+    http: aiohttp.ClientSession,
     method: str,
     url: str,
     *,
