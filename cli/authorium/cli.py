@@ -20,8 +20,8 @@ from authorium_shared.logs import configure_logging
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.rotation import RotationTooEarly
-from authorium_shared.service import run_app
-from authorium_shared.settings import CommonSettings, ConfigError, env_str
+from authorium_shared.service import available_cores, serve
+from authorium_shared.settings import CommonSettings, ConfigError, env_int, env_str
 from authz import keys as authz_keys
 from authz.clients import GRANT_TYPES, build_spec, register_client
 from authz.repositories.keys import KeyRepository
@@ -159,29 +159,43 @@ async def cmd_user_create(args: argparse.Namespace, environ: Mapping[str, str]) 
 
 def cmd_serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     service = SERVICES[args.service]
-    app = service.build(environ)
+    settings = service.settings(environ)  # read once here, so a bad value stops start-up before any fork
     configure_logging(service.name, CommonSettings.from_env(environ).log_level)
     host = args.host or env_str(environ, "AUTHORIUM_HOST", "127.0.0.1")
-    run_app(app, host, args.port if args.port is not None else service.default_port)
-    return 0
+    port = args.port if args.port is not None else service.default_port
+    return serve(lambda: service.create_app(settings), host, port, workers=worker_count(args, environ))
+
+
+def worker_count(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.workers is not None:
+        if args.workers < 1:
+            raise CommandError("--workers must be at least 1", 2)
+        return int(args.workers)
+    return env_int(environ, "AUTHORIUM_WORKERS", available_cores(), minimum=1, maximum=256)
 
 
 def cmd_run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from authorium.devrun import run
 
-    return run(environ)
+    return run(environ, worker_count(args, environ))
+
+
+WORKERS_HELP = "processes sharing each port with SO_REUSEPORT (default: $AUTHORIUM_WORKERS, else the CPUs available)"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="authorium", description="Authorium: an OAuth 2.0 / OpenID Connect stack.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="development: all three services on 127.0.0.1:8000/8001/8002").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="development: all three services on 127.0.0.1:8000/8001/8002")
+    run.add_argument("--workers", type=int, help=WORKERS_HELP)
+    run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser("serve", help="run one service (what containers run)")
     serve.add_argument("service", choices=sorted(SERVICES))
     serve.add_argument("--host", help="address to listen on (default: $AUTHORIUM_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: 8000 authz, 8001 resource, 8002 client-demo)")
+    serve.add_argument("--workers", type=int, help=WORKERS_HELP)
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply Postgres migrations (idempotent)").set_defaults(func=cmd_migrate)

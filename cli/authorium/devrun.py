@@ -18,7 +18,7 @@ from authorium.setup import DEMO_USERNAME, ensure_demo_client, ensure_demo_user
 from authorium_shared.keys import generate_kek
 from authorium_shared.logs import configure_logging
 from authorium_shared.resources import create_pg_pool
-from authorium_shared.service import start_site
+from authorium_shared.service import start_site, supervise
 from authorium_shared.settings import CommonSettings, listen_port
 from authz import client_secrets
 from authz.keys import ensure as ensure_keys
@@ -73,25 +73,33 @@ def service_ports(environ: Mapping[str, str]) -> dict[str, int]:
     return {name: listen_port(environ, variable, SERVICES[name].default_port) for name, (variable, _) in PORTS.items()}
 
 
-async def _serve_all(env: Mapping[str, str], ports: Mapping[str, int]) -> None:
+async def _serve_all(env: Mapping[str, str], ports: Mapping[str, int], *, announce: bool, reuse_port: bool) -> None:
     runners = []
     try:
         for name, port in ports.items():
-            runners.append(await start_site(SERVICES[name].build(env), HOST, port))
-            print(f"  {name:<12} http://{HOST}:{port}", flush=True)
-        print("Ready. Press Ctrl-C to stop.", flush=True)
+            runners.append(await start_site(SERVICES[name].build(env), HOST, port, reuse_port=reuse_port))
+            if announce:
+                print(f"  {name:<12} http://{HOST}:{port}", flush=True)
+        if announce:
+            print("Ready. Press Ctrl-C to stop.", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        print("Stopping...", flush=True)
+        if announce:
+            print("Stopping...", flush=True)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
 
 
-def run(environ: Mapping[str, str]) -> int:
+def _serve_worker(env: Mapping[str, str], ports: Mapping[str, int], workers: int, index: int) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_all(env, ports, announce=index == 0, reuse_port=workers > 1))
+
+
+def run(environ: Mapping[str, str], workers: int = 1) -> int:
     from authorium.cli import migrate
 
     data_dir = Path(environ.get("AUTHORIUM_DATA_DIR", ".authorium")).resolve()
@@ -122,8 +130,10 @@ def run(environ: Mapping[str, str]) -> int:
         print(f"Demo client: {dev['demo_client_id']} (secret in {secrets_path})", flush=True)
         if changed:
             print("Seeded: " + ", ".join(changed) + ".", flush=True)
-        print("Services:", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve_all(env, ports))
+        print(f"Services ({workers} worker{'s' if workers > 1 else ''} each):", flush=True)
+        if workers > 1:
+            supervise(lambda index: _serve_worker(env, ports, workers, index), workers)
+        else:
+            _serve_worker(env, ports, workers, 0)
     print("Stopped.", file=sys.stderr, flush=True)
     return 0

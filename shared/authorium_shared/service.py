@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
+import os
+import signal
 import socket
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -44,16 +52,18 @@ def base_app(
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def start_site(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> web.AppRunner:
     """Start serving `app`; the caller cleans up the returned runner (which drains in-flight requests)."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
     await site.start()
     return runner
 
 
-def run_app(app: web.Application, host: str, port: int, *, sock: socket.socket | None = None) -> None:
+def run_app(
+    app: web.Application, host: str, port: int, *, sock: socket.socket | None = None, reuse_port: bool = False
+) -> None:
     """Serve until SIGINT or SIGTERM, then stop accepting, let in-flight requests finish, and clean up."""
     web.run_app(
         app,
@@ -64,7 +74,83 @@ def run_app(app: web.Application, host: str, port: int, *, sock: socket.socket |
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         print=None,
         loop=_new_loop(),
+        reuse_port=reuse_port or None,
     )
+
+
+def available_cores() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's CPU limit)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def supervise(target: Callable[[int], None], workers: int) -> int:
+    """Run `target` in `workers` forked processes (each serving on its own SO_REUSEPORT socket, so the kernel
+    spreads connections over them). SIGINT and SIGTERM are passed on, and each worker drains its requests.
+    If a worker dies on its own, the rest are stopped too: the orchestrator restarts the whole unit.
+    `target` is given the worker's index."""
+    running: set[int] = set()
+    stopping = failed = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for index in range(workers):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(_run_worker(target, index))
+            running.add(pid)
+        while running:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            running.discard(pid)
+            if os.waitstatus_to_exitcode(status) != 0 and not stopping:
+                failed = True
+                stop(signal.SIGTERM, None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 1 if failed else 0
+
+
+def _run_worker(target: Callable[[int], None], index: int) -> int:
+    # A forked worker inherits the supervisor's signal handlers; until the server installs its own graceful
+    # ones, a signal must simply end the worker, not run the supervisor's forwarding in it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        target(index)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return 0
+
+
+def serve(build: Callable[[], web.Application], host: str, port: int, *, workers: int) -> int:
+    """Serve the application `build` makes: in this process, or in `workers` processes sharing the port."""
+    if workers <= 1:
+        run_app(build(), host, port)
+        return 0
+    return supervise(lambda _: run_app(build(), host, port, reuse_port=True), workers)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
