@@ -26,7 +26,10 @@ DEMO_CLIENT_NAME = "Authorium demo client"
 async def ensure_demo_user(pool: asyncpg.Pool, password: str) -> bool:
     """Make sure the demo user exists with `password`; True if it was created."""
     users = UserRepository(pool)
-    password_hash = await asyncio.to_thread(hash_password, password)
+    try:
+        password_hash = await asyncio.to_thread(hash_password, password)
+    except ValueError as exc:
+        raise ConfigError("AUTHORIUM_DEMO_PASSWORD", str(exc)) from None
     user = await users.find_by_username(DEMO_USERNAME)
     if user is None:
         try:

@@ -81,6 +81,7 @@ async def test_concurrent_setup_runs_all_succeed(environ: dict[str, str], make_d
         ({"AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": ""}, "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"),
         ({"AUTHORIUM_CLIENT_DEMO_CLIENT_ID": "has spaces in it"}, "AUTHORIUM_CLIENT_DEMO_CLIENT_ID"),
         ({"AUTHORIUM_CLIENT_DEMO_URL": "https://demo.example/with/path"}, "AUTHORIUM_CLIENT_DEMO_URL"),
+        ({"AUTHORIUM_DEMO_PASSWORD": "short"}, "AUTHORIUM_DEMO_PASSWORD"),
     ],
 )
 async def test_a_demo_client_that_cannot_be_declared_stops_setup_with_one_line(

@@ -30,7 +30,9 @@ class Counter:
         key, retry_after = self._key(subject)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
-            pipe.expire(key, self.window + 1, nx=True)
+            # The key names its window, so refreshing the expiry on every hit is harmless (and works on Redis
+            # before 7.0, which has no EXPIRE NX).
+            pipe.expire(key, self.window + 1)
             count, _ = await pipe.execute()
         return None if count <= self.limit else retry_after
 
