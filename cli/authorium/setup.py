@@ -7,10 +7,13 @@ import asyncio
 from collections.abc import Mapping
 
 import asyncpg
+from redis.exceptions import RedisError
 
 from authorium_shared.errors import OAuthError
-from authorium_shared.resources import create_pg_pool
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.settings import ConfigError
+from authz.client_cache import announce_change
 from authz.clients import build_spec, declare_client
 from authz.keys import ensure as ensure_keys
 from authz.passwords import hash_password
@@ -60,6 +63,17 @@ async def ensure_demo_client(
         raise ConfigError(f"AUTHORIUM_CLIENT_DEMO_CLIENT_{name}", f"cannot be used: {problem}") from None
 
 
+async def _announce(settings: AuthzSettings, client_id: str) -> None:
+    """Running authorization servers drop their cached copy of the client at once (else within a minute)."""
+    redis = create_redis(settings.common.redis_url)
+    try:
+        await announce_change(redis, RedisKeys(settings.common.redis_prefix), client_id)
+    except (RedisError, OSError):
+        pass  # nothing is serving yet (the usual case for a set-up job), or the cache expires on its own
+    finally:
+        await redis.aclose()
+
+
 async def setup(environ: Mapping[str, str]) -> list[str]:
     """Returns what was done, one line each."""
     from authorium.cli import migrate
@@ -75,6 +89,7 @@ async def setup(environ: Mapping[str, str]) -> list[str]:
             # Read as the demo client itself reads it, so the two cannot disagree.
             demo = ClientDemoSettings.from_env(environ)
             await ensure_demo_client(pool, demo.client_id, demo.client_secret, demo.public_url, demo.scope)
+            await _announce(settings, demo.client_id)
             done.append(f"demo client {demo.client_id} registered for {demo.redirect_uri}")
         password = environ.get("AUTHORIUM_DEMO_PASSWORD", "")
         if password:

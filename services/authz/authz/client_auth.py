@@ -12,7 +12,8 @@ from aiohttp import web
 
 from authorium_shared.errors import InvalidClient, InvalidRequest
 from authz import client_secrets
-from authz.repositories.clients import Client, ClientRepository
+from authz.client_cache import ClientCache
+from authz.repositories.clients import Client
 
 REALM = "authorium"
 _MAX_ID_LENGTH = 256
@@ -45,7 +46,7 @@ def _failure(description: str, *, basic: bool) -> InvalidClient:
     return _basic_failure(description) if basic else InvalidClient(description, status=400)
 
 
-async def authenticate(request: web.Request, form: Mapping[str, str], clients: ClientRepository) -> Client:
+async def authenticate(request: web.Request, form: Mapping[str, str], clients: ClientCache) -> Client:
     """The client the request authenticates as; InvalidClient (or InvalidRequest) otherwise."""
     header = request.headers.get("Authorization")
     basic = _basic_credentials(header) if header else None

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.revocations import RevocationList
+from authz.client_cache import ClientCache
 from authz.keys import KeyRing
 from authz.ratelimit import Counter
 from authz.repositories.clients import ClientRepository
@@ -32,7 +33,7 @@ class Components:
     pool: asyncpg.Pool
     redis: Redis
     ring: KeyRing
-    clients: ClientRepository
+    clients: ClientCache
     users: UserRepository
     grants: GrantRepository
     consents: ConsentRepository
@@ -57,7 +58,7 @@ class Components:
             pool=pool,
             redis=redis,
             ring=ring,
-            clients=ClientRepository(pool),
+            clients=ClientCache(ClientRepository(pool)),
             users=UserRepository(pool),
             grants=grants,
             consents=ConsentRepository(pool),

@@ -21,30 +21,24 @@ log = logging.getLogger("authorium.authz")
 
 
 async def key_ring(app: web.Application) -> AsyncIterator[None]:
-    """Make sure signing keys exist, load them, then keep them current: reload on a `keys` event, on
-    reconnect, and on a timer. Every replica may run the start-up maintenance; a lock serialises it."""
+    """Make sure signing keys exist and load them; reload them on a timer too (events come in `components`).
+    Every replica may run the start-up maintenance; a lock serialises it."""
     await ensure_keys(app[PG_POOL], app[SETTINGS])
     ring = KeyRing(app[PG_POOL], app[SETTINGS].kek)
     await ring.reload()
     app[KEY_RING] = ring
-
-    async def on_event(event: dict[str, Any]) -> None:
-        if event.get("type") == "keys":
-            await ring.reload()
-
-    feed = events.EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=ring.reload)
-    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(ring.reload_periodically())]
+    task = asyncio.create_task(ring.reload_periodically())
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def components(app: web.Application) -> AsyncIterator[None]:
     """Build the request handlers' components; put revocations back into Redis from Postgres, in case Redis
-    lost them (a no-op when it did not)."""
+    lost them (a no-op when it did not); and follow the event channel: `keys` events reload the key ring,
+    `client` events drop a cached client, and a reconnect (events may have been missed) does both."""
     built = Components.build(app[SETTINGS], app[PG_POOL], app[REDIS], app[REDIS_KEYS], app[KEY_RING])
     app[COMPONENTS] = built
     try:
@@ -54,4 +48,19 @@ async def components(app: web.Application) -> AsyncIterator[None]:
     else:
         if restored:
             log.info("restored revocations into Redis", extra={"count": restored})
-    yield
+
+    async def on_event(event: dict[str, Any]) -> None:
+        if event.get("type") == "keys":
+            await built.ring.reload()
+        await built.clients.on_event(event)
+
+    async def on_connect() -> None:
+        built.clients.clear()
+        await built.ring.reload()
+
+    feed = asyncio.create_task(events.EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=on_connect).run())
+    try:
+        yield
+    finally:
+        feed.cancel()
+        await asyncio.gather(feed, return_exceptions=True)
