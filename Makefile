@@ -21,7 +21,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services cli
+	$(BIN)/mypy shared services cli bench
 
 test: install lint
 	scripts/ensure-services.sh

@@ -23,6 +23,7 @@ from authorium_shared.middleware import HttpMetrics, observe, render_errors
 from authorium_shared.settings import CommonSettings
 
 DEFAULT_MAX_BODY = 64 * 1024
+MAX_HEADER_FIELD = 16 * 1024
 SHUTDOWN_TIMEOUT = 10.0
 
 
@@ -41,6 +42,9 @@ def base_app(
     app = web.Application(
         middlewares=[observe(HttpMetrics(registry)), *middlewares, render_errors],
         client_max_size=max_body,
+        # Room for the largest bearer token a verifier will look at, so an over-long one gets an RFC 6750
+        # answer from us rather than aiohttp's bare 400 at its default 8190-byte header limit.
+        handler_args={"max_field_size": MAX_HEADER_FIELD},
     )
     app[SERVICE_NAME] = service
     app[METRICS_REGISTRY] = registry

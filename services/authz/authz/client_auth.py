@@ -64,7 +64,10 @@ async def authenticate(request: web.Request, form: Mapping[str, str], clients: C
         secret_or_none = form.get("client_secret")
         if not client_id:
             raise InvalidClient("client authentication is required", status=400)
-    client = await clients.get(client_id) if len(client_id) <= _MAX_ID_LENGTH else None
+    # Only an id that could have been issued is looked up: no over-long ones, and no control characters (a NUL
+    # from Basic credentials would otherwise reach Postgres, which cannot store it).
+    plausible = len(client_id) <= _MAX_ID_LENGTH and client_id.isprintable()
+    client = await clients.get(client_id) if plausible else None
     if client is None:
         # Compare anyway, so an unknown client costs what a wrong secret does.
         client_secrets.matches(secret_or_none or "", _UNKNOWN_CLIENT_DIGEST)

@@ -1,0 +1,239 @@
+"""`python -m bench`: start the stack, seed it, drive each scenario with wrk for a fixed time, run the same
+client-credentials load against node-oidc-provider, and write the figures to bench/results/.
+
+    .venv/bin/python -m bench                      # every scenario, 10 s each, 50 connections
+    .venv/bin/python -m bench --smoke              # seconds, not minutes: CI runs this so the harness cannot rot
+    .venv/bin/python -m bench --scale              # then again with 100k clients, 100k users, 1M refresh families
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from authorium_shared.resources import create_pg_pool
+from authorium_shared.service import available_cores
+from bench import load, peer, report, seed
+from bench.stack import REDIS_URL, Service, Stack, cpu_seconds, rss_mb, running
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    service: str  # whose CPU the scenario spends: "authz" or "resource"
+    # Builds the request shape once the stack is seeded; `count` is how many single-use bodies to make.
+    build: Callable[[Stack, seed.Seeded, int], Awaitable[load.Request]]
+    single_use: bool = False
+    # Single-use material per second of run, generously above what the machine can serve.
+    per_second: int = 0
+
+
+async def _client_credentials(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    return load.Request(
+        "POST",
+        stack.url("authz") + "/token",
+        {"Authorization": seed.basic(*seeded.service_client)},
+        body="grant_type=client_credentials&scope=notes:read",
+    )
+
+
+async def _introspection(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    return load.Request(
+        "POST",
+        stack.url("authz") + "/introspect",
+        {"Authorization": seed.basic(*seeded.service_client)},
+        body=f"token={seeded.service_token}",
+    )
+
+
+async def _api_me(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    return load.Request("GET", stack.url("resource") + "/api/me", {"Authorization": f"Bearer {seeded.user_token}"})
+
+
+async def _api_notes(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    return load.Request(
+        "GET", stack.url("resource") + "/api/notes?limit=20", {"Authorization": f"Bearer {seeded.user_token}"}
+    )
+
+
+async def _refresh(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
+    pool = await create_pg_pool(stack.database_url, max_size=2)
+    try:
+        bodies = await seed.refresh_families(pool, seeded.user_client[0], [seeded.user_id], count)
+    finally:
+        await pool.close()
+    return load.Request(
+        "POST", stack.url("authz") + "/token", {"Authorization": seed.basic(*seeded.user_client)}, bodies=bodies
+    )
+
+
+async def _code_exchange(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        bodies = await seed.mint_codes(redis, stack.env["AUTHORIUM_REDIS_PREFIX"], seeded, count)
+    finally:
+        await redis.aclose()
+    return load.Request(
+        "POST", stack.url("authz") + "/token", {"Authorization": seed.basic(*seeded.user_client)}, bodies=bodies
+    )
+
+
+async def _sign_in(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
+    bodies = await seed.pending_sign_ins(stack.url("authz"), seeded, count)
+    return load.Request("POST", stack.url("authz") + "/authorize/login", {}, bodies=bodies)
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("client_credentials", "authz", _client_credentials),
+        Scenario("introspection", "authz", _introspection),
+        Scenario("resource_me", "resource", _api_me),
+        Scenario("resource_notes", "resource", _api_notes),
+        Scenario("refresh_token", "authz", _refresh, single_use=True, per_second=3000),
+        Scenario("code_exchange", "authz", _code_exchange, single_use=True, per_second=3000),
+        Scenario("password_sign_in", "authz", _sign_in, single_use=True, per_second=150),
+    )
+}
+
+
+async def measure(
+    scenario: Scenario, stack: Stack, seeded: seed.Seeded, *, duration: float, connections: int
+) -> dict[str, Any]:
+    request = await scenario.build(stack, seeded, int(scenario.per_second * duration) + 100)
+    service: Service = stack.services[scenario.service]
+    if not scenario.single_use:
+        await load.run(request, duration=min(2.0, duration), connections=connections)  # warm up
+    cpu_before = service.cpu()
+    result = await load.run(request, duration=duration, connections=connections)
+    cpu_used = service.cpu() - cpu_before
+    return report.row(scenario.name, result, cpu_used)
+
+
+async def measure_peer(*, duration: float, connections: int) -> dict[str, Any] | None:
+    if not peer.available():
+        print("node/npm not found: no peer scenario", file=sys.stderr)
+        return None
+    async with peer.running() as node:
+        request = load.Request(
+            "POST",
+            node.url + "/token",
+            {"Authorization": seed.basic(*peer.CLIENT)},
+            body="grant_type=client_credentials&scope=notes:read",
+        )
+        await load.run(request, duration=min(2.0, duration), connections=connections)
+        before = cpu_seconds([node.pid])
+        result = await load.run(request, duration=duration, connections=connections)
+        row = report.row(
+            f"peer: node-oidc-provider {node.version} client_credentials", result, cpu_seconds([node.pid]) - before
+        )
+        row["rss_mb"] = round(rss_mb(node.pid), 1)
+        return row
+
+
+async def prepare(stack: Stack) -> seed.Seeded:
+    pool = await create_pg_pool(stack.database_url, max_size=2)
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        seeded = await seed.seed(pool, stack.url("authz"))
+        token = await seed.user_token(redis, stack.env["AUTHORIUM_REDIS_PREFIX"], seeded, stack.url("authz"))
+    finally:
+        await pool.close()
+        await redis.aclose()
+    return replace(seeded, user_token=token)
+
+
+async def main(args: argparse.Namespace) -> int:
+    names = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        print(f"unknown scenarios: {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    rows: list[dict[str, Any]] = []
+    memory: dict[str, list[float]] = {}
+    async with running(args.workers) as stack:
+        seeded = await prepare(stack)
+        await seed.create_notes(stack.url("resource"), seeded.user_token, 20)
+        for name in names:
+            rows.append(
+                await measure(SCENARIOS[name], stack, seeded, duration=args.duration, connections=args.connections)
+            )
+            print(report.line(rows[-1]), flush=True)
+        scale_rows: list[dict[str, Any]] = []
+        if args.scale:
+            pool = await create_pg_pool(stack.database_url, max_size=2)
+            try:
+                print("loading 100k clients, 100k users, 1M refresh families...", flush=True)
+                await seed.scale_rows(pool, clients=100_000, users=100_000, families=1_000_000)
+            finally:
+                await pool.close()
+            for name in ("client_credentials", "refresh_token", "introspection"):
+                row = await measure(
+                    SCENARIOS[name], stack, seeded, duration=args.duration, connections=args.connections
+                )
+                row["scenario"] += " (scale)"
+                scale_rows.append(row)
+                print(report.line(row), flush=True)
+        memory = {name: service.worker_rss_mb() for name, service in stack.services.items()}
+    peer_row = None if args.no_peer else await measure_peer(duration=args.duration, connections=args.connections)
+    if peer_row:
+        print(report.line(peer_row), flush=True)
+    results = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "cores_available": available_cores(),
+            "cpu": report.cpu_model(),
+            "python": platform.python_version(),
+            "note": "the load generator (wrk, 2 threads) shares these cores with the servers",
+        },
+        "config": {
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "workers": args.workers,
+            "loader": "wrk" if load.wrk_available() else "aiohttp",
+        },
+        "scenarios": rows,
+        "scale": scale_rows,
+        "peer": peer_row,
+        "memory_rss_mb_per_worker": memory,
+    }
+    out = Path(args.out)
+    paths = report.write(results, out, smoke=args.smoke)
+    print("\n" + report.markdown(results))
+    print(f"written: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
+    p.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")
+    p.add_argument("--workers", type=int, default=available_cores(), help="workers per service (default: CPUs)")
+    p.add_argument("--scenarios", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
+    p.add_argument("--no-peer", action="store_true", help="skip node-oidc-provider")
+    p.add_argument("--scale", action="store_true", help="also measure with a large database")
+    p.add_argument("--smoke", action="store_true", help="1 s per scenario, 10 connections: checks the harness works")
+    p.add_argument("--out", default=str(RESULTS), help="where to write the results (default bench/results)")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.duration, args.connections = 1.0, 10
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse())))

@@ -1,0 +1,179 @@
+"""The stack under load: a database and Redis prefix of the bench's own, the services as real
+`authorium serve` processes (with their workers), and the CPU time and memory those processes use."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from authorium_shared.keys import generate_kek
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ADMIN_URL = os.environ.get("AUTHORIUM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("AUTHORIUM_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (workers of a `serve --workers N`)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += descendants(int(child))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def pids(self) -> list[int]:
+        return descendants(self.proc.pid)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pids)
+
+    def worker_rss_mb(self) -> list[float]:
+        """Resident memory of each process that serves requests (the workers, or the process itself)."""
+        pids = self.pids
+        workers = pids[1:] or pids
+        return [round(rss_mb(pid), 1) for pid in workers]
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    database_url: str
+    services: dict[str, Service] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+
+async def fresh_database(name: str) -> str:
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with {proc.returncode}")
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start within {timeout}s")
+
+
+def _authorium(*args: str, env: Mapping[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "authorium", *args], env=dict(env), check=True, stdout=subprocess.DEVNULL)
+
+
+@asynccontextmanager
+async def running(workers: int, database: str = "authorium_bench") -> AsyncIterator[Stack]:
+    """A fresh stack: migrated database, keys, and the authorization and resource servers with `workers`
+    workers each. Everything it made is removed afterwards."""
+    database_url = await fresh_database(database)
+    ports = {name: free_port() for name in ("authz", "resource")}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "AUTHORIUM_REDIS_PREFIX": f"authorium-bench:{secrets.token_hex(4)}:",
+        "AUTHORIUM_KEK": generate_kek(),
+        "AUTHORIUM_ISSUER": f"http://127.0.0.1:{ports['authz']}",
+        "AUTHORIUM_RESOURCE_URL": f"http://127.0.0.1:{ports['resource']}",
+        # The bench drives one client far beyond what the per-client limit allows a real one.
+        "AUTHORIUM_TOKEN_RATE_LIMIT": "10000000",
+        "AUTHORIUM_LOG_LEVEL": "WARNING",
+    }
+    await asyncio.to_thread(_authorium, "setup", env=env)
+    stack = Stack(env, database_url)
+    try:
+        for name in ("authz", "resource"):
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "authorium",
+                    "serve",
+                    name,
+                    "--port",
+                    str(ports[name]),
+                    "--workers",
+                    str(workers),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+            stack.services[name] = Service(name, f"http://127.0.0.1:{ports[name]}", proc)
+            await asyncio.to_thread(_wait_for, stack.services[name].url, proc)
+        yield stack
+    finally:
+        for service in stack.services.values():
+            service.proc.send_signal(signal.SIGTERM)
+        for service in stack.services.values():
+            try:
+                await asyncio.to_thread(service.proc.wait, 20)
+            except subprocess.TimeoutExpired:
+                service.proc.kill()
+        await drop_database(database)
