@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class OAuthError(Exception):
     """An error the client is told about, with the RFC's code; rendered in one place (middleware)."""
@@ -31,8 +33,17 @@ class OAuthError(Exception):
     def body(self) -> dict[str, str]:
         body = {"error": self.error}
         if self.description:
-            body["error_description"] = self.description
+            body["error_description"] = _description_safe(self.description)
         return body
+
+
+# RFC 6749 sections 4.1.2.1 and 5.2: error_description is %x20-21 / %x23-5B / %x5D-7E. Descriptions quote what the
+# client sent (a parameter's name, a grant type), which may hold anything.
+_UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def _description_safe(description: str) -> str:
+    return _UNSAFE.sub("?", description.replace('"', "'"))
 
 
 class InvalidRequest(OAuthError):

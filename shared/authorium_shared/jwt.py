@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import jwt
+from jwt.utils import base64url_decode
 
 from authorium_shared.keys import ALGORITHMS, KeySet, SigningKey
 
@@ -72,11 +74,35 @@ def _check_size_and_shape(token: str) -> None:
         raise TokenInvalid("malformed")
 
 
+class _DuplicateMember(ValueError):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _DuplicateMember
+    return members
+
+
+def _check_unique_members(segment: str) -> None:
+    """RFC 7515 section 5.2 and RFC 7519 section 4 let a parser either reject duplicate member names or keep the
+    last one; rejecting leaves no room for two parsers to read one signed token two ways."""
+    try:
+        json.loads(base64url_decode(segment), object_pairs_hook=_unique_members)
+    except _DuplicateMember:
+        raise TokenInvalid("duplicate member") from None
+    except (ValueError, TypeError, RecursionError):
+        raise TokenInvalid("malformed") from None
+
+
 def _parse_header(token: str) -> dict[str, Any]:
     try:
-        return _header_parser.get_unverified_header(token)
+        header = _header_parser.get_unverified_header(token)
     except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
         raise TokenInvalid("malformed") from None
+    _check_unique_members(token.partition(".")[0])
+    return header
 
 
 def _header_from_dict(header: Mapping[str, Any], algorithms: Collection[str]) -> Header:
@@ -195,6 +221,7 @@ def verify(
     header = peek_header(token, algorithms=algorithms)
     _check_key(header, key, algorithms)
     _check_typ(header.typ, typ)
+    _check_unique_members(token.split(".")[1])
     claims = _decode(token, key, alg=header.alg, issuer=issuer, audience=audience, leeway=leeway, required=required)
     _check_numeric_dates(claims)
     return claims

@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.exceptions import RedisError
 
-from authorium_shared.errors import OAuthError
+from authorium_shared.errors import InvalidRequest, OAuthError
 from authorium_shared.logs import request_id
 
 log = logging.getLogger("authorium.http")
@@ -136,6 +136,17 @@ def observe(metrics: HttpMetrics) -> Middleware:
     return middleware
 
 
+def _content_type_unparseable(request: web.Request) -> bool:
+    """The standard library's MIME parser, behind `request.content_type`, raises IndexError on some malformed
+    parameters (e.g. `;0*`): that is the client's malformed header, not the server's failure. (Asked again, aiohttp
+    fails an assertion instead, having cached the raw header but no result.)"""
+    try:
+        request.content_type  # noqa: B018
+    except Exception:
+        return True
+    return False
+
+
 @web.middleware
 async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -144,6 +155,10 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return error_response(exc, after_post=request.method == "POST")
     except web.HTTPException:
         raise
+    except web.RequestPayloadError:
+        # A body that does not match its Content-Encoding or framing (e.g. "gzip" over bytes that are not) is the
+        # client's mistake, found only when the body is read.
+        return error_response(InvalidRequest("the request body could not be decoded"))
     except (RedisError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, TimeoutError) as exc:
         # A backing store is away: say so, and let the client retry, rather than a bare 500.
         log.warning("backing store unavailable", extra={"path": request.path, "error": repr(exc)})
@@ -153,6 +168,8 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
             headers={**NO_STORE, "Retry-After": "1"},
         )
     except Exception:
+        if _content_type_unparseable(request):
+            return error_response(InvalidRequest("the Content-Type header cannot be parsed"))
         log.exception("unhandled error", extra={"path": request.path})
         return json_response(
             {"error": "server_error", "error_description": f"request {request_id.get()} failed"},

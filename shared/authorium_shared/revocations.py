@@ -1,9 +1,11 @@
 """The revocation lists in Redis: denied access-token ids and grant ids, each kept until nothing it revoked
 can still be valid. The authorization server adds to them and announces each addition on the event channel;
-resource servers load them whole and then follow the announcements."""
+every replica of either server keeps a copy in memory (RevocationCache), loaded whole whenever its event feed
+(re)connects and then kept current by the announcements."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -11,11 +13,15 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from authorium_shared import events
+from authorium_shared.events import EventFeed
 from authorium_shared.redis_keys import RedisKeys
 
 Kind = Literal["token", "grant"]
 KINDS: tuple[Kind, ...] = ("token", "grant")
 EVENT_TYPE = "revoked"
+# Sent after the authorization server has put Postgres's revocations back into Redis (which may have lost
+# them): every copy reloads, including those that reloaded from the emptied Redis a moment before.
+RESYNC_EVENT_TYPE = "revocations-resynced"
 
 
 @dataclass(frozen=True)
@@ -80,3 +86,69 @@ class RevocationList:
             kind: {(m.decode() if isinstance(m, bytes) else m): int(s) for m, s in rows}
             for kind, rows in zip(KINDS, results, strict=True)
         }
+
+
+async def announce_resync(redis: Redis, keys: RedisKeys) -> None:
+    await events.publish(redis, keys, {"type": RESYNC_EVENT_TYPE})
+
+
+class RevocationsUnknown(Exception):
+    """The feed has been down too long to vouch for any token."""
+
+
+class RevocationCache:
+    """This replica's copy of the lists, so checking a token costs no Redis round trip. When the feed has
+    been down longer than `max_staleness`, nobody can say a token is not revoked: callers refuse (fail closed)."""
+
+    def __init__(self, source: RevocationList, *, max_staleness: float) -> None:
+        self.source = source
+        self.max_staleness = max_staleness
+        self.revoked: dict[Kind, dict[str, int]] = {"token": {}, "grant": {}}
+        self.feed: EventFeed | None = None
+        self.loaded = False
+
+    async def reload(self) -> None:
+        """Called on every (re)connect of the feed, after subscribing: nothing announced is missed."""
+        self.revoked = await self.source.load()
+        self.loaded = True
+
+    def note(self, revocation: Revocation) -> None:
+        entries = self.revoked[revocation.kind]
+        entries[revocation.id] = max(entries.get(revocation.id, 0), revocation.expires_at)
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == RESYNC_EVENT_TYPE:
+            await self.reload()
+        elif event.get("type") == EVENT_TYPE:
+            revocation = Revocation.from_event(event)
+            if revocation is not None:
+                self.note(revocation)
+
+    def problem(self) -> str | None:
+        """Why revocation cannot be checked right now, or None when it can."""
+        if self.feed is None or not self.loaded:
+            return "revocations are not loaded yet"
+        down = self.feed.down_for()
+        if down > self.max_staleness:
+            return f"the revocation feed has been down for {down:.0f}s"
+        return None
+
+    def is_revoked(self, jti: str, grant_id: str | None) -> bool:
+        """True when the token or its grant is listed; RevocationsUnknown when the list cannot be trusted."""
+        problem = self.problem()
+        if problem is not None:
+            raise RevocationsUnknown(problem)
+        now = time.time()
+        token_exp = self.revoked["token"].get(jti)
+        grant_exp = self.revoked["grant"].get(grant_id) if grant_id else None
+        return any(exp is not None and exp >= now for exp in (token_exp, grant_exp))
+
+    def prune(self) -> None:
+        now = time.time()
+        for kind, entries in self.revoked.items():
+            self.revoked[kind] = {k: exp for k, exp in entries.items() if exp >= now}
+
+    async def prune_periodically(self, interval: float = 60.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.prune()

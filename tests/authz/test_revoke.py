@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from authorium_shared import events
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
-from authorium_shared.revocations import RevocationList
+from authorium_shared.revocations import RevocationCache, RevocationList
 from authz.repositories.grants import GrantRepository
 from authz.revocation import Revoker
 from authz.settings import AuthzSettings
@@ -271,7 +271,7 @@ async def test_rebuild_restores_the_redis_lists_from_postgres(
     assert not await listed.is_revoked(jti=None, grant_id=grant_id)
 
     settings = AuthzSettings.from_env({**environ, "AUTHORIUM_ISSUER": "http://127.0.0.1:1"})
-    revoker = Revoker(db, GrantRepository(db), listed, settings)
+    revoker = Revoker(db, GrantRepository(db), listed, settings, RevocationCache(listed, max_staleness=5))
     assert await revoker.rebuild() >= 2
     assert await listed.is_revoked(jti=jti, grant_id=None)
     assert await listed.is_revoked(jti=None, grant_id=grant_id)

@@ -4,7 +4,8 @@ by test_revocation.py, whose tokens are presented before they are revoked.)"""
 
 from __future__ import annotations
 
-from resource_server.tokens import AccessToken, VerifiedTokens
+from authorium_shared.verified_tokens import VerifiedTokens
+from resource_server.tokens import AccessToken
 
 
 class Clock:
@@ -20,7 +21,7 @@ ACCESS = AccessToken(subject="u", client_id="c", scopes=frozenset({"notes:read"}
 
 def test_a_cached_token_expires_on_time() -> None:
     clock = Clock(1000.0)
-    cache = VerifiedTokens(leeway=5, clock=clock)
+    cache: VerifiedTokens[AccessToken] = VerifiedTokens(leeway=5, clock=clock)
     cache.put("t", ACCESS, {"exp": 1030, "iat": 1000})
     assert cache.get("t") is ACCESS
     clock.now = 1034.9  # within the leeway
@@ -31,7 +32,7 @@ def test_a_cached_token_expires_on_time() -> None:
 
 def test_an_entry_is_forgotten_after_max_age_and_not_yet_valid_tokens_wait() -> None:
     clock = Clock(1000.0)
-    cache = VerifiedTokens(leeway=0, max_age=60, clock=clock)
+    cache: VerifiedTokens[AccessToken] = VerifiedTokens(leeway=0, max_age=60, clock=clock)
     cache.put("t", ACCESS, {"exp": 5000, "nbf": 1010})
     assert cache.get("t") is None  # not valid before nbf
     clock.now = 1010
@@ -41,7 +42,7 @@ def test_an_entry_is_forgotten_after_max_age_and_not_yet_valid_tokens_wait() -> 
 
 
 def test_the_cache_is_bounded() -> None:
-    cache = VerifiedTokens(leeway=0, max_entries=2, clock=Clock(0.0))
+    cache: VerifiedTokens[AccessToken] = VerifiedTokens(leeway=0, max_entries=2, clock=Clock(0.0))
     for name in ("a", "b", "c"):
         cache.put(name, ACCESS, {"exp": 100})
     assert cache.get("a") is None and cache.get("b") is ACCESS and cache.get("c") is ACCESS

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
-from authorium_shared.revocations import RevocationList
+from authorium_shared.revocations import RevocationCache, RevocationList
+from authorium_shared.verified_tokens import VerifiedTokens
 from authz.client_cache import ClientCache
 from authz.keys import KeyRing
 from authz.ratelimit import Counter
@@ -40,12 +42,13 @@ class Components:
     codes: CodeStore
     sessions: SessionStore
     pending: PendingRequests
-    revocations: RevocationList
+    revocations: RevocationCache
     revoker: Revoker
     minter: TokenMinter
     token_requests: Counter
     failed_logins_by_username: Counter
     failed_logins_by_address: Counter
+    verified_tokens: VerifiedTokens[dict[str, Any]]
 
     @classmethod
     def build(
@@ -53,6 +56,7 @@ class Components:
     ) -> Components:
         grants = GrantRepository(pool)
         listed = RevocationList(redis, keys)
+        cache = RevocationCache(listed, max_staleness=settings.revocation_max_staleness)
         return cls(
             settings=settings,
             pool=pool,
@@ -66,8 +70,8 @@ class Components:
             codes=CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl),
             sessions=SessionStore(redis, keys, ttl=settings.session_ttl),
             pending=PendingRequests(redis, keys),
-            revocations=listed,
-            revoker=Revoker(pool, grants, listed, settings),
+            revocations=cache,
+            revoker=Revoker(pool, grants, listed, settings, cache),
             minter=TokenMinter(settings, ring),
             token_requests=Counter(redis, keys, "token", limit=settings.token_rate_limit, window=60),
             failed_logins_by_username=Counter(
@@ -76,4 +80,5 @@ class Components:
             failed_logins_by_address=Counter(
                 redis, keys, "login-addr", limit=LOGIN_FAILURES_PER_ADDRESS, window=LOGIN_WINDOW
             ),
+            verified_tokens=VerifiedTokens(leeway=0),
         )

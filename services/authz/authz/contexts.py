@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from authorium_shared import events
-from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
+from authorium_shared.appkeys import PG_POOL, READINESS_CHECKS, REDIS, REDIS_KEYS
 from authz.appkeys import COMPONENTS, KEY_RING, SETTINGS
 from authz.components import Components
 from authz.keys import KeyRing
@@ -35,32 +35,44 @@ async def key_ring(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def check_revocation_feed(app: web.Application) -> str | None:
+    return app[COMPONENTS].revocations.problem()
+
+
 async def components(app: web.Application) -> AsyncIterator[None]:
-    """Build the request handlers' components; put revocations back into Redis from Postgres, in case Redis
-    lost them (a no-op when it did not); and follow the event channel: `keys` events reload the key ring,
-    `client` events drop a cached client, and a reconnect (events may have been missed) does both."""
-    built = Components.build(app[SETTINGS], app[PG_POOL], app[REDIS], app[REDIS_KEYS], app[KEY_RING])
+    """Build the request handlers' components and follow the event channel: `keys` events reload the key
+    ring, `client` events drop a cached client, revocations update this replica's copy of the lists. On every
+    (re)connect, events may have been missed, and Redis may have lost its data: revocations are put back into
+    Redis from Postgres (and every replica told to reload them), then the copy, the key ring and the client
+    cache are all refreshed."""
+    settings = app[SETTINGS]
+    built = Components.build(settings, app[PG_POOL], app[REDIS], app[REDIS_KEYS], app[KEY_RING])
     app[COMPONENTS] = built
-    try:
-        restored = await built.revoker.rebuild()
-    except (RedisError, OSError) as exc:
-        log.warning("could not restore revocations into Redis", extra={"error": str(exc)})
-    else:
-        if restored:
-            log.info("restored revocations into Redis", extra={"count": restored})
+    app[READINESS_CHECKS].append(check_revocation_feed)
 
     async def on_event(event: dict[str, Any]) -> None:
         if event.get("type") == "keys":
             await built.ring.reload()
         await built.clients.on_event(event)
+        await built.revocations.on_event(event)
 
     async def on_connect() -> None:
+        restored = await built.revoker.rebuild()
+        if restored:
+            log.info("revocations put back into Redis", extra={"count": restored})
+        await built.revocations.reload()
         built.clients.clear()
         await built.ring.reload()
 
-    feed = asyncio.create_task(events.EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=on_connect).run())
+    feed = events.EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=on_connect)
+    built.revocations.feed = feed
+    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(built.revocations.prune_periodically())]
+    # Serve once the revocations are loaded, or after a short wait (then introspection fails closed until then).
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(feed.connected_event.wait(), timeout=settings.revocation_max_staleness)
     try:
         yield
     finally:
-        feed.cancel()
-        await asyncio.gather(feed, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -13,8 +13,9 @@ from authorium_shared.errors import InvalidRequest
 MAX_VALUE_LENGTH = 4096
 
 
-def single_values(params: MultiMapping[str]) -> dict[str, str]:
-    """Parameters as a plain dict; an empty value counts as absent (RFC 6749 section 3.1)."""
+def single_values(params: MultiMapping[str], *, unchecked: Collection[str] = ()) -> dict[str, str]:
+    """Parameters as a plain dict; an empty value counts as absent (RFC 6749 section 3.1). Values of `unchecked`
+    parameters skip the length and NUL checks, for callers that only look such a value up, never store it."""
     values: dict[str, str] = {}
     for name in params:
         if name in values:
@@ -23,9 +24,9 @@ def single_values(params: MultiMapping[str]) -> dict[str, str]:
         if len(found) > 1:
             raise InvalidRequest(f"parameter {name!r} was sent more than once")
         value = found[0]
-        if len(value) > MAX_VALUE_LENGTH:
+        if name not in unchecked and len(value) > MAX_VALUE_LENGTH:
             raise InvalidRequest(f"parameter {name!r} is too long")
-        if isinstance(value, str) and "\x00" in value:
+        if name not in unchecked and isinstance(value, str) and "\x00" in value:
             # No OAuth parameter has a NUL, and Postgres text cannot hold one.
             raise InvalidRequest(f"parameter {name!r} contains a NUL character")
         if value:
@@ -33,14 +34,18 @@ def single_values(params: MultiMapping[str]) -> dict[str, str]:
     return values
 
 
-async def read_form(request: web.Request) -> dict[str, str]:
+async def read_form(request: web.Request, *, unchecked: Collection[str] = ()) -> dict[str, str]:
     if request.content_type != "application/x-www-form-urlencoded":
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
     try:
         form = await request.post()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, LookupError):
+        # LookupError: a charset parameter naming no codec Python knows.
         raise InvalidRequest("the body is not valid form encoding") from None
-    values = single_values(form)  # type: ignore[arg-type]
+    except web.HTTPRequestEntityTooLarge:
+        # Section 5.2's JSON error rather than aiohttp's plain text, with the status that says what is wrong.
+        raise InvalidRequest("the body is too large", status=413) from None
+    values = single_values(form, unchecked=unchecked)  # type: ignore[arg-type]
     return {k: v for k, v in values.items() if isinstance(v, str)}
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from authorium_shared.revocations import Revocation, RevocationList
+from authorium_shared.revocations import Revocation, RevocationCache, RevocationList, announce_resync
 from authz.repositories import revocations
 from authz.repositories.grants import GrantRepository
 from authz.settings import AuthzSettings
@@ -19,12 +19,19 @@ LEEWAY_MARGIN = timedelta(seconds=60)
 
 class Revoker:
     def __init__(
-        self, pool: asyncpg.Pool, grants: GrantRepository, listed: RevocationList, settings: AuthzSettings
+        self,
+        pool: asyncpg.Pool,
+        grants: GrantRepository,
+        listed: RevocationList,
+        settings: AuthzSettings,
+        local: RevocationCache,
     ) -> None:
         self.pool = pool
         self.grants = grants
         self.listed = listed
         self.settings = settings
+        # This replica's copy learns of its own revocations at once, not only when the announcement comes back.
+        self.local = local
 
     def grant_revocation_expiry(self, now: datetime | None = None) -> datetime:
         """After this, no access token from a grant revoked now can still be valid."""
@@ -33,7 +40,7 @@ class Revoker:
     async def access_token(self, jti: str, exp: int) -> None:
         expires_at = datetime.fromtimestamp(exp, UTC) + LEEWAY_MARGIN
         await revocations.record(self.pool, "token", jti, expires_at)
-        await self.listed.add(Revocation("token", jti, int(expires_at.timestamp())))
+        await self._add(Revocation("token", jti, int(expires_at.timestamp())))
 
     async def grant(self, grant_id: uuid.UUID, reason: str) -> None:
         expires_at = self.grant_revocation_expiry()
@@ -43,10 +50,16 @@ class Revoker:
     async def announce_grant(self, grant_id: uuid.UUID, expires_at: datetime | None = None) -> None:
         """The Redis half of a grant revocation already committed to Postgres."""
         expires_at = expires_at or self.grant_revocation_expiry()
-        await self.listed.add(Revocation("grant", str(grant_id), int(expires_at.timestamp())))
+        await self._add(Revocation("grant", str(grant_id), int(expires_at.timestamp())))
+
+    async def _add(self, revocation: Revocation) -> None:
+        self.local.note(revocation)
+        await self.listed.add(revocation)
 
     async def rebuild(self) -> int:
-        """Put every unexpired revocation from Postgres back into Redis (after Redis lost its data)."""
+        """Put every unexpired revocation from Postgres back into Redis (which may have lost its data), then
+        tell every replica to reload its copy. Run whenever this server's event feed (re)connects."""
         found = await revocations.unexpired(self.pool)
         await self.listed.add(*found, announce=False)
+        await announce_resync(self.listed.redis, self.listed.keys)
         return len(found)

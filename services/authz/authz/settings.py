@@ -11,6 +11,7 @@ from authorium_shared.settings import (
     DEFAULT_RESOURCE_URL,
     CommonSettings,
     ConfigError,
+    env_float,
     env_int,
     env_str,
     env_url,
@@ -34,6 +35,8 @@ class AuthzSettings:
     session_ttl: int
     token_rate_limit: int
     registration_token: str | None
+    # How long the revocation feed may be down before introspection and userinfo are refused (fail closed).
+    revocation_max_staleness: float
 
     @property
     def secure_cookies(self) -> bool:
@@ -76,6 +79,9 @@ class AuthzSettings:
             access_token_alg=alg,
             refresh_reuse_grace=env_int(environ, "AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS", 0, minimum=0, maximum=300),
             session_ttl=env_int(environ, "AUTHORIUM_SESSION_TTL", 8 * 3600, minimum=60, maximum=30 * 86400),
+            revocation_max_staleness=env_float(
+                environ, "AUTHORIUM_REVOCATION_MAX_STALENESS", 5.0, minimum=0.5, maximum=300.0
+            ),
             token_rate_limit=env_int(environ, "AUTHORIUM_TOKEN_RATE_LIMIT", 6000, minimum=1, maximum=10_000_000),
             registration_token=_registration_token(environ),
         )

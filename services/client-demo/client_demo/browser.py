@@ -47,7 +47,10 @@ def clear_session_cookie(response: web.StreamResponse, settings: ClientDemoSetti
 
 async def read_form(request: web.Request, session: Session) -> dict[str, str]:
     """The posted form, once its CSRF token has been checked against the session's."""
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, UnicodeDecodeError, LookupError):
+        raise web.HTTPBadRequest(text="the form is not valid form encoding") from None
     values: dict[str, str] = {}
     for name in form:
         items = form.getall(name)

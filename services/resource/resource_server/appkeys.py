@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from authorium_shared.revocations import RevocationCache
 from resource_server.repositories.notes import NoteRepository
-from resource_server.revocations import RevocationCache
 from resource_server.settings import ResourceSettings
 from resource_server.tokens import Verifier
 

@@ -13,13 +13,10 @@ from aiohttp import web
 from authorium_shared.appkeys import PG_POOL, READINESS_CHECKS, REDIS, REDIS_KEYS
 from authorium_shared.events import EventFeed
 from authorium_shared.jwks_cache import JWKSCache
-from authorium_shared.revocations import RevocationList
+from authorium_shared.revocations import RevocationCache, RevocationList
 from resource_server.appkeys import NOTES, REVOCATIONS, SETTINGS, VERIFIER
 from resource_server.repositories.notes import NoteRepository
-from resource_server.revocations import RevocationCache
 from resource_server.tokens import Verifier
-
-PRUNE_INTERVAL = 60.0
 
 
 async def check_revocation_feed(app: web.Application) -> str | None:
@@ -36,12 +33,7 @@ async def revocations(app: web.Application) -> AsyncIterator[None]:
     app[REVOCATIONS] = cache
     app[READINESS_CHECKS].append(check_revocation_feed)
 
-    async def prune() -> None:
-        while True:
-            await asyncio.sleep(PRUNE_INTERVAL)
-            cache.prune()
-
-    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(prune())]
+    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(cache.prune_periodically())]
     # Serve only once the list is loaded, or after a short wait (then requests fail closed until it is).
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(feed.connected_event.wait(), timeout=settings.revocation_max_staleness)

@@ -3,8 +3,6 @@ revocation cache, with RFC 6750 refusals."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +13,8 @@ from authorium_shared.bearer import bearer_token, refuse
 from authorium_shared.errors import InsufficientScope, InvalidRequest, InvalidToken, TemporarilyUnavailable
 from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.jwt import TokenInvalid
-from resource_server.revocations import RevocationCache, RevocationsUnknown
+from authorium_shared.revocations import RevocationCache, RevocationsUnknown
+from authorium_shared.verified_tokens import VerifiedTokens
 from resource_server.settings import ResourceSettings
 
 REALM = "authorium-notes"
@@ -49,46 +48,12 @@ class AccessToken:
             raise refuse(InsufficientScope(f"this needs the {scope} scope"), REALM, scope=scope)
 
 
-class VerifiedTokens:
-    """Tokens whose signature and claims were checked already, so a client presenting the same token again
-    costs a dictionary lookup instead of a signature verification. Validity in time is re-checked on every
-    hit, revocation is checked by the caller on every request regardless, and an entry is kept at most
-    `max_age` seconds (so a key withdrawn from the JWKS stops working within that time, as it would anyway
-    through the JWKS cache)."""
-
-    def __init__(
-        self, *, leeway: float, max_entries: int = 10_000, max_age: float = 60.0, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.leeway = leeway
-        self.max_entries = max_entries
-        self.max_age = max_age
-        self.clock = clock
-        self._entries: dict[str, tuple[AccessToken, float, float, float]] = {}
-
-    def get(self, token: str) -> AccessToken | None:
-        entry = self._entries.get(token)
-        if entry is None:
-            return None
-        access, not_before, expires, forget_at = entry
-        now = self.clock()
-        if now >= forget_at or now >= expires + self.leeway:
-            del self._entries[token]
-            return None
-        return access if now >= not_before - self.leeway else None
-
-    def put(self, token: str, access: AccessToken, claims: dict[str, Any]) -> None:
-        if len(self._entries) >= self.max_entries:
-            del self._entries[next(iter(self._entries))]  # the oldest insertion
-        now = self.clock()
-        self._entries[token] = (access, float(claims.get("nbf", now)), float(claims["exp"]), now + self.max_age)
-
-
 class Verifier:
     def __init__(self, settings: ResourceSettings, keys: JWKSCache, revocations: RevocationCache) -> None:
         self.settings = settings
         self.keys = keys
         self.revocations = revocations
-        self.verified = VerifiedTokens(leeway=settings.leeway)
+        self.verified: VerifiedTokens[AccessToken] = VerifiedTokens(leeway=settings.leeway)
 
     async def authenticate(self, request: web.Request) -> AccessToken:
         if "access_token" in request.query:

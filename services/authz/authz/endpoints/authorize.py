@@ -72,9 +72,9 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     """GET or POST (OIDC Core 3.1.2.1): validate the request, then sign in, consent, or answer at once."""
     components = request.app[COMPONENTS]
     try:
-        params = single_values(request.query if request.method == "GET" else await request.post())  # type: ignore[arg-type]
+        params = single_values(request.query) if request.method == "GET" else await read_form(request)
     except OAuthError as exc:
-        return _error_page(request, "Invalid request", exc.description or exc.error)
+        return _error_page(request, "Invalid request", exc.description or exc.error, status=exc.status)
     client_id = params.get("client_id")
     # Postgres text cannot hold NUL (asyncpg raises); no registered id has control characters anyway.
     client = await components.clients.get(client_id) if client_id and client_id.isprintable() else None
@@ -214,7 +214,7 @@ async def _form_in_session(
     try:
         form = await read_form(request)
     except InvalidRequest as exc:
-        return _error_page(request, "Invalid request", exc.description or exc.error)
+        return _error_page(request, "Invalid request", exc.description or exc.error, status=exc.status)
     session = await _current_session(request, components)
     rid = form.get("rid", "")
     pending = await components.pending.get(rid)

@@ -25,7 +25,9 @@ _ACCESS_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf"
 
 async def introspect(request: web.Request) -> web.Response:
     components = request.app[COMPONENTS]
-    params = await read_form(request)
+    # Any token value, however long or odd, is a token this server did not issue: answered as such (section 2.2),
+    # not as a malformed request.
+    params = await read_form(request, unchecked=("token",))
     client = await client_auth.authenticate(request, params, components.clients)
     token = require(params, "token")
     first, second = (_refresh, _access) if params.get("token_type_hint") == "refresh_token" else (_access, _refresh)
@@ -38,7 +40,7 @@ async def _access(components: Components, client_id: str, token: str) -> dict[st
         claims = read_access_token(components, token)
     except TokenInvalid:
         return None
-    if claims["client_id"] != client_id or await is_revoked(components, claims):
+    if claims["client_id"] != client_id or is_revoked(components, claims):
         return None
     body = {name: claims[name] for name in _ACCESS_CLAIMS if name in claims}
     user = await components.users.get_by_subject(claims["sub"]) if claims["sub"] != client_id else None

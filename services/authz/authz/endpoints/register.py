@@ -45,6 +45,9 @@ async def register(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
         raise InvalidClientMetadata("the body is not valid JSON") from None
+    except web.HTTPRequestEntityTooLarge:
+        # Section 3.2.2's JSON error rather than aiohttp's plain text, with the status that says what is wrong.
+        raise InvalidClientMetadata("the body is too large", status=413) from None
     if not isinstance(body, dict):
         raise InvalidClientMetadata("the body must be a JSON object")
 

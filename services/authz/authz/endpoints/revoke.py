@@ -23,7 +23,9 @@ HINTS = ("access_token", "refresh_token")
 
 async def revoke(request: web.Request) -> web.Response:
     components = request.app[COMPONENTS]
-    params = await read_form(request)
+    # Any token value, however long or odd, is a token this server did not issue: answered as such (section 2.2),
+    # not as a malformed request.
+    params = await read_form(request, unchecked=("token",))
     client = await client_auth.authenticate(request, params, components.clients)
     token = require(params, "token")
     # The hint only orders the search (section 2.1); an unknown hint is ignored, not an error.

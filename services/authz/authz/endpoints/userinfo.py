@@ -26,7 +26,7 @@ async def userinfo(request: web.Request) -> web.Response:
         claims = read_access_token(components, token, audience=components.settings.issuer)
     except TokenInvalid as exc:
         raise refuse(InvalidToken(f"the access token is invalid: {exc.reason}"), REALM) from None
-    if await is_revoked(components, claims):
+    if is_revoked(components, claims):
         raise refuse(InvalidToken("the access token was revoked"), REALM)
     scopes = str(claims.get("scope", "")).split()
     if "openid" not in scopes:

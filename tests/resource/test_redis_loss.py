@@ -1,0 +1,61 @@
+"""A Redis that loses its data un-revokes nothing (DESIGN, "State"): revocations live in Postgres too, and
+when the authorization server's event feed reconnects to the emptied Redis it puts them back and tells every
+replica to reload, so a resource server that reloaded the empty lists a moment before reloads again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests.authz.flows import make_client, token_request
+from tests.processes import redis_server
+from tests.resource.conftest import RESOURCE_URL, running_authz, running_resource
+
+pytestmark = pytest.mark.slow
+
+
+async def _me(http: aiohttp.ClientSession, api: str, token: str) -> int:
+    async with http.get(api + "/api/me", headers={"Authorization": f"Bearer {token}"}) as resp:
+        return resp.status
+
+
+async def test_revocations_survive_a_redis_that_loses_everything(
+    environ: dict[str, str], db: asyncpg.Pool, http: aiohttp.ClientSession
+) -> None:
+    client = await make_client(db, grant_types=("client_credentials",), scope="notes:read", redirect_uris=())
+    with redis_server() as (port, proc):
+        env = {**environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0", "AUTHORIUM_RESOURCE_URL": RESOURCE_URL}
+        async with running_authz(env) as authz, running_resource({**env, "AUTHORIUM_ISSUER": authz}) as api:
+            tokens = []
+            for _ in range(2):
+                status, body, _ = await token_request(http, authz, client, grant_type="client_credentials")
+                assert status == 200, body
+                tokens.append(body["access_token"])
+            revoked, kept = tokens
+            assert await _me(http, api, revoked) == 200
+            async with http.post(authz + "/revoke", data={"token": revoked}, headers=client.basic) as resp:
+                assert resp.status == 200
+            await asyncio.sleep(0.3)
+            assert await _me(http, api, revoked) == 401
+
+            # Redis dies and comes back empty (it keeps nothing on disk), on the same port.
+            proc.kill()
+            proc.wait()
+            with redis_server(port):
+                deadline = time.monotonic() + 15
+                while True:
+                    statuses = (await _me(http, api, revoked), await _me(http, api, kept))
+                    if statuses == (401, 200):
+                        break  # both feeds are back, the lists are rebuilt and reloaded everywhere
+                    assert statuses[0] != 200, "the revoked token was accepted after Redis lost its data"
+                    assert time.monotonic() < deadline, f"not recovered within 15 s: {statuses}"
+                    await asyncio.sleep(0.1)
+                async with http.post(authz + "/introspect", data={"token": revoked}, headers=client.basic) as resp:
+                    assert await resp.json() == {"active": False}
+                # Stable afterwards too: the revoked token stays refused.
+                await asyncio.sleep(1.0)
+                assert await _me(http, api, revoked) == 401

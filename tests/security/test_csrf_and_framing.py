@@ -1,0 +1,98 @@
+"""Cross-site request forgery and clickjacking against the pages people use: the authorization server's login
+and consent forms and the demo client's forms.
+
+Covered elsewhere and not repeated: the login and consent forms refusing a missing, wrong or other browser's CSRF
+token or request id (tests/authz/test_login.py, test_consent.py), the demo's forms refusing a missing or wrong
+token (tests/client_demo/test_session.py), a callback from another browser (login CSRF, test_signin.py), and the
+framing headers on the login, consent and error pages and the demo's pages (the same modules). Here: a valid
+token of the attacker's own session, state changes through GET, and the headers on the pages those attacks get."""
+
+from __future__ import annotations
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests.authz import flows
+from tests.authz.test_consent import granted, reach_consent_page
+from tests.authz.test_login import assert_secure_page, open_login_page
+from tests.client_demo.conftest import HTML, Visitor
+from tests.stack import Stack
+
+pytestmark = pytest.mark.usefixtures("cheap_password_hashing")
+
+
+async def assert_unchanged(victim: Visitor) -> None:
+    """The victim is still signed in to the demo, and no forged note was added."""
+    _, home, _ = await victim.get("/")
+    assert "forged" not in home
+    assert "Sign out" in home
+
+
+async def test_the_attackers_own_demo_form_token_does_not_work_in_the_victims_browser(
+    stack: Stack,
+    module_db: asyncpg.Pool,
+) -> None:
+    async with flows.browser() as attacker_http, flows.browser() as victim_http:
+        attacker, victim = Visitor(stack, attacker_http), Visitor(stack, victim_http)
+        await attacker.sign_in(await flows.make_user(module_db))
+        await victim.sign_in(await flows.make_user(module_db))
+        # A genuine token, of a genuine signed-in session: the attacker's own, placed in a page the victim opens.
+        token = await attacker.csrf()
+        assert token != await victim.csrf()
+        for path, form in (("/notes", {"csrf": token, "title": "forged"}), ("/logout", {"csrf": token})):
+            status, page, resp = await victim.post(path, form)
+            assert status == 403, path
+            assert "reload the page" in page
+            assert_secure_page(resp.headers)
+        await assert_unchanged(victim)
+
+
+async def test_state_changes_cannot_be_made_with_a_get(
+    stack: Stack,
+    module_db: asyncpg.Pool,
+) -> None:
+    """A link or an <img> makes a GET with the victim's cookies (SameSite=Lax lets top-level ones through):
+    none of the forms' actions may answer one."""
+    client = await flows.make_client(module_db, scope="openid notes:read")
+    username = await flows.make_user(module_db)
+    async with flows.browser() as browser:
+        _, page = await reach_consent_page(browser, stack.authz, client, username, scope="notes:read")
+        consent = {**flows.hidden_fields(page), "decision": "allow"}
+        async with browser.get(f"{stack.authz}/authorize/consent", params=consent, allow_redirects=False) as resp:
+            assert resp.status == 405
+            assert "Location" not in resp.headers
+        login = {**flows.hidden_fields(page), "username": username, "password": flows.PASSWORD}
+        async with browser.get(f"{stack.authz}/authorize/login", params=login, allow_redirects=False) as resp:
+            assert resp.status == 405
+    assert await granted(module_db, username, client) == frozenset()
+
+    async with flows.browser() as http:
+        victim = Visitor(stack, http)
+        await victim.sign_in(await flows.make_user(module_db))
+        token = await victim.csrf()
+        for path in ("/logout", f"/notes?csrf={token}&title=forged", f"/logout?csrf={token}"):
+            status, page, resp = await victim.get(path)
+            assert status == 405, path
+            assert_secure_page(resp.headers)
+        await assert_unchanged(victim)
+
+
+async def test_pages_answering_a_malformed_form_cannot_be_framed(
+    stack: Stack,
+    module_db: asyncpg.Pool,
+) -> None:
+    client = await flows.make_client(module_db)
+    async with flows.browser() as browser:
+        _, page = await open_login_page(browser, stack.authz, client)
+        form = {**flows.hidden_fields(page), "username": "a\x00b", "password": flows.PASSWORD}
+        for path in ("/authorize/login", "/authorize/consent"):
+            async with browser.post(stack.authz + path, data=form, allow_redirects=False) as resp:
+                assert resp.status == 400
+                assert_secure_page(resp.headers)
+        visitor = Visitor(stack, browser)
+        await visitor.sign_in(await flows.make_user(module_db))
+        duplicated = aiohttp.FormData([("csrf", await visitor.csrf()), ("title", "a"), ("title", "b")])
+        async with browser.post(stack.demo + "/notes", data=duplicated, headers=HTML, allow_redirects=False) as resp:
+            assert resp.status == 400
+            assert_secure_page(resp.headers)
