@@ -88,7 +88,13 @@ async def running() -> AsyncIterator[Peer]:
     version = await asyncio.to_thread(install)
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        "node", "server.mjs", str(port), cwd=FOLDER, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        "node",
+        "server.mjs",
+        str(port),
+        cwd=FOLDER,
+        env={**os.environ, "NODE_ENV": "production"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         assert proc.stdout is not None

@@ -1,0 +1,41 @@
+"""The benchmark harness, run for seconds (`python -m bench --smoke`), so it cannot rot: every scenario serves
+requests with no failures, the peer answers, and the results are written. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import SCENARIOS
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_bench_runs_every_scenario_and_the_peer(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (report,) = tmp_path.glob("smoke-*.json")
+    results = json.loads(report.read_text())
+    rows = {row["scenario"]: row for row in results["scenarios"]}
+    assert set(rows) == set(SCENARIOS)
+    for name, row in rows.items():
+        assert row["requests"] > 0, f"{name} served nothing"
+        # Single-use scenarios may run out of material in a slow run; no scenario may fail otherwise.
+        assert row["socket_errors"] == 0, f"{name}: {row}"
+        assert row["non_2xx"] == 0 or SCENARIOS[name].single_use, f"{name}: {row}"
+        assert row["cpu_s_per_1k"] > 0
+    assert results["peer"] is not None and results["peer"]["requests"] > 0 and results["peer"]["non_2xx"] == 0
+    assert results["machine"]["cores"] >= 1
+    assert all(results["memory_rss_mb_per_worker"].values())
+    assert "| client_credentials |" in (tmp_path / report.name.replace(".json", ".md")).read_text()
