@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 import asyncpg
 import orjson
@@ -24,6 +25,7 @@ from authorium_shared.service import available_cores, serve
 from authorium_shared.settings import CommonSettings, ConfigError, env_int, env_str
 from authz import keys as authz_keys
 from authz.clients import GRANT_TYPES, build_spec, register_client
+from authz.maintenance import prune
 from authz.repositories.keys import KeyRepository
 from authz.repositories.users import UsernameTaken
 from authz.settings import AuthzSettings
@@ -64,6 +66,18 @@ async def cmd_setup(args: argparse.Namespace, environ: Mapping[str, str]) -> int
 
     for line in await setup(environ) or ["everything was in place already"]:
         print(line)
+    return 0
+
+
+async def cmd_prune(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = AuthzSettings.from_env(environ)
+    pool = await create_pg_pool(settings.common.database_url, max_size=2)
+    try:
+        deleted = await prune(pool, audit_retention=timedelta(days=settings.audit_retention_days))
+    finally:
+        await pool.close()
+    for table, count in deleted.items():
+        print(f"{table}: {count} deleted")
     return 0
 
 
@@ -199,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply Postgres migrations (idempotent)").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "prune", help="delete expired refresh tokens, grants and revocations, and old audit events, in batches"
+    ).set_defaults(func=cmd_prune)
     sub.add_parser(
         "setup",
         help="migrate, make sure signing keys exist, and register the demo client and user if the environment "

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from authz.appkeys import COMPONENTS, KEY_RING, SETTINGS
 from authz.components import Components
 from authz.keys import KeyRing
 from authz.keys import ensure as ensure_keys
+from authz.maintenance import prune_periodically
 
 log = logging.getLogger("authorium.authz")
 
@@ -66,7 +68,12 @@ async def components(app: web.Application) -> AsyncIterator[None]:
 
     feed = events.EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=on_connect)
     built.revocations.feed = feed
-    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(built.revocations.prune_periodically())]
+    retention = timedelta(days=settings.audit_retention_days)
+    tasks = [
+        asyncio.create_task(feed.run()),
+        asyncio.create_task(built.revocations.prune_periodically()),
+        asyncio.create_task(prune_periodically(app[PG_POOL], app[REDIS], app[REDIS_KEYS], audit_retention=retention)),
+    ]
     # Serve once the revocations are loaded, or after a short wait (then introspection fails closed until then).
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(feed.connected_event.wait(), timeout=settings.revocation_max_staleness)

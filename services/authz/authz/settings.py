@@ -35,6 +35,8 @@ class AuthzSettings:
     session_ttl: int
     token_rate_limit: int
     registration_token: str | None
+    # How long audit events are kept before pruning removes them.
+    audit_retention_days: int
     # How long the revocation feed may be down before introspection and userinfo are refused (fail closed).
     revocation_max_staleness: float
 
@@ -79,6 +81,7 @@ class AuthzSettings:
             access_token_alg=alg,
             refresh_reuse_grace=env_int(environ, "AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS", 0, minimum=0, maximum=300),
             session_ttl=env_int(environ, "AUTHORIUM_SESSION_TTL", 8 * 3600, minimum=60, maximum=30 * 86400),
+            audit_retention_days=env_int(environ, "AUTHORIUM_AUDIT_RETENTION_DAYS", 90, minimum=1, maximum=3650),
             revocation_max_staleness=env_float(
                 environ, "AUTHORIUM_REVOCATION_MAX_STALENESS", 5.0, minimum=0.5, maximum=300.0
             ),
