@@ -76,6 +76,22 @@ async def secure_pages(request: web.Request, handler: Handler) -> web.StreamResp
     return response
 
 
+def client_address(hops: int) -> Middleware:
+    """The client's address as the nearest of `hops` trusted reverse proxies saw it, taken from the right of
+    X-Forwarded-For (entries further left are whatever the client claimed). With no trusted proxy, or a header
+    shorter than the chain, the connection's own peer address stands: a client cannot choose its address."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        forwarded = [a.strip() for a in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+        forwarded = [a for a in forwarded if a]
+        if hops > 0 and len(forwarded) >= hops:
+            return await handler(request.clone(remote=forwarded[-hops]))
+        return await handler(request)
+
+    return middleware
+
+
 class HttpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(

@@ -19,7 +19,7 @@ from aiohttp.typedefs import Middleware
 from authorium_shared import resources
 from authorium_shared.appkeys import METRICS_REGISTRY, READINESS_CHECKS, SERVICE_NAME
 from authorium_shared.health import add_health_routes, new_registry
-from authorium_shared.middleware import HttpMetrics, observe, render_errors
+from authorium_shared.middleware import HttpMetrics, client_address, observe, render_errors
 from authorium_shared.settings import CommonSettings
 
 DEFAULT_MAX_BODY = 64 * 1024
@@ -40,7 +40,12 @@ def base_app(
     unless the service keeps nothing there."""
     registry = new_registry()
     app = web.Application(
-        middlewares=[observe(HttpMetrics(registry)), *middlewares, render_errors],
+        middlewares=[
+            *([client_address(common.trusted_proxy_hops)] if common.trusted_proxy_hops else []),
+            observe(HttpMetrics(registry)),
+            *middlewares,
+            render_errors,
+        ],
         client_max_size=max_body,
         # Room for the largest bearer token a verifier will look at, so an over-long one gets an RFC 6750
         # answer from us rather than aiohttp's bare 400 at its default 8190-byte header limit.

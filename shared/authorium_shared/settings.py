@@ -107,6 +107,8 @@ class CommonSettings:
     redis_prefix: str
     issuer: str
     log_level: str
+    # Reverse proxies in front of the service that append to X-Forwarded-For (an ingress: 1). 0 trusts none.
+    trusted_proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> CommonSettings:
@@ -122,6 +124,7 @@ class CommonSettings:
             redis_prefix=prefix,
             issuer=env_url(environ, "AUTHORIUM_ISSUER", DEFAULT_ISSUER, schemes=("http", "https")),
             log_level=log_level,
+            trusted_proxy_hops=env_int(environ, "AUTHORIUM_TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=10),
         )
 
 
