@@ -22,9 +22,8 @@ def challenge(realm: str, error: OAuthError | None = None, *, scope: str | None 
     parts = [f"realm={_quoted(realm)}"]
     if error is not None:
         parts.append(f"error={_quoted(error.error)}")
-        description = error.body().get("error_description")
-        if description:
-            parts.append(f"error_description={_quoted(description)}")
+        if error.description:
+            parts.append(f"error_description={_quoted(error.description)}")
     if scope is not None:
         parts.append(f"scope={_quoted(scope)}")
     return "Bearer " + ", ".join(parts)

@@ -4,7 +4,6 @@ RFC 7591 `token_endpoint_auth_method`): client_secret_basic, client_secret_post,
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Mapping
 from urllib.parse import unquote_plus
 
@@ -27,7 +26,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and what non-ASCII input raises
         raise _basic_failure("malformed Basic credentials") from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:
@@ -48,7 +47,11 @@ def _failure(description: str, *, basic: bool) -> InvalidClient:
 
 async def authenticate(request: web.Request, form: Mapping[str, str], clients: ClientCache) -> Client:
     """The client the request authenticates as; InvalidClient (or InvalidRequest) otherwise."""
-    header = request.headers.get("Authorization")
+    headers = request.headers.getall("Authorization", [])
+    if len(headers) > 1:
+        # RFC 9110 section 11.6.2 allows one set of credentials; which of two would count is anyone's guess.
+        raise InvalidRequest("send one Authorization header")
+    header = headers[0] if headers else None
     basic = _basic_credentials(header) if header else None
     if header and basic is None:
         raise InvalidRequest("only the Basic scheme authenticates clients here")
