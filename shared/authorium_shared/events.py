@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from authorium_shared.redis_keys import RedisKeys
 
@@ -106,10 +107,13 @@ class EventFeed:
                 raise asyncio.CancelledError
             if message is None:
                 idle += 1.0
-                # A silent channel and a dead connection look alike; a ping tells them apart.
-                if idle >= 3.0:
+                # A silent channel and a dead connection look alike; a ping tells them apart. On a subscribed
+                # connection its answer comes back as a message (which resets `idle`), so a second without one
+                # means Redis is not answering (stopped, stalled, or the network drops everything).
+                if idle == 3.0:
                     await pubsub.ping()
-                    idle = 0.0
+                elif idle > 3.0:
+                    raise RedisTimeoutError("the event channel did not answer a ping")
                 continue
             idle = 0.0
             if message.get("type") != "message":

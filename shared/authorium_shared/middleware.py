@@ -163,6 +163,21 @@ def _content_type_unparseable(request: web.Request) -> bool:
     return False
 
 
+# What a backing store that is away, restarting or stalled raises. Postgres's class 57 (operator intervention) is
+# what a restart says: "terminating connection due to administrator command" to the sessions it ends, "the
+# database system is shutting down" / "starting up" to new ones. asyncpg raises InternalClientError when such a
+# termination arrives while a connection sits idle in a transaction.
+_STORE_UNAVAILABLE = (
+    RedisError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
 @web.middleware
 async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -175,7 +190,7 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
         # A body that does not match its Content-Encoding or framing (e.g. "gzip" over bytes that are not) is the
         # client's mistake, found only when the body is read.
         return error_response(InvalidRequest("the request body could not be decoded"))
-    except (RedisError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, TimeoutError) as exc:
+    except _STORE_UNAVAILABLE as exc:
         # A backing store is away: say so, and let the client retry, rather than a bare 500.
         log.warning("backing store unavailable", extra={"path": request.path, "error": repr(exc)})
         return json_response(

@@ -7,7 +7,6 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from authorium_shared.settings import CommonSettings
 DEFAULT_MAX_BODY = 64 * 1024
 MAX_HEADER_FIELD = 16 * 1024
 SHUTDOWN_TIMEOUT = 10.0
+# Between closing the listening socket and closing kept-alive connections (see `_serve_until_signalled`).
+DRAIN_SECONDS = 0.5
 
 
 def base_app(
@@ -70,21 +71,27 @@ async def start_site(app: web.Application, host: str, port: int, *, reuse_port: 
     return runner
 
 
-def run_app(
-    app: web.Application, host: str, port: int, *, sock: socket.socket | None = None, reuse_port: bool = False
-) -> None:
+def run_app(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> None:
     """Serve until SIGINT or SIGTERM, then stop accepting, let in-flight requests finish, and clean up."""
-    web.run_app(
-        app,
-        host=None if sock else host,
-        port=None if sock else port,
-        sock=sock,
-        access_log=None,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-        print=None,
-        loop=_new_loop(),
-        reuse_port=reuse_port or None,
-    )
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        runner.run(_serve_until_signalled(app, host, port, reuse_port=reuse_port))
+
+
+async def _serve_until_signalled(app: web.Application, host: str, port: int, *, reuse_port: bool) -> None:
+    runner = await start_site(app, host, port, reuse_port=reuse_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        # Stop accepting, then give requests that clients already sent on kept-alive connections time to be read:
+        # the cleanup closes every connection with no request in progress, dropping whatever it has not read yet.
+        for site in list(runner.sites):
+            await site.stop()
+        await asyncio.sleep(DRAIN_SECONDS)
+    finally:
+        await runner.cleanup()
 
 
 def available_cores() -> int:

@@ -53,7 +53,9 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         )
         raise InvalidGrant("the refresh token was already used; its whole family is now revoked")
     grant, issued = outcome.grant, outcome.successor
-    if grant.user_id is None or await components.users.get(grant.user_id) is None:
+    # The rotation is committed: from here on nothing may fail on a store, or the client, retrying its 503, would
+    # present a used token and revoke its own family. The user exists: grants are deleted with their user.
+    if grant.user_id is None:
         raise InvalidGrant("the user no longer exists")
     auth_time = int(grant.auth_time.timestamp()) if grant.auth_time else None
     access_token = components.minter.access_token(
