@@ -5,7 +5,7 @@ processes under mixed traffic for minutes, watching for 5xx answers, wrong answe
     .venv/bin/python scripts/soak.py --duration 60 --interval 10      # a quick look
     .venv/bin/python scripts/soak.py --loaders 3 --concurrency 8 --workers 2 --max-growth-mb 25
 
-The stack comes from bench/stack.py's `running()`: a database of its own (`authorium_soak`, dropped afterwards),
+The stack comes from bench/stack.py's `running()`: a database of its own (`authorium_soak_<pid>`, dropped after),
 a Redis key prefix of its own, the servers on free ports of 127.0.0.1. bench/seed.py registers a service client,
 a web-app client and a user. Then `--loaders` OS processes each run `--concurrency` virtual users; each user
 signs in through the authorization pages once (login form, consent), then loops over a weighted mix of
@@ -57,7 +57,8 @@ from bench import seed  # noqa: E402
 from bench.stack import Stack, descendants, rss_mb, running  # noqa: E402
 from tests.authz.flows import RegisteredClient, follow_authorization, pkce_pair, query_of  # noqa: E402
 
-DATABASE = "authorium_soak"
+# A database of each run's own (`running` drops and recreates it), so that two runs never share one.
+DATABASE = f"authorium_soak_{os.getpid()}"
 USER_SCOPE = "openid notes:read notes:write"
 API_SCOPE = "notes:read notes:write"  # no openid: the code flow then issues a refresh token
 REQUEST_TIMEOUT = 30.0

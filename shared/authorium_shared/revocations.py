@@ -108,8 +108,14 @@ class RevocationCache:
         self.loaded = False
 
     async def reload(self) -> None:
-        """Called on every (re)connect of the feed, after subscribing: nothing announced is missed."""
-        self.revoked = await self.source.load()
+        """Called on every (re)connect of the feed, after subscribing: nothing announced is missed. What this copy
+        knew is kept (revocations are never undone, and `prune` drops them once expired): a Redis that lost its
+        data may be reconnected to before the authorization server has put the revocations back."""
+        loaded = await self.source.load()
+        for kind, entries in self.revoked.items():
+            for rid, expires_at in entries.items():
+                loaded[kind][rid] = max(loaded[kind].get(rid, 0), expires_at)
+        self.revoked = loaded
         self.loaded = True
 
     def note(self, revocation: Revocation) -> None:

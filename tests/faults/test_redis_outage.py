@@ -51,10 +51,14 @@ async def test_redis_killed_mid_stream(environ: dict[str, str], db: asyncpg.Pool
             await asyncio.sleep(OUTAGE / 2)
             ready = await call(http, "readyz", "GET", stack.authz + "/readyz")
             await asyncio.sleep(OUTAGE / 2)
+            revoked_before = next(token for token, at in traffic.revoked.items() if at < killed)
+            watching = asyncio.create_task(traffic.watch(revoked_before, seconds=5.0))
             stack.restart_redis()
             back = time.monotonic()
 
             recovery = await until(traffic.all_served, within=10, what="recovery after Redis came back")
+            watched = await watching
+
             await asyncio.sleep(1.0)
 
         assert ready.status == 503 and "redis" in ready.body["reasons"], ready
@@ -82,7 +86,10 @@ async def test_redis_killed_mid_stream(environ: dict[str, str], db: asyncpg.Pool
         before = [t for t, at in traffic.revoked.items() if at < killed]
         after = [t for t, at in traffic.revoked.items() if at > back]
         assert before and after
-        traffic.honoured_throughout(load.answers)
+        import itertools as _it
+
+        print("WATCH", [(k, len(list(g))) for k, g in _it.groupby(a.status for a in watched)])
+        traffic.honoured_throughout(load.answers + watched)
         await traffic.honoured_now()
 
         # The code acknowledged before Redis lost its data is simply unknown now.

@@ -4,7 +4,9 @@ stale) and their use at the resource server; and the checks that no acknowledged
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from collections import deque
 
 import aiohttp
@@ -101,6 +103,16 @@ class TokenTraffic:
         introspected = await self.introspect_token(token)
         used = await self.me_with(token)
         return introspected.status == 200 and introspected.body["active"] and used.status == 200
+
+    async def watch(self, token: str, seconds: float) -> list[Answer]:
+        """Present `token` to the resource server over and over for `seconds`: the moments after Redis comes back
+        are when a server could reload lists that are not whole again yet."""
+        answers = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            answers.append(await self.me_with(token))
+            await asyncio.sleep(0.002)
+        return answers
 
     def honoured_throughout(self, answers: list[Answer]) -> None:
         """No answer vouched for a token after its revocation was acknowledged: introspection at once (the
