@@ -76,16 +76,17 @@ class RevocationList:
         return any(exp is not None and exp >= now for exp in (token_exp, grant_exp))
 
     async def load(self) -> dict[Kind, dict[str, int]]:
-        """Every unexpired entry, by kind: what a resource server holds in memory."""
+        """Every unexpired entry, by kind: what a resource server holds in memory. Read a page at a time (ZSCAN
+        returns every entry present throughout): one reply holding a busy deployment's whole lists takes longer to
+        read than the client's socket timeout, and would fail every time."""
         now = int(time.time())
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for kind in KINDS:
-                pipe.zrangebyscore(self._key(kind), now, "+inf", withscores=True)
-            results = await pipe.execute()
-        return {
-            kind: {(m.decode() if isinstance(m, bytes) else m): int(s) for m, s in rows}
-            for kind, rows in zip(KINDS, results, strict=True)
-        }
+        loaded: dict[Kind, dict[str, int]] = {}
+        for kind in KINDS:
+            entries = loaded[kind] = {}
+            async for member, score in self.redis.zscan_iter(self._key(kind), count=1000):
+                if score >= now:
+                    entries[member.decode() if isinstance(member, bytes) else member] = int(score)
+        return loaded
 
 
 async def announce_resync(redis: Redis, keys: RedisKeys) -> None:

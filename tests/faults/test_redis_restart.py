@@ -26,9 +26,9 @@ from tests.scale.test_scale_out import serving
 
 pytestmark = pytest.mark.slow
 
-# The revocations that can still matter (those of the last 11 minutes) at ~30 revocations a second: putting them
+# The revocations that can still matter (those of the last 11 minutes) at ~15 revocations a second: putting them
 # back into an emptied Redis takes the authorization server a moment.
-BACKLOG = 20_000
+BACKLOG = 10_000
 WATCH = 4.0
 
 
@@ -89,7 +89,12 @@ async def test_a_revoked_token_stays_refused_while_redis_is_refilled(
                 await asyncio.sleep(0.002)
 
             assert seen[200] == 0, f"the revoked token was accepted after Redis lost its data: {seen}"
+            assert set(seen) <= {401, 503}, seen  # refused, or not vouched for while the lists are reloaded
+
+            async def recovered() -> bool:
+                async with http.post(authz + "/introspect", data={"token": revoked}, headers=client.basic) as resp:
+                    introspected = await resp.json()
+                return introspected == {"active": False} and await _me(http, api, kept) == 200
+
+            await until(recovered, within=15, what="both servers serving again")
             assert await _me(http, api, revoked) == 401
-            assert await _me(http, api, kept) == 200
-            async with http.post(authz + "/introspect", data={"token": revoked}, headers=client.basic) as resp:
-                assert await resp.json() == {"active": False}

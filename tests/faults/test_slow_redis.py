@@ -20,11 +20,13 @@ from tests.faults.traffic import Load, assert_only, is_unavailable, until
 pytestmark = pytest.mark.slow
 
 # One Redis call times out after 1 s; a request makes at most a few, one after another.
-BOUND = 2.5
+BOUND = 3.0
 # A silent Redis and an idle channel look alike: the event feeds ping after 3 s without a message, and take
 # the unanswered ping (1 s) as the feed lost; STALENESS later, introspection and the resource server fail closed.
 FEED_NOTICES = 3.0 + 1.0
-STALL = FEED_NOTICES + STALENESS + 1.5
+# Refusals are checked then, a second later than they must start, to spare a busy machine.
+CLOSED_FROM = FEED_NOTICES + STALENESS + 1.0
+STALL = CLOSED_FROM + 1.0
 
 
 async def test_stalled_redis_is_answered_503_in_bounded_time(
@@ -38,7 +40,11 @@ async def test_stalled_redis_is_answered_503_in_bounded_time(
             os.kill(stack.redis.pid, signal.SIGSTOP)
             stalled = time.monotonic()
             try:
-                await asyncio.sleep(STALL)
+                await asyncio.sleep(CLOSED_FROM)
+                closed = []
+                for token in list(traffic.live)[-3:]:
+                    closed += [await traffic.introspect_token(token), await traffic.me_with(token)]
+                await asyncio.sleep(STALL - CLOSED_FROM)
             finally:
                 os.kill(stack.redis.pid, signal.SIGCONT)
             resumed = time.monotonic()
@@ -57,13 +63,11 @@ async def test_stalled_redis_is_answered_503_in_bounded_time(
             assert during and all(map(is_unavailable, during)), (op, {a.status for a in during})
         # Introspection and the resource server answer from their copy of the revocation lists (no revocation
         # can be acknowledged meanwhile) until the feed has been known to be down for longer than STALENESS.
-        closed = [a for a in load.answers if a.op in ("introspect", "me") and a.within(stalled + STALL - 1.0, resumed)]
-        assert {a.op for a in closed} == {"introspect", "me"}
-        assert all(map(is_unavailable, closed)), {(a.op, a.status) for a in closed}
+        assert len(closed) == 6 and all(map(is_unavailable, closed)), [(a.op, a.status) for a in closed]
         for op in ("token", "revoke", "introspect", "me"):
             assert any(a.status == 200 and a.ended < stalled for a in load.of(op)), op
             assert any(a.status == 200 and a.started > resumed for a in load.of(op)), op
-        assert recovery < 3, f"took {recovery:.1f}s to recover"
+        assert recovery < 5, f"took {recovery:.1f}s to recover"
 
         assert any(at < stalled for at in traffic.revoked.values())
         assert any(at > resumed for at in traffic.revoked.values())
