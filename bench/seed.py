@@ -21,10 +21,12 @@ import asyncpg
 from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
-from authz.clients import build_spec, register_client
-from authz.repositories.codes import AuthorizationCode, CodeStore
-from authz.tokens import refresh_digest
-from authz.users import create_user
+from authz.authorization.codes import AuthorizationCode, CodeStore
+from authz.clients.registration import build_spec, register_client
+from authz.tokens.minter import refresh_digest
+from authz.users.accounts import create_user
+from authz.users.passwords import Passwords
+from authz.users.repository import UserRepository
 
 REDIRECT_URI = "https://bench.example/callback"
 PASSWORD = "bench password of reasonable length"
@@ -63,7 +65,8 @@ async def seed(pool: asyncpg.Pool, authz: str) -> Seeded:
     web_app, web_secret = await register_client(pool, user_spec)
     assert service_secret and web_secret
     username = f"bench-{secrets.token_hex(4)}"
-    user = await create_user(pool, username, PASSWORD)
+    with Passwords(workers=1) as passwords:
+        user = await create_user(UserRepository(pool), passwords, username, PASSWORD)
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     seeded = Seeded(

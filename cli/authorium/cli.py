@@ -23,13 +23,16 @@ from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.rotation import RotationTooEarly
 from authorium_shared.service import available_cores, serve
 from authorium_shared.settings import CommonSettings, ConfigError, env_int, env_str
-from authz import keys as authz_keys
-from authz.clients import GRANT_TYPES, build_spec, register_client
-from authz.maintenance import prune
-from authz.repositories.keys import KeyRepository
-from authz.repositories.users import UsernameTaken
+from authz.clients.authentication import AUTH_METHODS
+from authz.clients.registration import build_spec, register_client
+from authz.grants import GRANT_TYPES
+from authz.pruning import prune
 from authz.settings import AuthzSettings
-from authz.users import create_user
+from authz.signing import lifecycle as authz_keys
+from authz.signing.repository import KeyRepository
+from authz.users.accounts import create_user
+from authz.users.passwords import Passwords
+from authz.users.repository import UsernameTaken, UserRepository
 
 
 class CommandError(Exception):
@@ -160,7 +163,8 @@ async def cmd_user_create(args: argparse.Namespace, environ: Mapping[str, str]) 
     password = sys.stdin.readline().rstrip("\r\n")
     pool = await create_pg_pool(CommonSettings.from_env(environ).database_url, max_size=2)
     try:
-        user = await create_user(pool, args.username, password)
+        with Passwords(workers=1) as passwords:
+            user = await create_user(UserRepository(pool), passwords, args.username, password)
     except ValueError as exc:
         raise CommandError(str(exc), 2) from None
     except UsernameTaken:
@@ -237,7 +241,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--grant-type", action="append", choices=GRANT_TYPES, help="repeatable")
     create.add_argument("--redirect-uri", action="append", help="repeatable; matched exactly")
     create.add_argument("--scope", help='allowed scopes, space-separated, e.g. "openid notes:read"')
-    create.add_argument("--auth-method", choices=["client_secret_basic", "client_secret_post", "none"])
+    create.add_argument("--auth-method", choices=AUTH_METHODS)
     create.add_argument("--json", action="store_true", help="print only a JSON object")
     create.set_defaults(func=cmd_client_create)
 

@@ -20,9 +20,9 @@ from authorium_shared.logs import configure_logging
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import start_site, supervise
 from authorium_shared.settings import CommonSettings, listen_port
-from authz import client_secrets
-from authz.keys import ensure as ensure_keys
+from authz.clients import credentials
 from authz.settings import AuthzSettings
+from authz.signing.lifecycle import ensure as ensure_keys
 
 HOST = "127.0.0.1"
 
@@ -52,9 +52,9 @@ async def seed(env: Mapping[str, str], dev: dict[str, str], demo_url: str) -> li
         await ensure_keys(pool, settings)
         if await ensure_demo_user(pool, dev.setdefault("demo_password", secrets.token_urlsafe(12))):
             changed.append("demo user created")
-        client_id = dev.setdefault("demo_client_id", client_secrets.new_client_id())
+        client_id = dev.setdefault("demo_client_id", credentials.new_client_id())
         await ensure_demo_client(
-            pool, client_id, dev.setdefault("demo_client_secret", client_secrets.new_secret()), demo_url
+            pool, client_id, dev.setdefault("demo_client_secret", credentials.new_secret()), demo_url
         )
     finally:
         await pool.close()

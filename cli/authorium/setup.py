@@ -3,7 +3,6 @@ client and demo user when the environment declares them. Idempotent; replicas an
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
 import asyncpg
@@ -13,12 +12,12 @@ from authorium_shared.errors import OAuthError
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.settings import ConfigError
-from authz.client_cache import announce_change
-from authz.clients import build_spec, declare_client
-from authz.keys import ensure as ensure_keys
-from authz.passwords import hash_password
-from authz.repositories.users import UsernameTaken, UserRepository
+from authz.clients.cache import announce_change
+from authz.clients.registration import build_spec, declare_client
 from authz.settings import AuthzSettings
+from authz.signing.lifecycle import ensure as ensure_keys
+from authz.users.passwords import Passwords
+from authz.users.repository import UsernameTaken, UserRepository
 from client_demo.settings import DEFAULT_SCOPE, ClientDemoSettings
 
 DEMO_USERNAME = "demo"
@@ -30,7 +29,8 @@ async def ensure_demo_user(pool: asyncpg.Pool, password: str) -> bool:
     """Make sure the demo user exists with `password`; True if it was created."""
     users = UserRepository(pool)
     try:
-        password_hash = await asyncio.to_thread(hash_password, password)
+        with Passwords(workers=1) as passwords:
+            password_hash = await passwords.hash(password)
     except ValueError as exc:
         raise ConfigError("AUTHORIUM_DEMO_PASSWORD", str(exc)) from None
     user = await users.find_by_username(DEMO_USERNAME)

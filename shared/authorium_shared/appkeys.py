@@ -1,4 +1,5 @@
-"""Application keys every service shares: the Postgres pool, Redis, the metrics registry."""
+"""Application keys every service shares: the Postgres pool, Redis, the metrics registry, what follows the event
+feed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from authorium_shared.events import Subscriber
 from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.revocations import RevocationCache
 
 ReadinessCheck = Callable[[web.Application], Awaitable[str | None]]
 
@@ -19,3 +22,7 @@ REDIS_KEYS = web.AppKey("redis_keys", RedisKeys)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 READINESS_CHECKS = web.AppKey("readiness_checks", list[ReadinessCheck])
 SERVICE_NAME = web.AppKey("service_name", str)
+# What follows the service's event feed (`resources.event_feed`), in the order it is told of events.
+EVENT_SUBSCRIBERS = web.AppKey("event_subscribers", list[Subscriber])
+# This replica's copy of the revocation lists (`resources.revocation_copy`).
+REVOCATIONS = web.AppKey("revocations", RevocationCache)

@@ -24,6 +24,21 @@ log = logging.getLogger("authorium.events")
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 OnConnect = Callable[[], Awaitable[None]]
+OnDisconnect = Callable[[], None]
+
+
+class Subscriber:
+    """What follows the event channel: a cache or copy that acts on events, and resyncs from the source of truth
+    on every (re)connect. Subscribers are called in the order they were added to `EVENT_SUBSCRIBERS`."""
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        """An event arrived."""
+
+    async def on_connect(self) -> None:
+        """The feed (re)connected: events may have been missed, so reload."""
+
+    def on_disconnect(self) -> None:
+        """The feed was lost; events are being missed until the next `on_connect`."""
 
 
 def channel(keys: RedisKeys) -> str:
@@ -44,6 +59,7 @@ class EventFeed:
         handler: Handler,
         *,
         on_connect: OnConnect | None = None,
+        on_disconnect: OnDisconnect | None = None,
         max_backoff: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -51,6 +67,7 @@ class EventFeed:
         self.channel = channel(keys)
         self.handler = handler
         self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
         self.max_backoff = max_backoff
         self.clock = clock
         self.connected = False
@@ -66,6 +83,8 @@ class EventFeed:
             self.down_since = self.clock()
         self.connected = False
         self.connected_event.clear()
+        if self.on_disconnect is not None:
+            self.on_disconnect()
 
     async def run(self) -> None:
         backoff = 0.1

@@ -1,7 +1,9 @@
-"""Cleanup contexts that open and close the resources every service holds: a Postgres pool and Redis."""
+"""Cleanup contexts that open and close the resources services hold: a Postgres pool, Redis, and the event feed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -12,8 +14,10 @@ import orjson
 from aiohttp import web
 from redis.asyncio import Redis
 
-from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
+from authorium_shared.appkeys import EVENT_SUBSCRIBERS, PG_POOL, READINESS_CHECKS, REDIS, REDIS_KEYS, REVOCATIONS
+from authorium_shared.events import EventFeed, Subscriber
 from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.revocations import RevocationCache
 
 CleanupContext = Callable[[web.Application], AbstractAsyncContextManager[None]]
 
@@ -81,3 +85,57 @@ def redis(url: str, prefix: str) -> CleanupContext:
             await client.aclose()
 
     return ctx
+
+
+def event_feed(*, start_wait: float) -> CleanupContext:
+    """A service's one event feed, run for every subscriber in `EVENT_SUBSCRIBERS` (added by the contexts before
+    this one, in the order they are called). Start-up waits up to `start_wait` seconds for the first connect, so a
+    service starts with its copies loaded; without Redis it starts anyway, and its copies fail closed."""
+
+    @asynccontextmanager
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        registered: list[Subscriber] = app[EVENT_SUBSCRIBERS]
+        subscribers = tuple(registered)
+
+        async def on_event(event: dict[str, Any]) -> None:
+            for subscriber in subscribers:
+                await subscriber.on_event(event)
+
+        async def on_connect() -> None:
+            for subscriber in subscribers:
+                await subscriber.on_connect()
+
+        def on_disconnect() -> None:
+            for subscriber in subscribers:
+                subscriber.on_disconnect()
+
+        feed = EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=on_connect, on_disconnect=on_disconnect)
+        task = asyncio.create_task(feed.run())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(feed.connected_event.wait(), timeout=start_wait)
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+
+async def _check_revocations(app: web.Application) -> str | None:
+    return app[REVOCATIONS].problem()
+
+
+@asynccontextmanager
+async def revocation_copy(app: web.Application, cache: RevocationCache) -> AsyncIterator[None]:
+    """Keep `cache` as this service's copy of the revocation lists (`REVOCATIONS`): it follows the event feed,
+    `/readyz` reports it, and expired entries are pruned. For a service's revocations cleanup context."""
+    app[REVOCATIONS] = cache
+    app[EVENT_SUBSCRIBERS].append(cache)
+    app[READINESS_CHECKS].append(_check_revocations)
+    task = asyncio.create_task(cache.prune_periodically())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

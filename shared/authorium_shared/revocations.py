@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.asyncio import Redis
 
 from authorium_shared import events
-from authorium_shared.events import EventFeed
+from authorium_shared.events import Subscriber
 from authorium_shared.redis_keys import RedisKeys
 
 Kind = Literal["token", "grant"]
@@ -97,27 +98,40 @@ class RevocationsUnknown(Exception):
     """The feed has been down too long to vouch for any token."""
 
 
-class RevocationCache:
-    """This replica's copy of the lists, so checking a token costs no Redis round trip. When the feed has
-    been down longer than `max_staleness`, nobody can say a token is not revoked: callers refuse (fail closed)."""
+class RevocationCache(Subscriber):
+    """This replica's copy of the lists, so checking a token costs no Redis round trip. It follows the event feed;
+    when the feed has been down longer than `max_staleness`, nobody can say a token is not revoked: callers refuse
+    (fail closed)."""
 
-    def __init__(self, source: RevocationList, *, max_staleness: float) -> None:
+    def __init__(
+        self, source: RevocationList, *, max_staleness: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.source = source
         self.max_staleness = max_staleness
+        self.clock = clock
         self.revoked: dict[Kind, dict[str, int]] = {"token": {}, "grant": {}}
-        self.feed: EventFeed | None = None
         self.loaded = False
+        # Since when the feed has been down (from the start, until it first connects); None while it is up.
+        self.down_since: float | None = clock()
 
     async def reload(self) -> None:
-        """Called on every (re)connect of the feed, after subscribing: nothing announced is missed. What this copy
-        knew is kept (revocations are never undone, and `prune` drops them once expired): a Redis that lost its
-        data may be reconnected to before the authorization server has put the revocations back."""
+        """What this copy knew is kept (revocations are never undone, and `prune` drops them once expired): a Redis
+        that lost its data may be reconnected to before the authorization server has put the revocations back."""
         loaded = await self.source.load()
         for kind, entries in self.revoked.items():
             for rid, expires_at in entries.items():
                 loaded[kind][rid] = max(loaded[kind].get(rid, 0), expires_at)
         self.revoked = loaded
         self.loaded = True
+
+    async def on_connect(self) -> None:
+        """The feed subscribed (first or again): nothing announced from now on is missed, so load the lists."""
+        await self.reload()
+        self.down_since = None
+
+    def on_disconnect(self) -> None:
+        if self.down_since is None:
+            self.down_since = self.clock()
 
     def note(self, revocation: Revocation) -> None:
         entries = self.revoked[revocation.kind]
@@ -133,9 +147,9 @@ class RevocationCache:
 
     def problem(self) -> str | None:
         """Why revocation cannot be checked right now, or None when it can."""
-        if self.feed is None or not self.loaded:
+        if not self.loaded:
             return "revocations are not loaded yet"
-        down = self.feed.down_for()
+        down = 0.0 if self.down_since is None else self.clock() - self.down_since
         if down > self.max_staleness:
             return f"the revocation feed has been down for {down:.0f}s"
         return None

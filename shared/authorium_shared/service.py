@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from authorium_shared import resources
-from authorium_shared.appkeys import METRICS_REGISTRY, READINESS_CHECKS, SERVICE_NAME
+from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS_REGISTRY, READINESS_CHECKS, SERVICE_NAME
 from authorium_shared.health import add_health_routes, new_registry
 from authorium_shared.middleware import HttpMetrics, client_address, observe, render_errors
 from authorium_shared.settings import CommonSettings
@@ -36,9 +36,11 @@ def base_app(
     pg_max_size: int = 10,
     max_body: int = DEFAULT_MAX_BODY,
     middlewares: tuple[Middleware, ...] = (),
+    innermost: tuple[Middleware, ...] = (),
 ) -> web.Application:
     """An application with request ids, logs, metrics, error rendering, health routes, Redis, and Postgres
-    unless the service keeps nothing there."""
+    unless the service keeps nothing there. `middlewares` see every response, error pages included; `innermost`
+    ones see a handler's exceptions before the errors are rendered."""
     registry = new_registry()
     app = web.Application(
         middlewares=[
@@ -46,6 +48,7 @@ def base_app(
             observe(HttpMetrics(registry)),
             *middlewares,
             render_errors,
+            *innermost,
         ],
         client_max_size=max_body,
         # Room for the largest bearer token a verifier will look at, so an over-long one gets an RFC 6750
@@ -55,6 +58,7 @@ def base_app(
     app[SERVICE_NAME] = service
     app[METRICS_REGISTRY] = registry
     app[READINESS_CHECKS] = []
+    app[EVENT_SUBSCRIBERS] = []
     if postgres:
         app.cleanup_ctx.append(resources.postgres(common.database_url, max_size=pg_max_size))
     app.cleanup_ctx.append(resources.redis(common.redis_url, common.redis_prefix))

@@ -15,9 +15,9 @@ from argon2 import PasswordHasher
 
 from authorium_shared.appkeys import METRICS_REGISTRY
 from authorium_shared.resources import create_pg_pool
-from authz import passwords
 from authz.app import create_app
 from authz.settings import AuthzSettings
+from authz.users import passwords
 from tests.authz.flows import browser, make_user
 from tests.servers import run_service
 
@@ -85,8 +85,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2id at production cost takes about 0.25 s a hash; for tests about the flow, not the hash
     (request it with `pytestmark = pytest.mark.usefixtures("cheap_password_hashing")`)."""
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", cheap)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("authorium-dummy-password"))
+    monkeypatch.setattr(passwords, "HASHER", cheap)
 
 
 @dataclass(frozen=True)

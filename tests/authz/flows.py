@@ -15,8 +15,10 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 import aiohttp
 import asyncpg
 
-from authz.clients import build_spec, register_client
-from authz.users import create_user
+from authz.clients.registration import build_spec, register_client
+from authz.users.accounts import create_user
+from authz.users.passwords import Passwords
+from authz.users.repository import UserRepository
 
 REDIRECT_URI = "https://client.example/callback"
 PASSWORD = "correct horse battery staple"
@@ -66,7 +68,8 @@ async def make_client(
 
 async def make_user(db: asyncpg.Pool) -> str:
     username = f"user-{uuid.uuid4().hex[:12]}"
-    await create_user(db, username, PASSWORD)
+    with Passwords(workers=1) as passwords:
+        await create_user(UserRepository(db), passwords, username, PASSWORD)
     return username
 
 

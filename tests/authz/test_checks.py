@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from authorium_shared.errors import InvalidRequest, UnsupportedResponseType
-from authz import checks, pkce
-from authz.repositories.clients import Client
+from authz.authorization import checks, pkce
+from authz.clients.records import Client
 
 REGISTERED = "https://client.example/callback"
 OTHER = "https://client.example/other"

@@ -10,9 +10,9 @@ import asyncpg
 from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
-from authz.client_cache import ClientCache, announce_change
-from authz.clients import build_spec, declare_client
-from authz.repositories.clients import ClientRepository
+from authz.clients.cache import ClientCache, announce_change
+from authz.clients.registration import build_spec, declare_client
+from authz.clients.repository import ClientRepository
 from tests.authz.conftest import AuthzFactory
 from tests.authz.flows import basic_header
 from tests.conftest import REDIS_URL

@@ -8,9 +8,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from authz.endpoints.authorize import EXPIRED
-from authz.repositories.consents import ConsentRepository
-from authz.repositories.users import UserRepository
+from authz.authorization.consents import ConsentRepository
+from authz.interaction import EXPIRED
+from authz.users.repository import UserRepository
 from tests.authz import flows
 
 pytestmark = pytest.mark.usefixtures("cheap_password_hashing")

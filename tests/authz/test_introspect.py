@@ -12,7 +12,7 @@ import jwt
 
 from authorium_shared.jwt import encode
 from authorium_shared.keys import KeySet, SigningKey, parse_kek
-from authz.repositories.keys import KeyRepository
+from authz.signing.repository import KeyRepository
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem, token_request
 
 INACTIVE = {"active": False}

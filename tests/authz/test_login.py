@@ -15,9 +15,9 @@ import pytest
 from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
-from authz.components import LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_PER_USERNAME, LOGIN_WINDOW
-from authz.endpoints.authorize import EXPIRED, THROTTLED, WRONG_CREDENTIALS
-from authz.ratelimit import Counter
+from authz.endpoints.login import THROTTLED, WRONG_CREDENTIALS
+from authz.interaction import EXPIRED
+from authz.ratelimit import LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_PER_USERNAME, LOGIN_WINDOW, Counter
 from tests.authz import flows
 from tests.conftest import REDIS_URL
 

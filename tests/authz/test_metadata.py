@@ -8,7 +8,7 @@ import jwt
 
 from authorium_shared.jwt import encode, verify
 from authorium_shared.keys import KeySet, parse_kek
-from authz.repositories.keys import KeyRepository
+from authz.signing.repository import KeyRepository
 from tests.authz.conftest import AuthzFactory
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}

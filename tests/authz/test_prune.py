@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from authz.maintenance import prune
+from authz.pruning import prune
 from tests.authz.flows import make_client
 from tests.processes import authorium
 

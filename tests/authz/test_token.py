@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from authz import client_secrets
+from authz.clients import credentials
 from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import basic_header, make_client, pkce_pair
 from tests.authz.test_authorization_code import code_for, redeem
@@ -133,7 +133,7 @@ async def test_basic_credentials_are_form_urlencoded_before_base64(
     client = await make_client(db)
     secret = "s3:cr%t+plus &amp/ é€=?"
     await db.execute(
-        "UPDATE clients SET secret_hash = $2 WHERE client_id = $1", client.client_id, client_secrets.digest(secret)
+        "UPDATE clients SET secret_hash = $2 WHERE client_id = $1", client.client_id, credentials.digest(secret)
     )
     header = {"Authorization": basic_header(client.client_id, secret)}
     status, body, _ = await post_token(http, authz, {"grant_type": "client_credentials"}, header)

@@ -9,7 +9,7 @@ import hashlib
 import asyncpg
 import pytest
 
-from authz.passwords import verify_password
+from authz.users.passwords import Passwords
 from tests.conftest import DatabaseFactory
 from tests.processes import authorium
 
@@ -46,7 +46,8 @@ async def test_setup_prepares_a_fresh_database_and_then_has_nothing_to_do(
         assert "openid" in client["scopes"]
         assert await conn.fetchval("SELECT count(*) FROM signing_keys WHERE state = 'current'") >= 1
         password_hash = await conn.fetchval("SELECT password_hash FROM users WHERE username = 'demo'")
-        assert await verify_password(password_hash, "demo password 1")
+        with Passwords(workers=1) as passwords:
+            assert await passwords.verify(password_hash, "demo password 1")
 
         # A changed secret or URL in the environment takes effect on the next run; nothing else is redone.
         env["AUTHORIUM_CLIENT_DEMO_URL"] = "https://demo2.example"

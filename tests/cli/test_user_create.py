@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from authz.passwords import verify_password
+from authz.users.passwords import Passwords
 from tests.processes import authorium
 
 
@@ -20,8 +20,9 @@ async def test_user_is_created_with_an_argon2id_hash(environ: dict[str, str], db
     assert "correct horse" not in result.stdout + result.stderr
     stored = await db.fetchval("SELECT password_hash FROM users WHERE username = $1", name)
     assert stored.startswith("$argon2id$")
-    assert await verify_password(stored, "correct horse")
-    assert not await verify_password(stored, "wrong horse")
+    with Passwords(workers=1) as passwords:
+        assert await passwords.verify(stored, "correct horse")
+        assert not await passwords.verify(stored, "wrong horse")
 
     again = await asyncio.to_thread(
         authorium, "user", "create", "--username", name.upper(), "--password-stdin", env=environ, stdin="another pw\n"

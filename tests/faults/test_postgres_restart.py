@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from authorium_shared.resources import create_pg_pool
-from authz.tokens import refresh_digest
+from authz.tokens.minter import refresh_digest
 from tests.authz.conftest import running_authz
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem
 from tests.faults.postgres import private_postgres

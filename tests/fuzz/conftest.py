@@ -19,7 +19,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, settings
 
 from authz.app import create_app as create_authz
-from authz.clients import build_spec, declare_client
+from authz.clients.registration import build_spec, declare_client
 from authz.settings import AuthzSettings
 from resource_server.app import create_app as create_resource
 from resource_server.settings import ResourceSettings

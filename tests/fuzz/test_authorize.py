@@ -14,7 +14,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from authz.appkeys import COMPONENTS
+from authz.appkeys import SESSIONS
 from tests.authz.conftest import cheap_password_hashing  # noqa: F401 - fixture
 from tests.authz.flows import hidden_fields, make_user
 from tests.fuzz import strategies as s
@@ -141,7 +141,7 @@ async def check_no_sign_in(served: Served, answer: Answer) -> None:
         cookie = SimpleCookie()
         cookie.load(header)
         for morsel in cookie.values():
-            session = await served.app[COMPONENTS].sessions.get(morsel.value)
+            session = await served.app[SESSIONS].get(morsel.value)
             assert session is None or session.user_id is None, answer
 
 

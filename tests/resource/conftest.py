@@ -18,7 +18,7 @@ import jwt
 import pytest
 
 from authorium_shared.keys import KeySet, SigningKey, parse_kek
-from authz.repositories.keys import KeyRepository
+from authz.signing.repository import KeyRepository
 from resource_server.app import create_app
 from resource_server.settings import ResourceSettings
 from resource_server.tokens import REALM

@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool
-from authz import keys
 from authz.settings import AuthzSettings
+from authz.signing import lifecycle as keys
 from tests.conftest import REDIS_URL, DatabaseFactory
 from tests.resource.conftest import (
     RESOURCE_URL,

@@ -19,7 +19,8 @@ import asyncpg
 import pytest
 from markupsafe import escape
 
-from authz.endpoints.authorize import EXPIRED, WRONG_CREDENTIALS
+from authz.endpoints.login import WRONG_CREDENTIALS
+from authz.interaction import EXPIRED
 from tests.authz import flows
 from tests.authz.conftest import AuthzFactory
 from tests.authz.test_authorize import assert_error_page, get_authorize

@@ -1,13 +1,44 @@
-"""The authorization server's application keys."""
+"""The authorization server's application keys: the one way a handler reaches each object it works with.
+The objects are made by the cleanup contexts in `authz.contexts`; the Postgres pool, Redis and this replica's copy
+of the revocation lists have the keys every service shares (`authorium_shared.appkeys`)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from authz.components import Components
-from authz.keys import KeyRing
+from authz.audit import AuditLog
+from authz.authorization.codes import CodeStore
+from authz.authorization.consents import ConsentRepository
+from authz.authorization.pending import PendingRequests
+from authz.clients.cache import ClientCache
+from authz.ratelimit import Counter, LoginThrottle
+from authz.revocation.revoker import Revoker
+from authz.sessions.store import SessionStore
 from authz.settings import AuthzSettings
+from authz.signing.ring import KeyRing
+from authz.tokens.families import GrantRepository
+from authz.tokens.minter import TokenMinter
+from authz.tokens.reader import AccessTokenReader
+from authz.users.passwords import Passwords
+from authz.users.repository import UserRepository
 
 SETTINGS = web.AppKey("authz_settings", AuthzSettings)
+AUDIT = web.AppKey("audit_log", AuditLog)
+# Clients
+CLIENTS = web.AppKey("clients", ClientCache)
+TOKEN_RATE_LIMIT = web.AppKey("token_rate_limit", Counter)
+# People
+USERS = web.AppKey("users", UserRepository)
+PASSWORDS = web.AppKey("passwords", Passwords)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+SESSIONS = web.AppKey("sessions", SessionStore)
+# Authorization requests, consent and codes
+PENDING = web.AppKey("pending_requests", PendingRequests)
+CONSENTS = web.AppKey("consents", ConsentRepository)
+CODES = web.AppKey("codes", CodeStore)
+# Keys and tokens
 KEY_RING = web.AppKey("key_ring", KeyRing)
-COMPONENTS = web.AppKey("components", Components)
+MINTER = web.AppKey("token_minter", TokenMinter)
+ACCESS_TOKENS = web.AppKey("access_tokens", AccessTokenReader)
+GRANT_STORE = web.AppKey("grant_store", GrantRepository)
+REVOKER = web.AppKey("revoker", Revoker)

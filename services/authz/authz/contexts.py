@@ -1,34 +1,92 @@
-"""Cleanup contexts owned by the authorization server (the shared ones open Postgres and Redis)."""
+"""The authorization server's cleanup contexts, one per resource, in the order `create_app` adds them (the shared
+ones open Postgres and Redis first, and run the event feed for every subscriber added here)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 from aiohttp import web
 
-from authorium_shared import events
-from authorium_shared.appkeys import PG_POOL, READINESS_CHECKS, REDIS, REDIS_KEYS
-from authz.appkeys import COMPONENTS, KEY_RING, SETTINGS
-from authz.components import Components
-from authz.keys import KeyRing
-from authz.keys import ensure as ensure_keys
-from authz.maintenance import prune_periodically
+from authorium_shared.appkeys import EVENT_SUBSCRIBERS, PG_POOL, REDIS, REDIS_KEYS
+from authorium_shared.resources import revocation_copy
+from authorium_shared.revocations import RevocationCache, RevocationList
+from authz.appkeys import (
+    ACCESS_TOKENS,
+    AUDIT,
+    CLIENTS,
+    CODES,
+    CONSENTS,
+    GRANT_STORE,
+    KEY_RING,
+    LOGIN_THROTTLE,
+    MINTER,
+    PASSWORDS,
+    PENDING,
+    REVOKER,
+    SESSIONS,
+    SETTINGS,
+    TOKEN_RATE_LIMIT,
+    USERS,
+)
+from authz.audit import AuditLog
+from authz.authorization.codes import CodeStore
+from authz.authorization.consents import ConsentRepository
+from authz.authorization.pending import PendingRequests
+from authz.clients.cache import ClientCache
+from authz.clients.repository import ClientRepository
+from authz.pruning import prune_periodically
+from authz.ratelimit import Counter, LoginThrottle
+from authz.revocation.revoker import Revoker
+from authz.sessions.store import SessionStore
+from authz.signing.lifecycle import ensure as ensure_keys
+from authz.signing.ring import KeyRing
+from authz.tokens.families import GrantRepository
+from authz.tokens.minter import TokenMinter
+from authz.tokens.reader import AccessTokenReader
+from authz.users.passwords import Passwords
+from authz.users.repository import UserRepository
 
-log = logging.getLogger("authorium.authz")
+
+async def stores(app: web.Application) -> AsyncIterator[None]:
+    """The repositories and Redis stores handlers work with: views over the shared Postgres pool and Redis
+    client, with nothing of their own to close. The client cache follows the event feed."""
+    settings, pool, redis, keys = app[SETTINGS], app[PG_POOL], app[REDIS], app[REDIS_KEYS]
+    app[AUDIT] = AuditLog(pool)
+    app[CLIENTS] = ClientCache(ClientRepository(pool))
+    app[EVENT_SUBSCRIBERS].append(app[CLIENTS])
+    app[TOKEN_RATE_LIMIT] = Counter(redis, keys, "token", limit=settings.token_rate_limit, window=60)
+    app[USERS] = UserRepository(pool)
+    app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)
+    app[SESSIONS] = SessionStore(redis, keys, ttl=settings.session_ttl, secure=settings.secure_cookies)
+    app[PENDING] = PendingRequests(redis, keys)
+    app[CONSENTS] = ConsentRepository(pool)
+    # A replayed code is recognised for as long as the access tokens it produced can live.
+    app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
+    app[GRANT_STORE] = GrantRepository(pool)
+    yield
 
 
-async def key_ring(app: web.Application) -> AsyncIterator[None]:
-    """Make sure signing keys exist and load them; reload them on a timer too (events come in `components`).
-    Every replica may run the start-up maintenance; a lock serialises it."""
-    await ensure_keys(app[PG_POOL], app[SETTINGS])
-    ring = KeyRing(app[PG_POOL], app[SETTINGS].kek)
+async def passwords(app: web.Application) -> AsyncIterator[None]:
+    """Argon2id's thread pool; the dummy hash that makes an unknown user cost what a known one does is made now,
+    so no sign-in pays for it."""
+    with Passwords() as hasher:
+        await asyncio.to_thread(lambda: hasher.dummy_hash)
+        app[PASSWORDS] = hasher
+        yield
+
+
+async def signing_keys(app: web.Application) -> AsyncIterator[None]:
+    """Make sure signing keys exist (every replica may; a lock serialises it), load them, and keep them current:
+    on `keys` events and feed reconnects (the ring follows the feed), and on a timer."""
+    settings = app[SETTINGS]
+    await ensure_keys(app[PG_POOL], settings)
+    ring = KeyRing(app[PG_POOL], settings.kek)
     await ring.reload()
     app[KEY_RING] = ring
+    app[MINTER] = TokenMinter(settings, ring)
+    app[EVENT_SUBSCRIBERS].append(ring)
     task = asyncio.create_task(ring.reload_periodically())
     try:
         yield
@@ -37,49 +95,25 @@ async def key_ring(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def check_revocation_feed(app: web.Application) -> str | None:
-    return app[COMPONENTS].revocations.problem()
-
-
-async def components(app: web.Application) -> AsyncIterator[None]:
-    """Build the request handlers' components and follow the event channel: `keys` events reload the key
-    ring, `client` events drop a cached client, revocations update this replica's copy of the lists. On every
-    (re)connect, events may have been missed, and Redis may have lost its data: revocations are put back into
-    Redis from Postgres (and every replica told to reload them), then the copy, the key ring and the client
-    cache are all refreshed."""
+async def revocations(app: web.Application) -> AsyncIterator[None]:
+    """Revoking, and this replica's copy of the revocation lists. On every feed (re)connect, Redis may have lost
+    its data: the revoker puts Postgres's revocations back (and has every replica reload) before the copy reloads."""
     settings = app[SETTINGS]
-    built = Components.build(settings, app[PG_POOL], app[REDIS], app[REDIS_KEYS], app[KEY_RING])
-    app[COMPONENTS] = built
-    app[READINESS_CHECKS].append(check_revocation_feed)
+    listed = RevocationList(app[REDIS], app[REDIS_KEYS])
+    copy = RevocationCache(listed, max_staleness=settings.revocation_max_staleness)
+    app[REVOKER] = Revoker(app[PG_POOL], app[GRANT_STORE], listed, settings, copy)
+    app[EVENT_SUBSCRIBERS].append(app[REVOKER])
+    app[ACCESS_TOKENS] = AccessTokenReader(settings, app[KEY_RING], copy)
+    async with revocation_copy(app, copy):
+        yield
 
-    async def on_event(event: dict[str, Any]) -> None:
-        if event.get("type") == "keys":
-            await built.ring.reload()
-        await built.clients.on_event(event)
-        await built.revocations.on_event(event)
 
-    async def on_connect() -> None:
-        restored = await built.revoker.rebuild()
-        if restored:
-            log.info("revocations put back into Redis", extra={"count": restored})
-        await built.revocations.reload()
-        built.clients.clear()
-        await built.ring.reload()
-
-    feed = events.EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=on_connect)
-    built.revocations.feed = feed
-    retention = timedelta(days=settings.audit_retention_days)
-    tasks = [
-        asyncio.create_task(feed.run()),
-        asyncio.create_task(built.revocations.prune_periodically()),
-        asyncio.create_task(prune_periodically(app[PG_POOL], app[REDIS], app[REDIS_KEYS], audit_retention=retention)),
-    ]
-    # Serve once the revocations are loaded, or after a short wait (then introspection fails closed until then).
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(feed.connected_event.wait(), timeout=settings.revocation_max_staleness)
+async def pruning(app: web.Application) -> AsyncIterator[None]:
+    """Deleting expired rows every few minutes, by one replica at a time."""
+    retention = timedelta(days=app[SETTINGS].audit_retention_days)
+    task = asyncio.create_task(prune_periodically(app[PG_POOL], app[REDIS], app[REDIS_KEYS], audit_retention=retention))
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""Fixed-window counters in Redis: per-client token requests and failed sign-ins per username and per address."""
+"""Fixed-window counters in Redis: per-client token requests, and failed sign-ins per username and per address."""
 
 from __future__ import annotations
 
@@ -49,3 +49,29 @@ class Counter:
     async def reset(self, subject: str) -> None:
         key, _ = self._key(subject)
         await self.redis.delete(key)
+
+
+# Failed sign-ins allowed per window: per username (guessing one person's password), and per client address
+# (trying many usernames from one place).
+LOGIN_WINDOW = 900
+LOGIN_FAILURES_PER_USERNAME = 5
+LOGIN_FAILURES_PER_ADDRESS = 30
+
+
+class LoginThrottle:
+    """Failed sign-ins counted per username and per address; a success forgets the username's failures."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.by_username = Counter(redis, keys, "login-user", limit=LOGIN_FAILURES_PER_USERNAME, window=LOGIN_WINDOW)
+        self.by_address = Counter(redis, keys, "login-addr", limit=LOGIN_FAILURES_PER_ADDRESS, window=LOGIN_WINDOW)
+
+    async def retry_after(self, username: str, address: str) -> int | None:
+        """None when a sign-in may be tried, else the seconds until it may."""
+        return await self.by_username.exceeded(username.lower()) or await self.by_address.exceeded(address)
+
+    async def failed(self, username: str, address: str) -> None:
+        await self.by_username.hit(username.lower())
+        await self.by_address.hit(address)
+
+    async def succeeded(self, username: str) -> None:
+        await self.by_username.reset(username.lower())

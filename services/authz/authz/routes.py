@@ -7,7 +7,19 @@ from pathlib import Path
 from aiohttp import web
 
 from authz.appkeys import SETTINGS
-from authz.endpoints import authorize, introspect, jwks, metadata, paths, register, revoke, token, userinfo
+from authz.endpoints import (
+    authorize,
+    consent,
+    introspect,
+    jwks,
+    login,
+    metadata,
+    paths,
+    register,
+    revoke,
+    token,
+    userinfo,
+)
 
 
 def add_routes(app: web.Application, static: Path) -> None:
@@ -17,8 +29,8 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_get(paths.JWKS, jwks.jwks)
     router.add_route("GET", paths.AUTHORIZE, authorize.authorize)
     router.add_route("POST", paths.AUTHORIZE, authorize.authorize)
-    router.add_post(paths.AUTHORIZE_LOGIN, authorize.login)
-    router.add_post(paths.AUTHORIZE_CONSENT, authorize.consent)
+    router.add_post(paths.AUTHORIZE_LOGIN, login.login)
+    router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
     router.add_post(paths.TOKEN, token.token)
     router.add_post(paths.REVOKE, revoke.revoke)

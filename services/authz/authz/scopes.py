@@ -10,7 +10,8 @@ from authorium_shared.errors import InvalidScope
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
 MAX_SCOPES = 50
 # Scopes about a signed-in person (OpenID Connect Core section 5.4 and 11); meaningless for a service token.
-USER_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+# Discovery lists these as `scopes_supported`, in this order.
+USER_SCOPES = ("openid", "profile", "email", "offline_access")
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:
@@ -26,10 +27,6 @@ def parse_scope(value: str | None) -> tuple[str, ...]:
             raise InvalidScope("scope must be scope-tokens separated by single spaces (RFC 6749 section 3.3)")
         seen[token] = None
     return tuple(seen)
-
-
-def format_scope(scopes: tuple[str, ...] | list[str]) -> str:
-    return " ".join(scopes)
 
 
 def check_scope(requested: tuple[str, ...], allowed: Collection[str]) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from authorium_shared.resources import event_feed
 from authorium_shared.service import base_app
 from resource_server import contexts, notes, openapi
 from resource_server.appkeys import SETTINGS
@@ -20,6 +21,8 @@ def create_app(settings: ResourceSettings) -> web.Application:
     app = base_app(SERVICE, settings.common, max_body=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(asynccontextmanager(contexts.revocations))
+    # Serve once the revocation list is loaded, or after a short wait (then requests fail closed until it is).
+    app.cleanup_ctx.append(event_feed(start_wait=settings.revocation_max_staleness))
     app.cleanup_ctx.append(asynccontextmanager(contexts.verifier))
     app.router.add_get("/openapi.json", openapi.openapi)
     app.router.add_get("/api/me", notes.me)

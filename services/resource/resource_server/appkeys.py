@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from authorium_shared.revocations import RevocationCache
 from resource_server.repositories.notes import NoteRepository
 from resource_server.settings import ResourceSettings
 from resource_server.tokens import Verifier
 
 SETTINGS = web.AppKey("resource_settings", ResourceSettings)
-REVOCATIONS = web.AppKey("revocation_cache", RevocationCache)
 VERIFIER = web.AppKey("verifier", Verifier)
 NOTES = web.AppKey("notes", NoteRepository)

@@ -3,46 +3,26 @@ cache with the event feed that keeps it current."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
-from authorium_shared.appkeys import PG_POOL, READINESS_CHECKS, REDIS, REDIS_KEYS
-from authorium_shared.events import EventFeed
+from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS, REVOCATIONS
 from authorium_shared.jwks_cache import JWKSCache
+from authorium_shared.resources import revocation_copy
 from authorium_shared.revocations import RevocationCache, RevocationList
-from resource_server.appkeys import NOTES, REVOCATIONS, SETTINGS, VERIFIER
+from resource_server.appkeys import NOTES, SETTINGS, VERIFIER
 from resource_server.repositories.notes import NoteRepository
 from resource_server.tokens import Verifier
 
 
-async def check_revocation_feed(app: web.Application) -> str | None:
-    return app[REVOCATIONS].problem()
-
-
 async def revocations(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
     cache = RevocationCache(
-        RevocationList(app[REDIS], app[REDIS_KEYS]), max_staleness=settings.revocation_max_staleness
+        RevocationList(app[REDIS], app[REDIS_KEYS]), max_staleness=app[SETTINGS].revocation_max_staleness
     )
-    feed = EventFeed(app[REDIS], app[REDIS_KEYS], cache.on_event, on_connect=cache.reload)
-    cache.feed = feed
-    app[REVOCATIONS] = cache
-    app[READINESS_CHECKS].append(check_revocation_feed)
-
-    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(cache.prune_periodically())]
-    # Serve only once the list is loaded, or after a short wait (then requests fail closed until it is).
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(feed.connected_event.wait(), timeout=settings.revocation_max_staleness)
-    try:
+    async with revocation_copy(app, cache):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def verifier(app: web.Application) -> AsyncIterator[None]:

@@ -12,45 +12,43 @@ from aiohttp import web
 
 from authorium_shared.jwt import TokenInvalid
 from authorium_shared.middleware import NO_STORE, json_response
-from authz import client_auth
-from authz.access import is_revoked, read_access_token
-from authz.appkeys import COMPONENTS
-from authz.components import Components
+from authz.appkeys import ACCESS_TOKENS, CLIENTS, GRANT_STORE, SETTINGS, USERS
+from authz.clients.authentication import authenticate
 from authz.forms import read_form, require
-from authz.tokens import refresh_digest
+from authz.tokens.minter import refresh_digest
 
 INACTIVE = {"active": False}
 _ACCESS_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
 
 
 async def introspect(request: web.Request) -> web.Response:
-    components = request.app[COMPONENTS]
     # Any token value, however long or odd, is a token this server did not issue: answered as such (section 2.2),
     # not as a malformed request.
     params = await read_form(request, unchecked=("token",))
-    client = await client_auth.authenticate(request, params, components.clients)
+    client = await authenticate(request, params, request.app[CLIENTS])
     token = require(params, "token")
     first, second = (_refresh, _access) if params.get("token_type_hint") == "refresh_token" else (_access, _refresh)
-    body = await first(components, client.client_id, token) or await second(components, client.client_id, token)
+    body = await first(request.app, client.client_id, token) or await second(request.app, client.client_id, token)
     return json_response(body or INACTIVE, headers=NO_STORE)
 
 
-async def _access(components: Components, client_id: str, token: str) -> dict[str, Any] | None:
+async def _access(app: web.Application, client_id: str, token: str) -> dict[str, Any] | None:
+    reader = app[ACCESS_TOKENS]
     try:
-        claims = read_access_token(components, token)
+        claims = reader.read(token)
     except TokenInvalid:
         return None
-    if claims["client_id"] != client_id or is_revoked(components, claims):
+    if claims["client_id"] != client_id or reader.is_revoked(claims):
         return None
     body = {name: claims[name] for name in _ACCESS_CLAIMS if name in claims}
-    user = await components.users.get_by_subject(claims["sub"]) if claims["sub"] != client_id else None
+    user = await app[USERS].get_by_subject(claims["sub"]) if claims["sub"] != client_id else None
     if user is not None:
         body["username"] = user.username
     return {"active": True, **body, "token_type": "Bearer"}
 
 
-async def _refresh(components: Components, client_id: str, token: str) -> dict[str, Any] | None:
-    found = await components.grants.find_refresh(refresh_digest(token)) if len(token) <= 256 else None
+async def _refresh(app: web.Application, client_id: str, token: str) -> dict[str, Any] | None:
+    found = await app[GRANT_STORE].find_refresh(refresh_digest(token)) if len(token) <= 256 else None
     if found is None:
         return None
     grant, state = found
@@ -62,7 +60,7 @@ async def _refresh(components: Components, client_id: str, token: str) -> dict[s
         "client_id": grant.client_id,
         "exp": int(state.expires_at.timestamp()),
         "iat": int(state.issued_at.timestamp()),
-        "iss": components.settings.issuer,
+        "iss": app[SETTINGS].issuer,
     }
     if grant.user_id is not None:
         body["sub"] = str(grant.user_id)

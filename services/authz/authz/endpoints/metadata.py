@@ -11,13 +11,12 @@ from aiohttp import web
 from authorium_shared.keys import ALGORITHMS
 from authorium_shared.middleware import json_response
 from authz.appkeys import SETTINGS
-from authz.clients import AUTH_METHODS
+from authz.authorization.pkce import METHOD as PKCE_METHOD
+from authz.clients.authentication import AUTH_METHODS
 from authz.endpoints import paths
-from authz.grants import GRANTS
-from authz.pkce import METHOD as PKCE_METHOD
+from authz.grants import GRANT_TYPES
+from authz.scopes import USER_SCOPES
 from authz.settings import AuthzSettings
-
-SCOPES = ("openid", "profile", "email", "offline_access")
 
 
 def build_metadata(settings: AuthzSettings) -> dict[str, Any]:
@@ -31,10 +30,10 @@ def build_metadata(settings: AuthzSettings) -> dict[str, Any]:
         "userinfo_endpoint": issuer + paths.USERINFO,
         "revocation_endpoint": issuer + paths.REVOKE,
         "introspection_endpoint": issuer + paths.INTROSPECT,
-        "scopes_supported": list(SCOPES),
+        "scopes_supported": list(USER_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": sorted(GRANTS),
+        "grant_types_supported": sorted(GRANT_TYPES),
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,

@@ -1,5 +1,5 @@
 """Dynamic client registration (RFC 7591), open only to holders of the operator's initial access token
-(section 3, AUTHORIUM_REGISTRATION_TOKEN). The rules are the CLI's (`authz.clients.build_spec`)."""
+(section 3, AUTHORIUM_REGISTRATION_TOKEN). The rules are the CLI's (`authz.clients.registration.build_spec`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from authorium_shared.appkeys import PG_POOL
 from authorium_shared.bearer import bearer_token, refuse
 from authorium_shared.errors import InvalidClientMetadata, InvalidToken
 from authorium_shared.middleware import NO_STORE, json_response
-from authz.appkeys import COMPONENTS
-from authz.clients import build_spec, register_client
+from authz.appkeys import SETTINGS
+from authz.clients.registration import build_spec, register_client
 
 REALM = "authorium-registration"
 DEFAULT_NAME = "Unnamed client"
@@ -34,8 +35,7 @@ def _strings(body: dict[str, Any], name: str, default: list[str]) -> list[str]:
 
 
 async def register(request: web.Request) -> web.Response:
-    components = request.app[COMPONENTS]
-    expected = components.settings.registration_token
+    expected = request.app[SETTINGS].registration_token
     presented = bearer_token(request, REALM)
     if expected is None or not hmac.compare_digest(presented.encode(), expected.encode()):
         raise refuse(InvalidToken("the initial access token is not valid"), REALM)
@@ -66,7 +66,7 @@ async def register(request: web.Request) -> web.Response:
         token_endpoint_auth_method=method,
         id_token_signed_response_alg=_string(body, "id_token_signed_response_alg") or "RS256",
     )
-    client, secret = await register_client(components.pool, spec)
+    client, secret = await register_client(request.app[PG_POOL], spec)
     answer: dict[str, Any] = {
         "client_id": client.client_id,
         "client_id_issued_at": int(client.created_at.timestamp()),

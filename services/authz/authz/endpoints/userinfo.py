@@ -13,25 +13,24 @@ from authorium_shared.bearer import bearer_token, refuse
 from authorium_shared.errors import InsufficientScope, InvalidToken
 from authorium_shared.jwt import TokenInvalid
 from authorium_shared.middleware import NO_STORE, json_response
-from authz.access import is_revoked, read_access_token
-from authz.appkeys import COMPONENTS
+from authz.appkeys import ACCESS_TOKENS, SETTINGS, USERS
 
 REALM = "authorium"
 
 
 async def userinfo(request: web.Request) -> web.Response:
-    components = request.app[COMPONENTS]
+    reader = request.app[ACCESS_TOKENS]
     token = bearer_token(request, REALM)
     try:
-        claims = read_access_token(components, token, audience=components.settings.issuer)
+        claims = reader.read(token, audience=request.app[SETTINGS].issuer)
     except TokenInvalid as exc:
         raise refuse(InvalidToken(f"the access token is invalid: {exc.reason}"), REALM) from None
-    if is_revoked(components, claims):
+    if reader.is_revoked(claims):
         raise refuse(InvalidToken("the access token was revoked"), REALM)
     scopes = str(claims.get("scope", "")).split()
     if "openid" not in scopes:
         raise refuse(InsufficientScope("the openid scope is required"), REALM, scope="openid")
-    user = await components.users.get_by_subject(str(claims["sub"]))
+    user = await request.app[USERS].get_by_subject(str(claims["sub"]))
     if user is None:
         raise refuse(InvalidToken("the token's user no longer exists"), REALM)
     body: dict[str, Any] = {"sub": str(user.user_id)}

@@ -1,4 +1,5 @@
-"""The grant types the token endpoint serves, found by `grant_type` (one module per grant)."""
+"""The grant types the token endpoint serves, found by `grant_type` (one module per grant, each declaring its
+GRANT_TYPE); registration and discovery list the same names."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from authz.grants import authorization_code, client_credentials, refresh_token
-from authz.grants.base import TokenRequest
+from authz.grants.request import TokenRequest
 
 Exchange = Callable[[TokenRequest], Awaitable[dict[str, Any]]]
 
 GRANTS: dict[str, Exchange] = {
     module.GRANT_TYPE: module.exchange for module in (authorization_code, client_credentials, refresh_token)
 }
+GRANT_TYPES = tuple(GRANTS)

@@ -11,27 +11,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authorium_shared.errors import InvalidGrant, InvalidRequest
-from authz import pkce
+from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, REVOKER, SETTINGS, USERS
+from authz.authorization import pkce
+from authz.authorization.codes import Replayed
 from authz.forms import require
-from authz.grants.base import TokenRequest, issues_refresh_token, token_response, user_audience
-from authz.repositories import audit
-from authz.repositories.codes import Replayed
-from authz.repositories.grants import Grant, IssuedRefresh
-from authz.tokens import new_jti, new_refresh_token, refresh_digest
+from authz.grants.request import TokenRequest, issues_refresh_token, user_audience
+from authz.tokens.families import Grant, IssuedRefresh
+from authz.tokens.minter import new_jti, new_refresh_token, refresh_digest
 
 GRANT_TYPE = "authorization_code"
 _UNUSABLE = "the authorization code is invalid, expired, or already used"
 
 
 async def exchange(request: TokenRequest) -> dict[str, Any]:
-    client, components, params = request.client, request.components, request.params
-    found = await components.codes.consume(require(params, "code"))
+    client, app, params = request.client, request.app, request.params
+    found = await app[CODES].consume(require(params, "code"))
     if found is None:
         raise InvalidGrant(_UNUSABLE)
     if isinstance(found, Replayed):
-        await components.revoker.grant(uuid.UUID(found.grant_id), "code replay")
-        await audit.record(
-            components.pool,
+        await app[REVOKER].grant(uuid.UUID(found.grant_id), "code replay")
+        await app[AUDIT].record(
             "code_replay",
             client_id=client.client_id,
             remote_addr=request.remote,
@@ -52,11 +51,11 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         raise InvalidRequest("code_verifier is required: the authorization request had a code_challenge")
     elif not pkce.verify(verifier, code.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")
-    user = await components.users.get(uuid.UUID(code.user_id))
+    user = await app[USERS].get(uuid.UUID(code.user_id))
     if user is None:
         raise InvalidGrant("the user no longer exists")
 
-    settings = components.settings
+    settings = app[SETTINGS]
     now = int(time.time())
     issued_at = datetime.fromtimestamp(now, UTC)
     jti = new_jti()
@@ -67,7 +66,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         else None
     )
     lifetime = settings.refresh_token_ttl if refresh_token else settings.access_token_ttl
-    audience = user_audience(components, code.scopes)
+    audience = user_audience(settings, code.scopes)
     grant = Grant(
         grant_id=uuid.UUID(code.grant_id),
         client_id=client.client_id,
@@ -79,27 +78,16 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         expires_at=issued_at + timedelta(seconds=lifetime),
         revoked_at=None,
     )
-    await components.grants.create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
-    access_token = components.minter.access_token(
+    await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
+    return app[MINTER].issue(
+        client=client,
         subject=str(user.user_id),
-        client_id=client.client_id,
         scopes=code.scopes,
         audience=audience,
         jti=jti,
         issued_at=now,
         grant_id=code.grant_id,
         auth_time=code.auth_time,
-    )
-    id_token = None
-    if "openid" in code.scopes:
-        id_token = components.minter.id_token(
-            subject=str(user.user_id),
-            client_id=client.client_id,
-            alg=client.id_token_signed_response_alg,
-            auth_time=code.auth_time,
-            nonce=code.nonce,
-            access_token=access_token,
-        )
-    return token_response(
-        components, access_token=access_token, scopes=code.scopes, refresh_token=refresh_token, id_token=id_token
+        nonce=code.nonce,
+        refresh_token=refresh_token,
     )

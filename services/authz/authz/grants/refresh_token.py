@@ -11,24 +11,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authorium_shared.errors import InvalidGrant, InvalidScope
+from authz.appkeys import AUDIT, GRANT_STORE, MINTER, REVOKER, SETTINGS
 from authz.forms import require
-from authz.grants.base import TokenRequest, token_response
-from authz.repositories import audit
-from authz.repositories.grants import Rejected, Reused
+from authz.grants.request import TokenRequest
 from authz.scopes import parse_scope
-from authz.tokens import new_jti, refresh_digest
+from authz.tokens.families import Rejected, Reused
+from authz.tokens.minter import new_jti, refresh_digest
 
 GRANT_TYPE = "refresh_token"
 
 
 async def exchange(request: TokenRequest) -> dict[str, Any]:
-    client, components, params = request.client, request.components, request.params
-    settings = components.settings
+    client, app, params = request.client, request.app, request.params
+    settings, minter, revoker = app[SETTINGS], app[MINTER], app[REVOKER]
     presented = require(params, "refresh_token")
     requested = parse_scope(params.get("scope"))
-    successor = components.minter.successor_of(presented)
+    successor = minter.successor_of(presented)
     now = datetime.fromtimestamp(int(time.time()), UTC)
-    outcome = await components.grants.rotate(
+    outcome = await app[GRANT_STORE].rotate(
         token_hash=refresh_digest(presented),
         client_id=client.client_id,
         successor_hash=refresh_digest(successor),
@@ -37,14 +37,13 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         now=now,
         ttl=timedelta(seconds=settings.refresh_token_ttl),
         grace=timedelta(seconds=settings.refresh_reuse_grace),
-        revocation_expires_at=components.revoker.grant_revocation_expiry(now),
+        revocation_expires_at=revoker.grant_revocation_expiry(now),
     )
     if isinstance(outcome, Rejected):
         raise InvalidScope(outcome.reason) if outcome.invalid_scope else InvalidGrant(outcome.reason)
     if isinstance(outcome, Reused):
-        await components.revoker.announce_grant(outcome.grant.grant_id)
-        await audit.record(
-            components.pool,
+        await revoker.announce_grant(outcome.grant.grant_id)
+        await app[AUDIT].record(
             "refresh_reuse",
             client_id=client.client_id,
             user_id=outcome.grant.user_id,
@@ -57,28 +56,14 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     # present a used token and revoke its own family. The user exists: grants are deleted with their user.
     if grant.user_id is None:
         raise InvalidGrant("the user no longer exists")
-    auth_time = int(grant.auth_time.timestamp()) if grant.auth_time else None
-    access_token = components.minter.access_token(
+    return minter.issue(
+        client=client,
         subject=str(grant.user_id),
-        client_id=client.client_id,
         scopes=issued.access_scopes,
         audience=grant.audience,
         jti=issued.access_jti,
         issued_at=int(issued.issued_at.timestamp()),
         grant_id=str(grant.grant_id),
-        auth_time=auth_time,
-    )
-    id_token = None
-    if "openid" in issued.access_scopes:
-        # OIDC Core section 12.2: same iss, sub, aud and auth_time as at sign-in; no nonce.
-        id_token = components.minter.id_token(
-            subject=str(grant.user_id),
-            client_id=client.client_id,
-            alg=client.id_token_signed_response_alg,
-            auth_time=auth_time,
-            nonce=None,
-            access_token=access_token,
-        )
-    return token_response(
-        components, access_token=access_token, scopes=issued.access_scopes, refresh_token=successor, id_token=id_token
+        auth_time=int(grant.auth_time.timestamp()) if grant.auth_time else None,
+        refresh_token=successor,
     )

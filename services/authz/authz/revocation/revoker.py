@@ -3,21 +3,25 @@ announcement on the event channel so every resource server refuses the token wit
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from authorium_shared.events import Subscriber
 from authorium_shared.revocations import Revocation, RevocationCache, RevocationList, announce_resync
-from authz.repositories import revocations
-from authz.repositories.grants import GrantRepository
+from authz.revocation import records
 from authz.settings import AuthzSettings
+from authz.tokens.families import GrantRepository
+
+log = logging.getLogger("authorium.authz")
 
 # An access token may be honoured a little past `exp` (verifier leeway); its revocation outlives that too.
 LEEWAY_MARGIN = timedelta(seconds=60)
 
 
-class Revoker:
+class Revoker(Subscriber):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -39,7 +43,7 @@ class Revoker:
 
     async def access_token(self, jti: str, exp: int) -> None:
         expires_at = datetime.fromtimestamp(exp, UTC) + LEEWAY_MARGIN
-        await revocations.record(self.pool, "token", jti, expires_at)
+        await records.record(self.pool, "token", jti, expires_at)
         await self._add(Revocation("token", jti, int(expires_at.timestamp())))
 
     async def grant(self, grant_id: uuid.UUID, reason: str) -> None:
@@ -59,7 +63,14 @@ class Revoker:
     async def rebuild(self) -> int:
         """Put every unexpired revocation from Postgres back into Redis (which may have lost its data), then
         tell every replica to reload its copy. Run whenever this server's event feed (re)connects."""
-        found = await revocations.unexpired(self.pool)
+        found = await records.unexpired(self.pool)
         await self.listed.add(*found, announce=False)
         await announce_resync(self.listed.redis, self.listed.keys)
         return len(found)
+
+    async def on_connect(self) -> None:
+        """Redis may have lost its data while the feed was down; put the revocations back before any copy of
+        the lists reloads (this replica's copy follows the feed after this)."""
+        restored = await self.rebuild()
+        if restored:
+            log.info("revocations put back into Redis", extra={"count": restored})

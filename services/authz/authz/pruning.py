@@ -1,6 +1,7 @@
 """Pruning what has expired (refresh tokens, grants, revocations) and audit events past their retention, so
 the tables a token request touches stay the size of the live data. One replica at a time runs it, on a timer;
-`authorium prune` runs it on demand."""
+`authorium prune` runs it on demand. Each batch is its own short statement found through an index on the expiry
+column, so pruning never holds long locks or a long transaction."""
 
 from __future__ import annotations
 
@@ -13,12 +14,31 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from authorium_shared.redis_keys import RedisKeys
-from authz.repositories.expired import delete_batch
 
 log = logging.getLogger("authorium.authz")
 
 BATCH = 5_000
 INTERVAL = 600.0
+
+# table -> the timestamp column past which a row is dead. Deleting a grant deletes its refresh tokens
+# (ON DELETE CASCADE); a grant's revocation lives on in `revocations` until it expires in turn.
+EXPIRING = {
+    "refresh_tokens": "expires_at",
+    "grants": "expires_at",
+    "revocations": "expires_at",
+    "audit_events": "occurred_at",
+}
+
+
+async def delete_batch(pool: asyncpg.Pool, table: str, before: datetime, limit: int) -> int:
+    column = EXPIRING[table]
+    status = await pool.execute(
+        f"""DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM {table} WHERE {column} < $1 LIMIT $2))""",
+        before,
+        limit,
+    )
+    return int(status.split()[-1])
 
 
 async def prune(

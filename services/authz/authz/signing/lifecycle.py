@@ -1,9 +1,9 @@
-"""The authorization server's signing keys: rotation, start-up maintenance, and the in-memory key ring
-that every replica keeps in step through the event channel."""
+"""The signing keys' life: made, published as next, promoted to current, retired, removed (`authorium keys
+rotate` and every authorization server's start-up maintenance), and the announcement that makes every replica
+reload them."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,19 +14,18 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from authorium_shared import events
-from authorium_shared.keys import ALGORITHMS, KeySet, StoredKey
+from authorium_shared.keys import ALGORITHMS, StoredKey
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.rotation import RotationPlan, RotationPolicy, plan_maintenance, plan_rotation
-from authz.repositories import audit
-from authz.repositories.keys import KEYS_LOCK_ID, KeyRepository
+from authz.audit import AuditLog
 from authz.settings import AuthzSettings
+from authz.signing.repository import KEYS_LOCK_ID, KeyRepository
+from authz.signing.ring import KEYS_EVENT_TYPE, RELOAD_INTERVAL
 
 log = logging.getLogger("authorium.keys")
 
 # A verifier may hold a token a little past `exp` (clock leeway); a retired key outlives that too.
 RETIRE_MARGIN = timedelta(seconds=60)
-# How often a replica reloads keys even without an event, in case it missed one while Redis was away.
-RELOAD_INTERVAL = 30.0
 
 
 def rotation_policy(settings: AuthzSettings) -> RotationPolicy:
@@ -52,9 +51,9 @@ async def _change_keys(
             await repo.apply(conn, plan, now)
         changed = [p for p in plans if not p.is_empty]
         if changed:
-            await audit.record(
-                conn,
+            await AuditLog(pool).record(
                 "key_rotation",
+                conn=conn,
                 details={
                     "plans": [
                         {"alg": p.alg, "promoted": p.promote, "retired": p.retire, "removed": list(p.remove)}
@@ -82,30 +81,10 @@ async def ensure(pool: asyncpg.Pool, settings: AuthzSettings) -> list[RotationPl
 async def announce(redis: Redis, keys: RedisKeys) -> None:
     """Tell every replica to reload keys now. Best effort: replicas also reload on a timer."""
     try:
-        await events.publish(redis, keys, {"type": "keys"})
+        await events.publish(redis, keys, {"type": KEYS_EVENT_TYPE})
     except (RedisError, OSError) as exc:
         log.warning(
             "could not announce the key change; replicas pick it up within %ss",
             RELOAD_INTERVAL,
             extra={"error": str(exc)},
         )
-
-
-class KeyRing:
-    """This replica's view of the key set, replaced whole on reload so readers never see half a change."""
-
-    def __init__(self, pool: asyncpg.Pool, kek: bytes) -> None:
-        self.pool = pool
-        self.repo = KeyRepository(kek)
-        self.keyset = KeySet(())
-
-    async def reload(self) -> None:
-        self.keyset = KeySet(tuple(await self.repo.load(self.pool)))
-
-    async def reload_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(RELOAD_INTERVAL)
-            try:
-                await self.reload()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("key reload failed", extra={"error": str(exc)})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,13 +12,14 @@ import asyncpg
 
 from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope
 from authorium_shared.keys import ALGORITHMS
-from authz import client_secrets
-from authz.repositories import audit
-from authz.repositories.clients import Client, ClientRepository
+from authz.audit import AuditLog
+from authz.clients import credentials
+from authz.clients.authentication import AUTH_METHODS
+from authz.clients.records import Client, ClientSpec
+from authz.clients.repository import ClientRepository
+from authz.grants import GRANT_TYPES
 from authz.scopes import parse_scope
 
-GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # reverse domain name (RFC 8252 7.1)
@@ -30,23 +30,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_DECLARED_ID = 100
 MIN_DECLARED_SECRET = 32
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
-
-@dataclass(frozen=True)
-class ClientSpec:
-    """A client as registered, before it has an id and a secret."""
-
-    name: str
-    grant_types: tuple[str, ...]
-    redirect_uris: tuple[str, ...]
-    scopes: tuple[str, ...]
-    token_endpoint_auth_method: str
-    id_token_signed_response_alg: str = "RS256"
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
 
 
 def _is_loopback(host: str) -> bool:
@@ -140,11 +123,11 @@ def build_spec(
 
 async def register_client(pool: asyncpg.Pool, spec: ClientSpec) -> tuple[Client, str | None]:
     """Store a validated client; returns it with its secret, which exists only in this return value."""
-    secret = None if spec.is_public else client_secrets.new_secret()
+    secret = None if spec.is_public else credentials.new_secret()
     client = await ClientRepository(pool).create(
-        client_secrets.new_client_id(), spec, None if secret is None else client_secrets.digest(secret)
+        credentials.new_client_id(), spec, None if secret is None else credentials.digest(secret)
     )
-    await audit.record(pool, "client_registered", client_id=client.client_id, details={"name": client.name})
+    await AuditLog(pool).record("client_registered", client_id=client.client_id, details={"name": client.name})
     return client, secret
 
 
@@ -157,9 +140,9 @@ async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, s
         raise InvalidClientMetadata("a confidential client needs a secret, and a public one has none")
     if secret is not None and len(secret) < MIN_DECLARED_SECRET:
         raise InvalidClientMetadata(f"client_secret must be at least {MIN_DECLARED_SECRET} characters")
-    digest = None if secret is None else client_secrets.digest(secret)
+    digest = None if secret is None else credentials.digest(secret)
     existing = await ClientRepository(pool).get(client_id)
     client = await ClientRepository(pool).create(client_id, spec, digest, replace=True)
     if existing is None:
-        await audit.record(pool, "client_registered", client_id=client_id, details={"name": client.name})
+        await AuditLog(pool).record("client_registered", client_id=client_id, details={"name": client.name})
     return client

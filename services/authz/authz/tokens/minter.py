@@ -1,4 +1,5 @@
-"""Minting tokens: RFC 9068 access tokens, OpenID Connect ID tokens, and opaque refresh tokens."""
+"""Minting tokens: RFC 9068 access tokens, OpenID Connect ID tokens and opaque refresh tokens, and the token
+response every grant answers with (RFC 6749 section 5.1)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 
 from authorium_shared import access_tokens
 from authorium_shared.jwt import encode, half_hash
-from authz.keys import KeyRing
+from authz.clients.records import Client
 from authz.settings import AuthzSettings
+from authz.signing.ring import KeyRing
 
 
 def new_jti() -> str:
@@ -96,3 +98,49 @@ class TokenMinter:
         if nonce is not None:
             body["nonce"] = nonce
         return encode(body, self.ring.keyset.signing_key(alg), typ="JWT")
+
+    def issue(
+        self,
+        *,
+        client: Client,
+        subject: str,
+        scopes: Sequence[str],
+        audience: Sequence[str],
+        jti: str,
+        issued_at: int,
+        grant_id: str | None = None,
+        auth_time: int | None = None,
+        nonce: str | None = None,
+        refresh_token: str | None = None,
+    ) -> dict[str, Any]:
+        """The token response of every grant (RFC 6749 section 5.1): an access token; an ID token when `openid`
+        was granted (OIDC Core 3.1.3.3; on refresh, section 12.2: same claims, no nonce); the refresh token if the
+        grant issued one."""
+        access_token = self.access_token(
+            subject=subject,
+            client_id=client.client_id,
+            scopes=scopes,
+            audience=audience,
+            jti=jti,
+            issued_at=issued_at,
+            grant_id=grant_id,
+            auth_time=auth_time,
+        )
+        body: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.settings.access_token_ttl,
+            "scope": " ".join(scopes),
+        }
+        if refresh_token is not None:
+            body["refresh_token"] = refresh_token
+        if "openid" in scopes:
+            body["id_token"] = self.id_token(
+                subject=subject,
+                client_id=client.client_id,
+                alg=client.id_token_signed_response_alg,
+                auth_time=auth_time,
+                nonce=nonce,
+                access_token=access_token,
+            )
+        return body

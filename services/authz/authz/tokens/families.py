@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from authz.repositories import revocations
+from authz.revocation import records as revocation_records
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,8 @@ class IssuedRefresh:
 @dataclass(frozen=True)
 class Rotated:
     grant: Grant
+    # A new refresh token, or within the grace window the one an earlier rotation of the same token handed out.
     successor: IssuedRefresh
-    # True when this is the grace window handing out an earlier rotation's result again.
-    repeated: bool
 
 
 @dataclass(frozen=True)
@@ -134,18 +133,6 @@ class GrantRepository:
             list(refresh.access_scopes),
         )
 
-    async def get(self, grant_id: uuid.UUID) -> Grant | None:
-        row = await self.pool.fetchrow(f"SELECT {_GRANT_COLUMNS} FROM grants g WHERE g.grant_id = $1", grant_id)
-        return Grant.from_row(row) if row else None
-
-    async def find_by_refresh(self, token_hash: bytes) -> Grant | None:
-        row = await self.pool.fetchrow(
-            f"""SELECT {_GRANT_COLUMNS} FROM refresh_tokens t JOIN grants g USING (grant_id)
-                WHERE t.token_hash = $1""",
-            token_hash,
-        )
-        return Grant.from_row(row) if row else None
-
     async def rotate(
         self,
         *,
@@ -196,7 +183,7 @@ class GrantRepository:
                 expires_at = now + ttl
                 await self._insert_refresh(conn, grant.grant_id, grant.scopes, successor, expires_at)
                 await conn.execute("UPDATE grants SET expires_at = $2 WHERE grant_id = $1", grant.grant_id, expires_at)
-                return Rotated(grant=grant, successor=successor, repeated=False)
+                return Rotated(grant=grant, successor=successor)
             # `now` has whole seconds, so without a grace window a reuse in the same second would look like
             # `now - used_at == 0 <= grace`: strict mode must never repeat.
             if grace > timedelta(0) and now - row["used_at"] <= grace and row["successor_hash"] == successor_hash:
@@ -212,7 +199,7 @@ class GrantRepository:
                         access_scopes=tuple(earlier["access_scopes"]),
                         issued_at=earlier["issued_at"],
                     )
-                    return Rotated(grant=grant, successor=repeat, repeated=True)
+                    return Rotated(grant=grant, successor=repeat)
             await self.revoke(conn, grant.grant_id, "refresh token reuse", revocation_expires_at)
             return Reused(grant=grant)
 
@@ -221,7 +208,7 @@ class GrantRepository:
     ) -> None:
         """Revoke a grant inside the caller's transaction; recorded even if the grant is not written yet."""
         await _lock_grant(conn, grant_id)
-        await revocations.record(conn, "grant", str(grant_id), revocation_expires_at)
+        await revocation_records.record(conn, "grant", str(grant_id), revocation_expires_at)
         await conn.execute(
             "UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
             grant_id,

@@ -10,14 +10,16 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from authorium_shared.errors import InvalidClient, InvalidRequest
-from authz import client_secrets
-from authz.client_cache import ClientCache
-from authz.repositories.clients import Client
+from authz.clients import credentials
+from authz.clients.cache import ClientCache
+from authz.clients.records import Client
 
+# The methods a client may register (RFC 7591 section 2); discovery, registration and the CLI list these.
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 REALM = "authorium"
 _MAX_ID_LENGTH = 256
 # `matches` returns at once for a missing digest; comparing against this one really does the work.
-_UNKNOWN_CLIENT_DIGEST = client_secrets.digest(client_secrets.new_secret())
+_UNKNOWN_CLIENT_DIGEST = credentials.digest(credentials.new_secret())
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:
@@ -73,13 +75,13 @@ async def authenticate(request: web.Request, form: Mapping[str, str], clients: C
     client = await clients.get(client_id) if plausible else None
     if client is None:
         # Compare anyway, so an unknown client costs what a wrong secret does.
-        client_secrets.matches(secret_or_none or "", _UNKNOWN_CLIENT_DIGEST)
+        credentials.matches(secret_or_none or "", _UNKNOWN_CLIENT_DIGEST)
         raise _failure("unknown client or wrong credentials", basic=basic is not None)
     if client.is_public:
         if secret_or_none:
             raise _failure("a public client has no secret", basic=basic is not None)
         return client
     # A confidential client may send its secret either way: both are equally strong (RFC 6749 section 2.3.1).
-    if not secret_or_none or not client_secrets.matches(secret_or_none, client.secret_hash):
+    if not secret_or_none or not credentials.matches(secret_or_none, client.secret_hash):
         raise _failure("unknown client or wrong credentials", basic=basic is not None)
     return client

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from authorium_shared.errors import InvalidRequest, OAuthError, UnsupportedResponseType
-from authz import pkce
-from authz.repositories.clients import Client
+from authz.authorization import pkce
+from authz.clients.records import Client
 
 PROMPTS = ("none", "login", "consent")
 MAX_STATE_LENGTH = 1024

@@ -12,8 +12,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from authorium_shared import events
+from authorium_shared.events import Subscriber
 from authorium_shared.redis_keys import RedisKeys
-from authz.repositories.clients import Client, ClientRepository
+from authz.clients.records import Client
+from authz.clients.repository import ClientRepository
 
 EVENT_TYPE = "client"
 
@@ -23,7 +25,7 @@ async def announce_change(redis: Redis, keys: RedisKeys, client_id: str) -> None
     await events.publish(redis, keys, {"type": EVENT_TYPE, "client_id": client_id})
 
 
-class ClientCache:
+class ClientCache(Subscriber):
     def __init__(
         self,
         repository: ClientRepository,
@@ -62,3 +64,7 @@ class ClientCache:
     async def on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == EVENT_TYPE and isinstance(event.get("client_id"), str):
             self.invalidate(event["client_id"])
+
+    async def on_connect(self) -> None:
+        """Changes announced while the feed was down were missed: forget every copy."""
+        self.clear()

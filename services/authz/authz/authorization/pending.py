@@ -1,0 +1,73 @@
+"""Authorization requests waiting on the user (RFC 6749 section 4.1.1): validated, then parked in Redis under a
+random id while the person signs in and consents; only the browser session that started one can finish it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, replace
+
+import orjson
+from redis.asyncio import Redis
+
+from authorium_shared.redis_keys import RedisKeys
+from authz.sessions.store import Session, well_formed
+
+PENDING_TTL = 600
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A validated authorization request, parked while the user signs in or consents."""
+
+    client_id: str
+    redirect_uri: str
+    redirect_uri_given: bool
+    scopes: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    prompt: tuple[str, ...]
+    max_age: int | None
+    sid: str
+    login_done: bool = False
+
+    def needs_login(self, session: Session) -> bool:
+        """Whether the person must sign in (again) for this request: `prompt=login`, or a sign-in older than
+        `max_age` (OIDC Core 3.1.2.1), unless they just did."""
+        if self.login_done:
+            return False
+        if "login" in self.prompt:
+            return True
+        return self.max_age is not None and time.time() - (session.auth_time or 0) > self.max_age
+
+
+class PendingRequests:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def save(self, request: PendingRequest, rid: str | None = None) -> str:
+        rid = rid or secrets.token_urlsafe(32)
+        await self.redis.set(self.keys("authreq", rid), orjson.dumps(asdict(request)), ex=PENDING_TTL)
+        return rid
+
+    async def get(self, rid: str | None) -> PendingRequest | None:
+        if not well_formed(rid):
+            return None
+        assert rid is not None
+        raw = await self.redis.get(self.keys("authreq", rid))
+        if not raw:
+            return None
+        data = orjson.loads(raw)
+        data["scopes"] = tuple(data["scopes"])
+        data["prompt"] = tuple(data["prompt"])
+        return PendingRequest(**data)
+
+    async def update(self, rid: str, request: PendingRequest, **changes: object) -> PendingRequest:
+        updated = replace(request, **changes)  # type: ignore[arg-type]
+        await self.save(updated, rid)
+        return updated
+
+    async def delete(self, rid: str) -> None:
+        await self.redis.delete(self.keys("authreq", rid))

@@ -1,0 +1,59 @@
+"""A client: as registered (`ClientSpec`, before it has an id and a secret) and as stored (`Client`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A client as registered, before it has an id and a secret."""
+
+    name: str
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    token_endpoint_auth_method: str
+    id_token_signed_response_alg: str = "RS256"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    secret_hash: bytes | None
+    token_endpoint_auth_method: str
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    id_token_signed_response_alg: str
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Client:
+        return cls(
+            client_id=row["client_id"],
+            name=row["name"],
+            secret_hash=row["secret_hash"],
+            token_endpoint_auth_method=row["token_endpoint_auth_method"],
+            grant_types=tuple(row["grant_types"]),
+            redirect_uris=tuple(row["redirect_uris"]),
+            scopes=tuple(row["scopes"]),
+            id_token_signed_response_alg=row["id_token_signed_response_alg"],
+            metadata=row["metadata"],
+            created_at=row["created_at"],
+        )

@@ -1,0 +1,87 @@
+"""The login page of an authorization request (OIDC Core 3.1.2.3): the person signs in with a username and
+password; failures are throttled per username and per address, and look the same whether or not the user exists.
+Success gives the browser a new session id and sends it back to the authorization endpoint to continue."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from authz.appkeys import AUDIT, CLIENTS, LOGIN_THROTTLE, PASSWORDS, PENDING, SESSIONS, USERS
+from authz.endpoints import paths
+from authz.interaction import posted_step
+from authz.sessions.store import Session
+from authz.users.accounts import check_username
+
+WRONG_CREDENTIALS = "The username or password is incorrect."
+THROTTLED = "Too many failed sign-in attempts. Wait a few minutes, then try again."
+
+
+def _for_audit(username: str) -> str:
+    """The typed username as it can be stored: Postgres JSON holds no NUL, and control characters have no
+    business in an audit trail someone reads."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in username)
+
+
+async def page(
+    request: web.Request,
+    rid: str,
+    session: Session,
+    client_id: str,
+    *,
+    error: str | None = None,
+    username: str = "",
+    status: int = 200,
+) -> web.Response:
+    client = await request.app[CLIENTS].get(client_id)
+    context = {
+        "rid": rid,
+        "csrf": session.csrf,
+        "client_name": client.name if client else client_id,
+        "error": error,
+        "username": username,
+    }
+    return aiohttp_jinja2.render_template("login.html", request, context, status=status)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    form, step = await posted_step(request)
+    rid, pending, session = step.rid, step.pending, step.session
+    username, password = form.get("username", "")[:100], form.get("password", "")
+    address = request.remote or "unknown"
+    throttle, audit = app[LOGIN_THROTTLE], app[AUDIT]
+    retry_after = await throttle.retry_after(username, address)
+    if retry_after:
+        await audit.record(
+            "sign_in_failure",
+            client_id=pending.client_id,
+            remote_addr=address,
+            details={"username": _for_audit(username), "reason": "throttled"},
+        )
+        response = await page(request, rid, session, pending.client_id, error=THROTTLED, username=username, status=429)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    try:
+        check_username(username)
+        user = await app[USERS].find_by_username(username)
+    except ValueError:
+        user = None
+    if not await app[PASSWORDS].verify(user.password_hash if user else None, password) or user is None:
+        await throttle.failed(username, address)
+        await audit.record(
+            "sign_in_failure",
+            client_id=pending.client_id,
+            remote_addr=address,
+            details={"username": _for_audit(username), "reason": "wrong credentials"},
+        )
+        return await page(request, rid, session, pending.client_id, error=WRONG_CREDENTIALS, username=username)
+    await throttle.succeeded(username)
+    signed_in = await app[SESSIONS].sign_in(session, str(user.user_id), int(time.time()))
+    await app[PENDING].update(rid, pending, sid=signed_in.sid, login_done=True)
+    await audit.record("sign_in_success", client_id=pending.client_id, user_id=user.user_id, remote_addr=address)
+    response = web.HTTPSeeOther(f"{paths.AUTHORIZE_CONTINUE}?rid={rid}")
+    app[SESSIONS].set_cookie(response, signed_in)
+    raise response

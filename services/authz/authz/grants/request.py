@@ -1,0 +1,34 @@
+"""What every grant receives from the token endpoint, and the rules the user-facing grants share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from authz.clients.records import Client
+from authz.settings import AuthzSettings
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """An authenticated client's token request; `app` is how a grant reaches what it works with (`authz.appkeys`)."""
+
+    app: web.Application
+    client: Client
+    params: dict[str, str]
+    remote: str | None
+
+
+def user_audience(settings: AuthzSettings, scopes: Sequence[str]) -> tuple[str, ...]:
+    """The resource server, plus the issuer itself when `openid` lets the token call userinfo."""
+    return (settings.resource_url, settings.issuer) if "openid" in scopes else (settings.resource_url,)
+
+
+def issues_refresh_token(client: Client, scopes: Sequence[str]) -> bool:
+    """OpenID Connect Core section 11: a sign-in gets a refresh token only with `offline_access`;
+    a plain OAuth authorization gets one whenever the client is registered for the grant."""
+    if "refresh_token" not in client.grant_types:
+        return False
+    return "openid" not in scopes or "offline_access" in scopes

@@ -1,0 +1,76 @@
+"""What the pages of an authorization request share (OIDC Core 3.1.2.3-3.1.2.4): the error page, and the check
+that a posted login or consent form comes from the browser session that started the request it names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from authorium_shared.errors import InvalidRequest
+from authz.appkeys import PENDING, SESSIONS
+from authz.authorization.pending import PendingRequest
+from authz.forms import read_form
+from authz.sessions.store import Session
+
+EXPIRED = "This page has expired or did not come from this site."
+
+
+class PageError(Exception):
+    """A problem shown to the person on an error page (never redirected to a client); rendered by `page_errors`."""
+
+    def __init__(self, title: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.title = title
+        self.message = message
+        self.status = status
+
+
+def expired() -> PageError:
+    return PageError("Cannot continue", EXPIRED, status=403)
+
+
+def error_page(request: web.Request, title: str, message: str, status: int = 400) -> web.Response:
+    return aiohttp_jinja2.render_template("error.html", request, {"title": title, "message": message}, status=status)
+
+
+@web.middleware
+async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+    except PageError as exc:
+        return error_page(request, exc.title, exc.message, status=exc.status)
+    return response
+
+
+@dataclass(frozen=True)
+class Step:
+    """A request parked while the person signs in or consents, reached from the session that parked it."""
+
+    rid: str
+    pending: PendingRequest
+    session: Session
+
+
+async def resumed_step(request: web.Request, rid: str) -> Step:
+    """The parked request `rid`, if this browser's session started it; PageError otherwise."""
+    session = await request.app[SESSIONS].current(request)
+    pending = await request.app[PENDING].get(rid)
+    if session is None or pending is None or not session.sid_matches(pending.sid):
+        raise expired()
+    return Step(rid, pending, session)
+
+
+async def posted_step(request: web.Request) -> tuple[dict[str, str], Step]:
+    """A posted form and the request it continues, if the form carries this browser session's CSRF token and
+    names a request the session started; PageError otherwise."""
+    try:
+        form = await read_form(request)
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description or exc.error, status=exc.status) from None
+    step = await resumed_step(request, form.get("rid", ""))
+    if not step.session.csrf_matches(form.get("csrf", "")):
+        raise expired()
+    return form, step
