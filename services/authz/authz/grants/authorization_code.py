@@ -17,7 +17,7 @@ from authz.authorization.codes import Replayed
 from authz.forms import require
 from authz.grants.request import TokenRequest, issues_refresh_token, user_audience
 from authz.tokens.families import Grant, IssuedRefresh
-from authz.tokens.minter import new_jti, new_refresh_token, refresh_digest
+from authz.tokens.minter import Issue, new_jti, new_refresh_token, refresh_digest
 
 GRANT_TYPE = "authorization_code"
 _UNUSABLE = "the authorization code is invalid, expired, or already used"
@@ -80,14 +80,16 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     )
     await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
     return app[MINTER].issue(
-        client=client,
-        subject=str(user.user_id),
-        scopes=code.scopes,
-        audience=audience,
-        jti=jti,
-        issued_at=now,
-        grant_id=code.grant_id,
-        auth_time=code.auth_time,
-        nonce=code.nonce,
-        refresh_token=refresh_token,
+        Issue(
+            client=client,
+            subject=str(user.user_id),
+            scopes=code.scopes,
+            audience=audience,
+            jti=jti,
+            issued_at=now,
+            grant_id=code.grant_id,
+            auth_time=code.auth_time,
+            nonce=code.nonce,
+            refresh_token=refresh_token,
+        )
     )

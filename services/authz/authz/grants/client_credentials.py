@@ -9,7 +9,7 @@ from authorium_shared.errors import InvalidScope
 from authz.appkeys import MINTER, SETTINGS
 from authz.grants.request import TokenRequest
 from authz.scopes import USER_SCOPES, check_scope, parse_scope
-from authz.tokens.minter import new_jti
+from authz.tokens.minter import Issue, new_jti
 
 GRANT_TYPE = "client_credentials"
 
@@ -23,10 +23,12 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     scopes = check_scope(requested, [s for s in client.scopes if s not in USER_SCOPES])
     # No refresh token: the client can always authenticate again (RFC 6749 section 4.4.3).
     return request.app[MINTER].issue(
-        client=client,
-        subject=client.client_id,
-        scopes=scopes,
-        audience=(request.app[SETTINGS].resource_url,),
-        jti=new_jti(),
-        issued_at=int(time.time()),
+        Issue(
+            client=client,
+            subject=client.client_id,
+            scopes=scopes,
+            audience=(request.app[SETTINGS].resource_url,),
+            jti=new_jti(),
+            issued_at=int(time.time()),
+        )
     )

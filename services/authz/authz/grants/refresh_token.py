@@ -16,7 +16,7 @@ from authz.forms import require
 from authz.grants.request import TokenRequest
 from authz.scopes import parse_scope
 from authz.tokens.families import Rejected, Reused
-from authz.tokens.minter import new_jti, refresh_digest
+from authz.tokens.minter import Issue, new_jti, refresh_digest
 
 GRANT_TYPE = "refresh_token"
 
@@ -57,13 +57,15 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     if grant.user_id is None:
         raise InvalidGrant("the user no longer exists")
     return minter.issue(
-        client=client,
-        subject=str(grant.user_id),
-        scopes=issued.access_scopes,
-        audience=grant.audience,
-        jti=issued.access_jti,
-        issued_at=int(issued.issued_at.timestamp()),
-        grant_id=str(grant.grant_id),
-        auth_time=int(grant.auth_time.timestamp()) if grant.auth_time else None,
-        refresh_token=successor,
+        Issue(
+            client=client,
+            subject=str(grant.user_id),
+            scopes=issued.access_scopes,
+            audience=grant.audience,
+            jti=issued.access_jti,
+            issued_at=int(issued.issued_at.timestamp()),
+            grant_id=str(grant.grant_id),
+            auth_time=int(grant.auth_time.timestamp()) if grant.auth_time else None,
+            refresh_token=successor,
+        )
     )

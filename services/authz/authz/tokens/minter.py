@@ -9,6 +9,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from authorium_shared import access_tokens
@@ -34,6 +35,22 @@ def audience_claim(audience: Sequence[str]) -> str | list[str]:
     return audience[0] if len(audience) == 1 else list(audience)
 
 
+@dataclass(frozen=True)
+class Issue:
+    """What a grant hands out: to whom, for which client, scopes and audience, under which token id."""
+
+    client: Client
+    subject: str
+    scopes: Sequence[str]
+    audience: Sequence[str]
+    jti: str
+    issued_at: int
+    grant_id: str | None = None
+    auth_time: int | None = None
+    nonce: str | None = None
+    refresh_token: str | None = None
+
+
 class TokenMinter:
     def __init__(self, settings: AuthzSettings, ring: KeyRing) -> None:
         self.settings = settings
@@ -45,102 +62,56 @@ class TokenMinter:
         mac = hmac.new(self._successor_key, refresh_token.encode("utf-8", "surrogatepass"), hashlib.sha256)
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
-    def access_token(
-        self,
-        *,
-        subject: str,
-        client_id: str,
-        scopes: Sequence[str],
-        audience: Sequence[str],
-        jti: str,
-        issued_at: int,
-        grant_id: str | None = None,
-        auth_time: int | None = None,
-    ) -> str:
-        claims: dict[str, Any] = {
-            "iss": self.settings.issuer,
-            "sub": subject,
-            "aud": audience_claim(audience),
-            "exp": issued_at + self.settings.access_token_ttl,
-            "iat": issued_at,
-            "jti": jti,
-            "client_id": client_id,
-            "scope": " ".join(scopes),
-        }
-        if auth_time is not None:
-            claims["auth_time"] = auth_time
-        if grant_id is not None:
-            claims[access_tokens.GRANT_ID_CLAIM] = grant_id
-        key = self.ring.keyset.signing_key(self.settings.access_token_alg)
-        return encode(claims, key, typ=access_tokens.TYP)
-
-    def id_token(
-        self,
-        *,
-        subject: str,
-        client_id: str,
-        alg: str,
-        auth_time: int | None,
-        nonce: str | None,
-        access_token: str,
-    ) -> str:
-        now = int(time.time())
-        body: dict[str, Any] = {
-            "iss": self.settings.issuer,
-            "sub": subject,
-            "aud": client_id,
-            "exp": now + self.settings.id_token_ttl,
-            "iat": now,
-            "at_hash": half_hash(access_token, alg),
-        }
-        if auth_time is not None:
-            body["auth_time"] = auth_time
-        if nonce is not None:
-            body["nonce"] = nonce
-        return encode(body, self.ring.keyset.signing_key(alg), typ="JWT")
-
-    def issue(
-        self,
-        *,
-        client: Client,
-        subject: str,
-        scopes: Sequence[str],
-        audience: Sequence[str],
-        jti: str,
-        issued_at: int,
-        grant_id: str | None = None,
-        auth_time: int | None = None,
-        nonce: str | None = None,
-        refresh_token: str | None = None,
-    ) -> dict[str, Any]:
+    def issue(self, issue: Issue) -> dict[str, Any]:
         """The token response of every grant (RFC 6749 section 5.1): an access token; an ID token when `openid`
         was granted (OIDC Core 3.1.3.3; on refresh, section 12.2: same claims, no nonce); the refresh token if the
         grant issued one."""
-        access_token = self.access_token(
-            subject=subject,
-            client_id=client.client_id,
-            scopes=scopes,
-            audience=audience,
-            jti=jti,
-            issued_at=issued_at,
-            grant_id=grant_id,
-            auth_time=auth_time,
-        )
+        access_token = self._access_token(issue)
         body: dict[str, Any] = {
             "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": self.settings.access_token_ttl,
-            "scope": " ".join(scopes),
+            "scope": " ".join(issue.scopes),
         }
-        if refresh_token is not None:
-            body["refresh_token"] = refresh_token
-        if "openid" in scopes:
-            body["id_token"] = self.id_token(
-                subject=subject,
-                client_id=client.client_id,
-                alg=client.id_token_signed_response_alg,
-                auth_time=auth_time,
-                nonce=nonce,
-                access_token=access_token,
-            )
+        if issue.refresh_token is not None:
+            body["refresh_token"] = issue.refresh_token
+        if "openid" in issue.scopes:
+            body["id_token"] = self._id_token(issue, access_token)
         return body
+
+    def _access_token(self, issue: Issue) -> str:
+        """RFC 9068 section 2.2."""
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "sub": issue.subject,
+            "aud": audience_claim(issue.audience),
+            "exp": issue.issued_at + self.settings.access_token_ttl,
+            "iat": issue.issued_at,
+            "jti": issue.jti,
+            "client_id": issue.client.client_id,
+            "scope": " ".join(issue.scopes),
+        }
+        if issue.auth_time is not None:
+            claims["auth_time"] = issue.auth_time
+        if issue.grant_id is not None:
+            claims[access_tokens.GRANT_ID_CLAIM] = issue.grant_id
+        key = self.ring.keyset.signing_key(self.settings.access_token_alg)
+        return encode(claims, key, typ=access_tokens.TYP)
+
+    def _id_token(self, issue: Issue, access_token: str) -> str:
+        """OpenID Connect Core section 2, signed with the client's registered algorithm."""
+        alg = issue.client.id_token_signed_response_alg
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "sub": issue.subject,
+            "aud": issue.client.client_id,
+            "exp": now + self.settings.id_token_ttl,
+            "iat": now,
+            "at_hash": half_hash(access_token, alg),
+        }
+        if issue.auth_time is not None:
+            body["auth_time"] = issue.auth_time
+        if issue.nonce is not None:
+            body["nonce"] = issue.nonce
+        return encode(body, self.ring.keyset.signing_key(alg), typ="JWT")
