@@ -297,6 +297,6 @@ async def test_expired_code_is_invalid_grant(
     async with start_authz(AUTHORIUM_CODE_TTL="5") as authz:
         verifier, challenge = pkce_pair()
         code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
-        await asyncio.sleep(5.5)
+        await asyncio.sleep(5.5)  # past the code's lifetime: the time passing is the test
         status, body = await redeem(http, authz, client, code, code_verifier=verifier)
     assert (status, body["error"]) == (400, "invalid_grant")

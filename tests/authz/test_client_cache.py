@@ -3,8 +3,6 @@ on the event channel) reaches every replica at once, and an unannounced one with
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import asyncpg
 from redis.asyncio import Redis
@@ -16,6 +14,7 @@ from authz.clients.repository import ClientRepository
 from tests.authz.conftest import AuthzFactory
 from tests.authz.flows import basic_header
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually
 
 
 class Clock:
@@ -97,6 +96,9 @@ async def test_an_announced_change_reaches_every_replica_at_once(
             await announce_change(redis, RedisKeys(environ["AUTHORIUM_REDIS_PREFIX"]), "cache-replicas")
         finally:
             await redis.aclose()
-        await asyncio.sleep(0.2)
-        assert [await status(first, SECRET_B), await status(second, SECRET_B)] == [200, 200]
+
+        async def both_take_the_new_secret() -> bool:
+            return [await status(first, SECRET_B), await status(second, SECRET_B)] == [200, 200]
+
+        await eventually(both_take_the_new_secret, timeout=0.2, interval=0.02, message="the change at both replicas")
         assert [await status(first, SECRET_A), await status(second, SECRET_A)] == [401, 401]

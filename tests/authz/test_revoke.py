@@ -3,7 +3,6 @@ in Postgres, the Redis lists, the announcement on the event channel, and rebuild
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from authz.tokens.families import GrantRepository
 from tests.authz.conftest import AuthzFactory
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem, token_request
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -127,14 +127,15 @@ async def _revoke_access_token(
 
 
 async def _revocation_event(pubsub: Any, rid: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        message = await pubsub.get_message(timeout=0.5)
+    async def announced() -> dict[str, Any] | None:
+        message = await pubsub.get_message(timeout=0.5)  # waits for the next message itself
         if message is not None and message["type"] == "message":
             event: dict[str, Any] = orjson.loads(message["data"])
             if event.get("id") == rid:
                 return event
-    raise AssertionError(f"no revocation of {rid} was announced")
+        return None
+
+    return await eventually(announced, timeout=5, interval=0, message=f"the revocation of {rid} to be announced")
 
 
 async def test_revoking_a_refresh_token_revokes_its_grant(

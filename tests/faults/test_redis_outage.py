@@ -16,7 +16,8 @@ import pytest
 from tests.authz.flows import authorize as walk_authorization
 from tests.authz.flows import browser, make_client, make_user, pkce_pair, token_request
 from tests.faults.conftest import STALENESS, redis_stack
-from tests.faults.traffic import Load, assert_only, call, is_unavailable, until
+from tests.faults.traffic import Load, assert_only, call, is_unavailable
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,8 @@ async def test_redis_killed_mid_stream(environ: dict[str, str], db: asyncpg.Pool
             )
 
         await traffic.stock(150)
+        # The sleeps below set the fault's timeline (traffic before, an outage of OUTAGE seconds with readiness
+        # asked halfway, traffic after): not waits.
         async with Load(traffic.steps, concurrency=6) as load:
             await asyncio.sleep(1.0)
             stack.redis.kill()
@@ -56,7 +59,8 @@ async def test_redis_killed_mid_stream(environ: dict[str, str], db: asyncpg.Pool
             stack.restart_redis()
             back = time.monotonic()
 
-            recovery = await until(traffic.all_served, within=10, what="recovery after Redis came back")
+            await eventually(traffic.all_served, timeout=10, message="recovery after Redis came back")
+            recovery = time.monotonic() - back
             watched = await watching
 
             await asyncio.sleep(1.0)

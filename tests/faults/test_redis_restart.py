@@ -19,10 +19,10 @@ import pytest
 from authorium_shared.resources import create_pg_pool
 from tests.authz.flows import make_client, token_request
 from tests.conftest import DatabaseFactory
-from tests.faults.traffic import until
 from tests.processes import free_port, redis_server
 from tests.resource.conftest import RESOURCE_URL
 from tests.scale.test_scale_out import serving
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -77,12 +77,13 @@ async def test_a_revoked_token_stays_refused_while_redis_is_refilled(
             async def refused() -> bool:
                 return await _me(http, api, revoked) == 401
 
-            await until(refused, within=1.0, what="the revocation reaching the resource server")
+            await eventually(refused, timeout=1.0, message="the revocation to reach the resource server")
 
             redis.kill()
             redis.wait()
             processes.enter_context(redis_server(port))
             seen: Counter[int] = Counter()
+            # Not a wait: what must not happen (the token accepted) is looked for all through the WATCH seconds.
             deadline = time.monotonic() + WATCH
             while time.monotonic() < deadline:
                 seen[await _me(http, api, revoked)] += 1
@@ -96,5 +97,5 @@ async def test_a_revoked_token_stays_refused_while_redis_is_refilled(
                     introspected = await resp.json()
                 return introspected == {"active": False} and await _me(http, api, kept) == 200
 
-            await until(recovered, within=15, what="both servers serving again")
+            await eventually(recovered, timeout=15, message="both servers to serve again")
             assert await _me(http, api, revoked) == 401

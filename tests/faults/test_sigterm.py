@@ -104,7 +104,7 @@ async def test_sigterm_under_load(environ: dict[str, str], db: asyncpg.Pool, htt
                 outcome = await _one(session, service, method, url, **kwargs)
                 outcomes.append(outcome)
                 if outcome.failure == "refused":
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.01)  # pacing: a closed port must not turn the loop into a busy spin
 
         async def wait_exit(service: str, signalled: float) -> None:
             # communicate(): the process's output is read, and its pipes closed, as it exits.
@@ -120,7 +120,7 @@ async def test_sigterm_under_load(environ: dict[str, str], db: asyncpg.Pool, htt
             callers = [
                 asyncio.create_task(keep_calling(session, "authz" if i % 2 else "resource")) for i in range(CLIENTS)
             ]
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(2.0)  # the load runs a while before the signal (enough of it is checked below)
             signalled = time.monotonic()
             for proc in procs.values():
                 proc.send_signal(signal.SIGTERM)

@@ -122,12 +122,3 @@ def assert_only(answers: Iterable[Answer], *allowed: int) -> None:
         assert answer.status in allowed, f"{answer.op}: {answer.status} {answer.error or answer.body!r}"
         if answer.status == 503:
             assert is_unavailable(answer), f"{answer.op}: a 503 not in the documented form: {answer}"
-
-
-async def until(check: Callable[[], Awaitable[bool]], within: float, what: str) -> float:
-    """Poll `check` until it holds; the seconds it took. Fails the test after `within` seconds."""
-    started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < within, f"{what}: not within {within}s"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started

@@ -21,6 +21,7 @@ from authorium_shared.resources import create_pg_pool
 from tests.authz.flows import RegisteredClient, make_client, token_request
 from tests.conftest import DatabaseFactory
 from tests.processes import authorium, authorium_popen, free_port, wait_for_port
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +45,10 @@ async def serving(service: str, env: dict[str, str], port: int) -> AsyncIterator
         assert proc.returncode == 0, f"{service} on {port} did not stop cleanly: {err[-2000:]}"
 
 
-async def _until(check: Callable[[], Awaitable[bool]], limit: float) -> float:
+async def _seconds_until(check: Callable[[], Awaitable[bool]], limit: float, what: str) -> float:
+    """How long `check` took to hold; fails past `limit` seconds."""
     started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < limit, f"not within {limit}s"
-        await asyncio.sleep(0.01)
+    await eventually(check, timeout=limit, interval=0.01, message=what)
     return time.monotonic() - started
 
 
@@ -116,7 +116,7 @@ async def check_replicas(
         async def refused_everywhere(token: str = token) -> bool:
             return await statuses(http, apis, token) == [401] * REPLICAS
 
-        assert await _until(refused_everywhere, 1.0) < 1.0
+        assert await _seconds_until(refused_everywhere, 1.0, "every resource server to refuse the token") < 1.0
         for other in authzs:
             async with http.post(other + "/introspect", data={"token": token}, headers=client.basic) as resp:
                 assert await resp.json() == {"active": False}
@@ -131,6 +131,6 @@ async def check_replicas(
         kids = {jwt.get_unverified_header(await token_from(http, authz, client))["kid"] for authz in authzs}
         return not kids & old_kids
 
-    assert await _until(all_signing_with_a_new_key, 2.0) < 2.0
+    assert await _seconds_until(all_signing_with_a_new_key, 2.0, "every authorization server to sign anew") < 2.0
     for authz in authzs:
         assert await statuses(http, apis, await token_from(http, authz, client)) == [200] * REPLICAS

@@ -10,6 +10,7 @@ from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
 from tests.conftest import REDIS_URL
 from tests.processes import redis_server
+from tests.waiting import eventually
 
 
 async def test_every_listener_gets_each_event(redis_prefix: str) -> None:
@@ -21,10 +22,7 @@ async def test_every_listener_gets_each_event(redis_prefix: str) -> None:
     try:
         await asyncio.wait_for(asyncio.gather(*(f.connected_event.wait() for f in feeds)), 5)
         await events.publish(redis, keys, {"type": "keys"})
-        for _ in range(100):
-            if all(received):
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: all(received), timeout=1, interval=0.01, message="the event at every listener")
         assert received == [[{"type": "keys"}], [{"type": "keys"}]]
     finally:
         await _stop(tasks)
@@ -77,11 +75,7 @@ async def test_feed_reports_down_then_reconnects_and_resyncs_when_redis_returns(
             assert resyncs == 1 and feed.down_for() == 0.0
             proc.kill()
             proc.wait()
-            for _ in range(100):
-                if not feed.connected:
-                    break
-                await asyncio.sleep(0.05)
-            assert not feed.connected, "a dead connection is noticed within 5 s"
+            await eventually(lambda: not feed.connected, timeout=5, message="the dead connection to be noticed")
             with redis_server(port):
                 await asyncio.wait_for(feed.connected_event.wait(), 10)
                 assert resyncs == 2, "every reconnect resyncs from the source of truth"

@@ -269,6 +269,7 @@ async def test_concurrent_callers_share_one_fetch(
     kids = [random_kid() if random_kids and i else rsa_key.kid for i in range(20)]
     callers = [asyncio.create_task(cache.get(kid)) for kid in kids]
     await asyncio.wait_for(endpoint.arrived.wait(), 5)
+    # Time for any other caller to start a second fetch, which must not happen: the sleep is the test.
     await asyncio.sleep(0.05)
     assert endpoint.requests == 1
     endpoint.release.set()

@@ -18,6 +18,7 @@ from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
 from authorium_shared.revocations import Revocation, RevocationList
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -106,11 +107,15 @@ async def test_each_addition_is_announced_unless_told_not_to(redis: Redis, keys:
 
 async def _messages(pubsub: Any, count: int) -> list[dict[str, Any]]:
     received: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 5
-    while len(received) < count and time.monotonic() < deadline:
-        message = await pubsub.get_message(timeout=0.5)
+
+    async def all_received() -> bool:
+        message = await pubsub.get_message(timeout=0.5)  # waits for the next message itself
         if message is not None and message["type"] == "message":
             received.append(orjson.loads(message["data"]))
+        assert len(received) >= count, received
+        return True
+
+    await eventually(all_received, timeout=5, interval=0, message=f"{count} announcements")
     # Nothing more: anything extra (the unannounced one) would arrive right behind.
     extra = await pubsub.get_message(timeout=0.2)
     assert extra is None, extra
