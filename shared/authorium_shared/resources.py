@@ -122,7 +122,7 @@ def event_feed(*, start_wait: float) -> CleanupContext:
     return ctx
 
 
-async def _check_revocations(app: web.Application) -> str | None:
+async def check_revocation_feed(app: web.Application) -> str | None:
     return app[REVOCATIONS].problem()
 
 
@@ -132,7 +132,7 @@ async def revocation_copy(app: web.Application, cache: RevocationCache) -> Async
     `/readyz` reports it, and expired entries are pruned. For a service's revocations cleanup context."""
     app[REVOCATIONS] = cache
     app[EVENT_SUBSCRIBERS].append(cache)
-    app[READINESS_CHECKS].append(_check_revocations)
+    app[READINESS_CHECKS].append(check_revocation_feed)
     task = asyncio.create_task(cache.prune_periodically())
     try:
         yield

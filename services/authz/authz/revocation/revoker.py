@@ -11,7 +11,7 @@ import asyncpg
 
 from authorium_shared.events import Subscriber
 from authorium_shared.revocations import Revocation, RevocationCache, RevocationList, announce_resync
-from authz.revocation import records
+from authz.revocation import repository as revocations
 from authz.settings import AuthzSettings
 from authz.tokens.families import GrantRepository
 
@@ -43,7 +43,7 @@ class Revoker(Subscriber):
 
     async def access_token(self, jti: str, exp: int) -> None:
         expires_at = datetime.fromtimestamp(exp, UTC) + LEEWAY_MARGIN
-        await records.record(self.pool, "token", jti, expires_at)
+        await revocations.record(self.pool, "token", jti, expires_at)
         await self._add(Revocation("token", jti, int(expires_at.timestamp())))
 
     async def grant(self, grant_id: uuid.UUID, reason: str) -> None:
@@ -63,7 +63,7 @@ class Revoker(Subscriber):
     async def rebuild(self) -> int:
         """Put every unexpired revocation from Postgres back into Redis (which may have lost its data), then
         tell every replica to reload its copy. Run whenever this server's event feed (re)connects."""
-        found = await records.unexpired(self.pool)
+        found = await revocations.unexpired(self.pool)
         await self.listed.add(*found, announce=False)
         await announce_resync(self.listed.redis, self.listed.keys)
         return len(found)

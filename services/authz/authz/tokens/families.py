@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from authz.revocation import records as revocation_records
+from authz.revocation import repository as revocations
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ class GrantRepository:
     ) -> None:
         """Revoke a grant inside the caller's transaction; recorded even if the grant is not written yet."""
         await _lock_grant(conn, grant_id)
-        await revocation_records.record(conn, "grant", str(grant_id), revocation_expires_at)
+        await revocations.record(conn, "grant", str(grant_id), revocation_expires_at)
         await conn.execute(
             "UPDATE grants SET revoked_at = now(), revoked_reason = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
             grant_id,
