@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -15,6 +16,7 @@ from authorium_shared.events import EventFeed
 from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.revocations import RevocationCache, RevocationList
 from resource_server.appkeys import NOTES, REVOCATIONS, SETTINGS, VERIFIER
+from resource_server.discovery import discover_jwks_uri
 from resource_server.repositories.notes import NoteRepository
 from resource_server.tokens import Verifier
 
@@ -48,9 +50,10 @@ async def revocations(app: web.Application) -> AsyncIterator[None]:
 async def verifier(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
-        keys = JWKSCache(session, settings.jwks_url)
+        # AUTHORIUM_JWKS_URL, else the jwks_uri of the issuer's metadata, found when keys are first fetched.
+        keys = JWKSCache(session, settings.jwks_url or functools.partial(discover_jwks_uri, session, settings.issuer))
         # Best effort: a key set fetched now saves the first request the wait. If the authorization server
-        # is not up yet, the first token with an unknown kid fetches it.
+        # is not up yet, the first token with an unknown kid discovers and fetches it.
         await keys.refresh()
         app[VERIFIER] = Verifier(settings, keys, app[REVOCATIONS])
         app[NOTES] = NoteRepository(app[PG_POOL])
