@@ -21,6 +21,7 @@ def create_app(settings: ResourceSettings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(asynccontextmanager(contexts.revocations))
     app.cleanup_ctx.append(asynccontextmanager(contexts.verifier))
+    app.cleanup_ctx.append(asynccontextmanager(contexts.notes))
     app.router.add_get("/openapi.json", openapi.openapi)
     app.router.add_get("/api/me", notes.me)
     app.router.add_get("/api/notes", notes.list_notes)

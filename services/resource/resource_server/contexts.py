@@ -1,5 +1,5 @@
-"""Cleanup contexts owned by the resource server: the JWKS cache with its HTTP session, and the revocation
-cache with the event feed that keeps it current."""
+"""Cleanup contexts owned by the resource server: the JWKS cache with its HTTP session, the revocation
+cache with the event feed that keeps it current, and the notes repository."""
 
 from __future__ import annotations
 
@@ -56,5 +56,10 @@ async def verifier(app: web.Application) -> AsyncIterator[None]:
         # is not up yet, the first token with an unknown kid discovers and fetches it.
         await keys.refresh()
         app[VERIFIER] = Verifier(settings, keys, app[REVOCATIONS])
-        app[NOTES] = NoteRepository(app[PG_POOL])
         yield
+
+
+async def notes(app: web.Application) -> AsyncIterator[None]:
+    """The notes repository, over the Postgres pool that `base_app`'s context opened before this one."""
+    app[NOTES] = NoteRepository(app[PG_POOL])
+    yield
