@@ -14,7 +14,6 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from authorium.cli import all_migrations
 from authorium_shared import migrations
 from authorium_shared.keys import generate_kek
 
@@ -62,7 +61,7 @@ async def make_database() -> AsyncIterator[DatabaseFactory]:
             return url
         conn = await asyncpg.connect(url)
         try:
-            await migrations.apply(conn, all_migrations())
+            await migrations.apply(conn, migrations.all_migrations())
         finally:
             await conn.close()
         return url

@@ -13,11 +13,13 @@ import asyncpg
 import orjson
 from redis.exceptions import RedisError
 
+from authorium import devrun
 from authorium.services import SERVICES
-from authorium_shared import migrations
+from authorium.setup import setup
 from authorium_shared.errors import OAuthError
 from authorium_shared.keys import ALGORITHMS, KeyDecryptionError
 from authorium_shared.logs import configure_logging
+from authorium_shared.migrations import migrate
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.rotation import RotationTooEarly
@@ -43,18 +45,6 @@ class CommandError(Exception):
         self.status = status
 
 
-def all_migrations() -> list[migrations.Migration]:
-    return migrations.load("authz", "authz.migrations") + migrations.load("resource", "resource_server.migrations")
-
-
-async def migrate(database_url: str) -> list[migrations.Migration]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await migrations.apply(conn, all_migrations())
-    finally:
-        await conn.close()
-
-
 async def cmd_migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     applied = await migrate(CommonSettings.from_env(environ).database_url)
     for m in applied:
@@ -65,8 +55,6 @@ async def cmd_migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> i
 
 
 async def cmd_setup(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from authorium.setup import setup
-
     for line in await setup(environ) or ["everything was in place already"]:
         print(line)
     return 0
@@ -193,9 +181,7 @@ def worker_count(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def cmd_run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from authorium.devrun import run
-
-    return run(environ, worker_count(args, environ))
+    return devrun.run(environ, worker_count(args, environ))
 
 
 WORKERS_HELP = "processes sharing each port with SO_REUSEPORT (default: $AUTHORIUM_WORKERS, else the CPUs available)"

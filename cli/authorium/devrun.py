@@ -17,6 +17,7 @@ from authorium.services import SERVICES
 from authorium.setup import DEMO_USERNAME, ensure_demo_client, ensure_demo_user
 from authorium_shared.keys import generate_kek
 from authorium_shared.logs import configure_logging
+from authorium_shared.migrations import migrate
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import start_site, supervise
 from authorium_shared.settings import CommonSettings, listen_port
@@ -100,8 +101,6 @@ def _serve_worker(env: Mapping[str, str], ports: Mapping[str, int], workers: int
 
 
 def run(environ: Mapping[str, str], workers: int = 1) -> int:
-    from authorium.cli import migrate
-
     data_dir = Path(environ.get("AUTHORIUM_DATA_DIR", ".authorium")).resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secrets_path = data_dir / "dev-secrets.json"

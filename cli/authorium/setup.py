@@ -9,6 +9,7 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from authorium_shared.errors import OAuthError
+from authorium_shared.migrations import migrate
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.settings import ConfigError
@@ -76,8 +77,6 @@ async def _announce(settings: AuthzSettings, client_id: str) -> None:
 
 async def setup(environ: Mapping[str, str]) -> list[str]:
     """Returns what was done, one line each."""
-    from authorium.cli import migrate
-
     settings = AuthzSettings.from_env(environ)
     done = [
         f"applied migration {m.component} {m.version:04d}_{m.name}" for m in await migrate(settings.common.database_url)

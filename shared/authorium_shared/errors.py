@@ -1,4 +1,4 @@
-"""OAuth error types (RFC 6749 section 5.2, RFC 6750 section 3.1, RFC 7009, RFC 7591): one class per code."""
+"""OAuth error types (RFC 6749 section 5.2, RFC 6750 section 3.1, RFC 7591): one class per code."""
 
 from __future__ import annotations
 
@@ -71,10 +71,6 @@ class UnsupportedResponseType(OAuthError):
     error = "unsupported_response_type"
 
 
-class UnsupportedTokenType(OAuthError):
-    error = "unsupported_token_type"
-
-
 class InvalidScope(OAuthError):
     error = "invalid_scope"
 
@@ -120,8 +116,3 @@ class SlowDown(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
-
-
-class ServerError(OAuthError):
-    error = "server_error"
-    status = 500

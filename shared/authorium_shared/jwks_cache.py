@@ -1,5 +1,6 @@
 """JWKS cache for token verifiers: honours Cache-Control, refetches on unknown kids (rate-limited),
 shares one in-flight fetch between callers and keeps serving the last good keys when a fetch fails.
+The key set's URL is given, or found on first fetch by a resolver (e.g. from the issuer's metadata).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -25,6 +26,11 @@ _ASYMMETRIC_KTY: Final = frozenset({"RSA", "EC", "OKP"})
 
 class JWKSFetchError(Exception):
     """A JWKS response could not be used; the previous keys stay in service."""
+
+
+# Finds the key set's URL, raising JWKSFetchError (or an aiohttp.ClientError, TimeoutError or ValueError)
+# when it cannot yet.
+JWKSURLResolver = Callable[[], Awaitable[str]]
 
 
 def _directive_seconds(value: str) -> float | None:
@@ -81,12 +87,15 @@ def parse_jwks(document: object) -> dict[str, jwt.PyJWK]:
 
 
 class JWKSCache:
-    """Verification keys of one issuer, fetched from its `jwks_uri`."""
+    """Verification keys of one issuer, fetched from its `jwks_uri`.
+
+    `url` is that URL, or a resolver called when keys are first needed. A resolver that fails counts as a
+    failed fetch (same rate limit, same fail-closed answer); once it has answered, its URL is kept."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        url: str,
+        url: str | JWKSURLResolver,
         *,
         min_refetch_interval: float = 5.0,
         default_max_age: float = 300.0,
@@ -95,7 +104,8 @@ class JWKSCache:
         timeout: float = 10.0,
     ) -> None:
         self._session = session
-        self._url = url
+        self._url: str | None = url if isinstance(url, str) else None
+        self._resolve: JWKSURLResolver | None = None if isinstance(url, str) else url
         self._min_refetch_interval = min_refetch_interval
         self._default_max_age = default_max_age
         self._max_age_cap = max_age_cap
@@ -141,9 +151,15 @@ class JWKSCache:
                 await self._fetch()
         return self.ready
 
+    async def _jwks_url(self) -> str:
+        if self._url is None:
+            assert self._resolve is not None
+            self._url = await self._resolve()
+        return self._url
+
     async def _download(self) -> tuple[bytes, float]:
         async with self._session.get(
-            self._url, timeout=self._timeout, headers={"Accept": "application/json"}, allow_redirects=False
+            await self._jwks_url(), timeout=self._timeout, headers={"Accept": "application/json"}, allow_redirects=False
         ) as response:
             if response.status != 200:
                 raise JWKSFetchError(f"HTTP {response.status}")
@@ -167,7 +183,7 @@ class JWKSCache:
         except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError, JWKSFetchError) as exc:
             log.warning(
                 "JWKS fetch from %s failed (%s); keeping %d cached key(s), retrying in %gs",
-                self._url,
+                self._url or "a URL not yet resolved",
                 str(exc) or type(exc).__name__,
                 len(self._keys),
                 self._min_refetch_interval,

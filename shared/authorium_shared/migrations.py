@@ -11,6 +11,9 @@ import asyncpg
 # Any constant works, as long as every Authorium process uses the same one: it names the lock.
 _LOCK_ID = 0x41555448_4D494752  # "AUTHMIGR"
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Component -> the package holding its SQL files. Named, not imported: the files are read as package data, so
+# this package depends on no service's code.
+COMPONENTS = {"authz": "authz.migrations", "resource": "resource_server.migrations"}
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,17 @@ async def apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[M
             )
             applied.append(migration)
         return applied
+
+
+def all_migrations() -> list[Migration]:
+    """Every component's migrations, each component's in version order."""
+    return [migration for component, package in COMPONENTS.items() for migration in load(component, package)]
+
+
+async def migrate(database_url: str) -> list[Migration]:
+    """Apply every component's pending migrations to the database at `database_url`; returns what was applied."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await apply(conn, all_migrations())
+    finally:
+        await conn.close()

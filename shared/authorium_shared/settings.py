@@ -87,17 +87,6 @@ def env_float(environ: Mapping[str, str], name: str, default: float, *, minimum:
     return value
 
 
-def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(name, f"must be true or false, got {raw!r}")
-
-
 @dataclass(frozen=True)
 class CommonSettings:
     """What every service needs: where state lives, who the issuer is, and how to log."""

@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from authorium.cli import all_migrations
 from authorium_shared import migrations
 from tests.processes import free_port
 
@@ -62,7 +61,7 @@ class PrivatePostgres:
             await admin.close()
         conn = await asyncpg.connect(self.url(name))
         try:
-            await migrations.apply(conn, all_migrations())
+            await migrations.apply(conn, migrations.all_migrations())
         finally:
             await conn.close()
         return self.url(name)

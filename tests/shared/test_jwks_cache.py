@@ -390,6 +390,72 @@ async def test_refresh_loads_keys_and_respects_the_interval(
     assert endpoint.requests == 2
 
 
+# --- a URL found by a resolver -----------------------------------------------------------------
+
+
+@dataclass
+class Resolver:
+    """Stands in for discovery: answers `url`, or fails while `failing`; counts its calls."""
+
+    url: str
+    failing: bool = False
+    calls: int = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.failing:
+            raise JWKSFetchError("no metadata yet")
+        return self.url
+
+
+async def test_a_resolver_is_asked_when_keys_are_first_needed_and_only_then(
+    session: aiohttp.ClientSession, server: TestServer, endpoint: JWKSEndpoint, rsa_key: SigningKey, clock: Clock
+) -> None:
+    resolver = Resolver(str(server.make_url("/jwks")))
+    cache = JWKSCache(session, resolver, min_refetch_interval=INTERVAL, clock=clock)
+    assert resolver.calls == 0
+    assert (await verify(cache, access_token(rsa_key)))["sub"] == "u"
+    clock.advance(300)
+    assert await cache.get(rsa_key.kid) is not None
+    assert (resolver.calls, endpoint.requests) == (1, 2), "the resolved URL is kept for every later fetch"
+
+
+async def test_a_failing_resolver_fails_closed_and_is_retried_at_the_refetch_rate(
+    session: aiohttp.ClientSession,
+    server: TestServer,
+    endpoint: JWKSEndpoint,
+    rsa_key: SigningKey,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    resolver = Resolver(str(server.make_url("/jwks")), failing=True)
+    cache = JWKSCache(session, resolver, min_refetch_interval=INTERVAL, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="authorium_shared.jwks_cache"):
+        assert not await cache.refresh()
+    assert "no metadata yet" in caplog.text
+    with pytest.raises(TokenInvalid, match="unknown kid"):
+        await verify(cache, access_token(rsa_key))
+    assert (resolver.calls, endpoint.requests) == (1, 0)
+    resolver.failing = False
+    clock.advance(INTERVAL - 0.001)
+    assert await asyncio.gather(*(cache.get(rsa_key.kid) for _ in range(10))) == [None] * 10
+    assert resolver.calls == 1, "a resolver that failed is not asked again within the interval"
+    clock.advance(0.001)
+    assert (await verify(cache, access_token(rsa_key)))["sub"] == "u"
+    assert (resolver.calls, endpoint.requests) == (2, 1)
+    assert cache.ready
+
+
+async def test_concurrent_callers_share_one_resolution(
+    session: aiohttp.ClientSession, server: TestServer, endpoint: JWKSEndpoint, rsa_key: SigningKey
+) -> None:
+    resolver = Resolver(str(server.make_url("/jwks")))
+    cache = JWKSCache(session, resolver, min_refetch_interval=INTERVAL)
+    results = await asyncio.gather(*(cache.get(rsa_key.kid) for _ in range(20)))
+    assert all(r is not None for r in results)
+    assert (resolver.calls, endpoint.requests) == (1, 1)
+
+
 # --- parsing ----------------------------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ import asyncio
 
 import asyncpg
 
-from authorium.cli import all_migrations
 from authorium_shared import migrations
 from tests.conftest import DatabaseFactory
 from tests.processes import authorium
@@ -25,8 +24,8 @@ async def test_migrations_create_every_table_and_a_second_run_applies_nothing(ma
     url = await make_database(migrated=False)
     conn = await asyncpg.connect(url)
     try:
-        first = await migrations.apply(conn, all_migrations())
-        second = await migrations.apply(conn, all_migrations())
+        first = await migrations.apply(conn, migrations.all_migrations())
+        second = await migrations.apply(conn, migrations.all_migrations())
     finally:
         await conn.close()
     assert [m.component for m in first] == ["authz", "authz", "resource"]
@@ -51,12 +50,12 @@ async def test_concurrent_migrations_on_an_empty_database_all_succeed(make_datab
     async def run() -> list[migrations.Migration]:
         conn = await asyncpg.connect(url)
         try:
-            return await migrations.apply(conn, all_migrations())
+            return await migrations.apply(conn, migrations.all_migrations())
         finally:
             await conn.close()
 
     results = await asyncio.gather(*(run() for _ in range(5)))
-    assert sorted(len(r) for r in results) == [0, 0, 0, 0, len(all_migrations())], (
+    assert sorted(len(r) for r in results) == [0, 0, 0, 0, len(migrations.all_migrations())], (
         "one run applies; the rest find it done"
     )
 

@@ -24,6 +24,7 @@ def create_app(settings: ResourceSettings) -> web.Application:
     # Serve once the revocation list is loaded, or after a short wait (then requests fail closed until it is).
     app.cleanup_ctx.append(event_feed(start_wait=settings.revocation_max_staleness))
     app.cleanup_ctx.append(asynccontextmanager(contexts.verifier))
+    app.cleanup_ctx.append(asynccontextmanager(contexts.notes))
     app.router.add_get("/openapi.json", openapi.openapi)
     app.router.add_get("/api/me", notes.me)
     app.router.add_get("/api/notes", notes.list_notes)

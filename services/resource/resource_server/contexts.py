@@ -1,8 +1,9 @@
-"""Cleanup contexts owned by the resource server: the JWKS cache with its HTTP session, and the revocation
-cache with the event feed that keeps it current."""
+"""Cleanup contexts owned by the resource server, one per resource: the revocation copy (the event feed, a shared
+context, keeps it current), the JWKS cache with its HTTP session, and the notes repository."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -13,6 +14,7 @@ from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.resources import revocation_copy
 from authorium_shared.revocations import RevocationCache, RevocationList
 from resource_server.appkeys import NOTES, SETTINGS, VERIFIER
+from resource_server.discovery import discover_jwks_uri
 from resource_server.repositories.notes import NoteRepository
 from resource_server.tokens import Verifier
 
@@ -28,10 +30,16 @@ async def revocations(app: web.Application) -> AsyncIterator[None]:
 async def verifier(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
-        keys = JWKSCache(session, settings.jwks_url)
+        # AUTHORIUM_JWKS_URL, else the jwks_uri of the issuer's metadata, found when keys are first fetched.
+        keys = JWKSCache(session, settings.jwks_url or functools.partial(discover_jwks_uri, session, settings.issuer))
         # Best effort: a key set fetched now saves the first request the wait. If the authorization server
-        # is not up yet, the first token with an unknown kid fetches it.
+        # is not up yet, the first token with an unknown kid discovers and fetches it.
         await keys.refresh()
         app[VERIFIER] = Verifier(settings, keys, app[REVOCATIONS])
-        app[NOTES] = NoteRepository(app[PG_POOL])
         yield
+
+
+async def notes(app: web.Application) -> AsyncIterator[None]:
+    """The notes repository, over the Postgres pool that `base_app`'s context opened before this one."""
+    app[NOTES] = NoteRepository(app[PG_POOL])
+    yield

@@ -13,7 +13,8 @@ class ResourceSettings:
     common: CommonSettings
     # This server's identifier: the `aud` its access tokens must carry.
     resource_url: str
-    jwks_url: str
+    # Where the issuer's keys are: AUTHORIUM_JWKS_URL, or None to use the `jwks_uri` its metadata names.
+    jwks_url: str | None
     # Clock skew tolerated on exp and nbf, seconds.
     leeway: float
     # How long the revocation feed may be down before requests are refused (fail closed), seconds.
@@ -29,7 +30,11 @@ class ResourceSettings:
         return cls(
             common=common,
             resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
-            jwks_url=env_url(environ, "AUTHORIUM_JWKS_URL", common.issuer + "/jwks.json", schemes=("http", "https")),
+            jwks_url=(
+                env_url(environ, "AUTHORIUM_JWKS_URL", None, schemes=("http", "https"))
+                if environ.get("AUTHORIUM_JWKS_URL", "").strip()
+                else None
+            ),
             leeway=env_float(environ, "AUTHORIUM_TOKEN_LEEWAY", 5.0, minimum=0.0, maximum=120.0),
             revocation_max_staleness=env_float(
                 environ, "AUTHORIUM_REVOCATION_MAX_STALENESS", 5.0, minimum=0.5, maximum=300.0
