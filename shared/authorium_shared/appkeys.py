@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from authorium_shared.events import Subscriber
 from authorium_shared.redis_keys import RedisKeys
-from authorium_shared.revocations import RevocationCache
+from authorium_shared.revocation_lists import RevocationCache
 
 ReadinessCheck = Callable[[web.Application], Awaitable[str | None]]
 

@@ -86,6 +86,16 @@ def parse_jwks(document: object) -> dict[str, jwt.PyJWK]:
     return keys
 
 
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The response's body, or None once it runs past `limit` bytes (nothing more is read)."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 class JWKSCache:
     """Verification keys of one issuer, fetched from its `jwks_uri`.
 
@@ -163,13 +173,11 @@ class JWKSCache:
         ) as response:
             if response.status != 200:
                 raise JWKSFetchError(f"HTTP {response.status}")
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                body += chunk
-                if len(body) > MAX_JWKS_BYTES:
-                    raise JWKSFetchError("response too large")
+            body = await read_bounded(response, MAX_JWKS_BYTES)
+            if body is None:
+                raise JWKSFetchError("response too large")
             max_age = max_age_from_headers(response.headers, default=self._default_max_age, cap=self._max_age_cap)
-        return bytes(body), max_age
+        return body, max_age
 
     async def _fetch(self) -> None:
         previous_attempt, self._last_attempt = self._last_attempt, self._clock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -17,9 +17,20 @@ from redis.asyncio import Redis
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, PG_POOL, READINESS_CHECKS, REDIS, REDIS_KEYS, REVOCATIONS
 from authorium_shared.events import EventFeed, Subscriber
 from authorium_shared.redis_keys import RedisKeys
-from authorium_shared.revocations import RevocationCache
+from authorium_shared.revocation_lists import RevocationCache
 
 CleanupContext = Callable[[web.Application], AbstractAsyncContextManager[None]]
+
+
+@asynccontextmanager
+async def background(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run `job` as a task for as long as the block lasts; cancelled and awaited when it ends."""
+    task = asyncio.create_task(job)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -110,14 +121,10 @@ def event_feed(*, start_wait: float) -> CleanupContext:
                 subscriber.on_disconnect()
 
         feed = EventFeed(app[REDIS], app[REDIS_KEYS], on_event, on_connect=on_connect, on_disconnect=on_disconnect)
-        task = asyncio.create_task(feed.run())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(feed.connected_event.wait(), timeout=start_wait)
-        try:
+        async with background(feed.run()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.connected_event.wait(), timeout=start_wait)
             yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     return ctx
 
@@ -133,9 +140,5 @@ async def revocation_copy(app: web.Application, cache: RevocationCache) -> Async
     app[REVOCATIONS] = cache
     app[EVENT_SUBSCRIBERS].append(cache)
     app[READINESS_CHECKS].append(check_revocation_feed)
-    task = asyncio.create_task(cache.prune_periodically())
-    try:
+    async with background(cache.prune_periodically()):
         yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

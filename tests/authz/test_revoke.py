@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from authorium_shared import events
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
-from authorium_shared.revocations import RevocationCache, RevocationList
+from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.revocation.revoker import Revoker
 from authz.settings import AuthzSettings
 from authz.tokens.families import GrantRepository

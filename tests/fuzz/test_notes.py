@@ -15,7 +15,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from authorium_shared.jwt import encode
-from resource_server.tokens import REALM
+from resource_server.access import REALM
 from tests.fuzz import strategies as s
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.invariants import BEARER_ERRORS, bearer_challenge, no_server_error, note, over_limit, refused_by_parser

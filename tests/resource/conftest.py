@@ -19,9 +19,9 @@ import pytest
 
 from authorium_shared.keys import KeySet, SigningKey, parse_kek
 from authz.signing.repository import KeyRepository
+from resource_server.access import REALM
 from resource_server.app import create_app
 from resource_server.settings import ResourceSettings
-from resource_server.tokens import REALM
 from tests.authz.conftest import running_authz, server_errors, start_authz  # noqa: F401 - fixtures
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem, token_request
 from tests.servers import run_service

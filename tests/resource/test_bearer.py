@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from authorium_shared.jwt import encode
 from authorium_shared.keys import SigningKey
-from resource_server.tokens import REALM
+from resource_server.access import REALM
 from tests.resource.conftest import (
     RESOURCE_URL,
     Caller,

@@ -18,7 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
-from authorium_shared.revocations import Revocation, RevocationList
+from authorium_shared.revocation_lists import Revocation, RevocationList
 from tests.processes import free_port, wait_for_port
 from tests.resource.conftest import RESOURCE_URL, Caller, ResourceFactory, service_token, unverified_claims
 from tests.waiting import eventually

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from authorium_shared import events
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
-from authorium_shared.revocations import Revocation, RevocationList
+from authorium_shared.revocation_lists import Revocation, RevocationList
 from tests.conftest import REDIS_URL
 from tests.waiting import eventually
 
@@ -144,6 +144,6 @@ async def test_concurrent_adds_all_land(redis: Redis, keys: RedisKeys) -> None:
 
 
 def test_an_event_with_a_boolean_expiry_is_ignored() -> None:
-    from authorium_shared.revocations import Revocation
+    from authorium_shared.revocation_lists import Revocation
 
     assert Revocation.from_event({"type": "revoked", "kind": "token", "id": "x", "expires_at": True}) is None

@@ -5,7 +5,7 @@ by test_revocation.py, whose tokens are presented before they are revoked.)"""
 from __future__ import annotations
 
 from authorium_shared.verified_tokens import VerifiedTokens
-from resource_server.tokens import AccessToken
+from resource_server.access import AccessToken
 
 
 class Clock:

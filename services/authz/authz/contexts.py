@@ -10,8 +10,8 @@ from datetime import timedelta
 from aiohttp import web
 
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, PG_POOL, REDIS, REDIS_KEYS
-from authorium_shared.resources import revocation_copy
-from authorium_shared.revocations import RevocationCache, RevocationList
+from authorium_shared.resources import background, revocation_copy
+from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.appkeys import (
     ACCESS_TOKENS,
     AUDIT,
@@ -87,12 +87,8 @@ async def signing_keys(app: web.Application) -> AsyncIterator[None]:
     app[KEY_RING] = ring
     app[MINTER] = TokenMinter(settings, ring)
     app[EVENT_SUBSCRIBERS].append(ring)
-    task = asyncio.create_task(ring.reload_periodically())
-    try:
+    async with background(ring.reload_periodically()):
         yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def revocations(app: web.Application) -> AsyncIterator[None]:
@@ -111,9 +107,5 @@ async def revocations(app: web.Application) -> AsyncIterator[None]:
 async def pruning(app: web.Application) -> AsyncIterator[None]:
     """Deleting expired rows every few minutes, by one replica at a time."""
     retention = timedelta(days=app[SETTINGS].audit_retention_days)
-    task = asyncio.create_task(prune_periodically(app[PG_POOL], app[REDIS], app[REDIS_KEYS], audit_retention=retention))
-    try:
+    async with background(prune_periodically(app[PG_POOL], app[REDIS], app[REDIS_KEYS], audit_retention=retention)):
         yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from resource_server.repositories.notes import NoteRepository
+from resource_server.access import Verifier
+from resource_server.repository import NoteRepository
 from resource_server.settings import ResourceSettings
-from resource_server.tokens import Verifier
 
 SETTINGS = web.AppKey("resource_settings", ResourceSettings)
 VERIFIER = web.AppKey("verifier", Verifier)

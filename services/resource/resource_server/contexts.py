@@ -12,11 +12,11 @@ from aiohttp import web
 from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS, REVOCATIONS
 from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.resources import revocation_copy
-from authorium_shared.revocations import RevocationCache, RevocationList
+from authorium_shared.revocation_lists import RevocationCache, RevocationList
+from resource_server.access import Verifier
 from resource_server.appkeys import NOTES, SETTINGS, VERIFIER
 from resource_server.discovery import discover_jwks_uri
-from resource_server.repositories.notes import NoteRepository
-from resource_server.tokens import Verifier
+from resource_server.repository import NoteRepository
 
 
 async def revocations(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from authorium_shared.jwks_cache import JWKSFetchError
+from authorium_shared.jwks_cache import JWKSFetchError, read_bounded
 
 WELL_KNOWN_PATH: Final = "/.well-known/openid-configuration"
 MAX_METADATA_BYTES: Final = 256 * 1024
@@ -52,11 +52,9 @@ async def discover_jwks_uri(session: aiohttp.ClientSession, issuer: str) -> str:
     async with session.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"}, allow_redirects=False) as resp:
         if resp.status != 200:
             raise DiscoveryError(f"{url} answered HTTP {resp.status}")
-        body = bytearray()
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > MAX_METADATA_BYTES:
-                raise DiscoveryError(f"{url} answered more than {MAX_METADATA_BYTES} bytes")
+        body = await read_bounded(resp, MAX_METADATA_BYTES)
+        if body is None:
+            raise DiscoveryError(f"{url} answered more than {MAX_METADATA_BYTES} bytes")
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):

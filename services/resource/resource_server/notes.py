@@ -16,9 +16,9 @@ from aiohttp import web
 
 from authorium_shared.errors import InvalidRequest
 from authorium_shared.middleware import json_response
+from resource_server.access import AccessToken
 from resource_server.appkeys import NOTES, VERIFIER
-from resource_server.repositories.notes import Cursor, Note
-from resource_server.tokens import AccessToken
+from resource_server.repository import Cursor, Note
 
 MAX_TITLE = 200
 MAX_BODY = 10_000

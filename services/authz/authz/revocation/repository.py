@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from authorium_shared.revocations import Kind, Revocation
+from authorium_shared.revocation_lists import Kind, Revocation
 
 
 async def record(db: asyncpg.Pool | asyncpg.Connection, kind: Kind, rid: str, expires_at: datetime) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from authorium_shared.events import Subscriber
-from authorium_shared.revocations import Revocation, RevocationCache, RevocationList, announce_resync
+from authorium_shared.revocation_lists import Revocation, RevocationCache, RevocationList, announce_resync
 from authz.revocation import repository as revocations
 from authz.settings import AuthzSettings
 from authz.tokens.families import GrantRepository

@@ -7,7 +7,7 @@ from typing import Any
 from authorium_shared import access_tokens
 from authorium_shared.errors import TemporarilyUnavailable
 from authorium_shared.jwt import TokenInvalid, verify_with_keyset
-from authorium_shared.revocations import RevocationCache, RevocationsUnknown
+from authorium_shared.revocation_lists import RevocationCache, RevocationsUnknown
 from authorium_shared.verified_tokens import VerifiedTokens
 from authz.settings import AuthzSettings
 from authz.signing.ring import KeyRing

@@ -13,7 +13,7 @@ from authorium_shared.bearer import bearer_token, refuse
 from authorium_shared.errors import InsufficientScope, InvalidRequest, InvalidToken, TemporarilyUnavailable
 from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.jwt import TokenInvalid
-from authorium_shared.revocations import RevocationCache, RevocationsUnknown
+from authorium_shared.revocation_lists import RevocationCache, RevocationsUnknown
 from authorium_shared.verified_tokens import VerifiedTokens
 from resource_server.settings import ResourceSettings
 
