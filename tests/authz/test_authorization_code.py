@@ -267,12 +267,34 @@ async def test_missing_redirect_uri_when_the_request_had_one_is_invalid_grant(
 async def test_code_issued_to_another_client_is_invalid_grant(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
 ) -> None:
+    """RFC 6749 section 4.1.3: the server must "ensure that the authorization code was issued to the authenticated
+    confidential client". Another client's attempt is invalid_grant, and it spends nothing: the code's own client
+    redeems it afterwards."""
     victim = await make_client(db)
     attacker = await make_client(db)
     verifier, challenge = pkce_pair()
     code = await code_for(authz, victim, person, scope="notes:read", challenge=challenge)
     status, body = await redeem(http, authz, attacker, code, code_verifier=verifier)
     assert (status, body["error"]) == (400, "invalid_grant")
+    status, body = await redeem(http, authz, victim, code, code_verifier=verifier)
+    assert status == 200, body
+
+
+async def test_another_clients_replay_revokes_nothing(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """RFC 6749 section 4.1.2 and 4.1.3: a code used twice revokes what it issued, but only when the client it was
+    issued to presents it again; anyone else holding a leaked code cannot revoke the victim's tokens with it."""
+    victim = await make_client(db)
+    attacker = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, victim, person, scope="notes:read", challenge=challenge)
+    status, tokens = await redeem(http, authz, victim, code, code_verifier=verifier)
+    assert status == 200, tokens
+    status, body = await redeem(http, authz, attacker, code, code_verifier=verifier)
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert (await introspect(http, authz, victim, tokens["access_token"]))["active"] is True
+    assert (await introspect(http, authz, victim, tokens["refresh_token"]))["active"] is True
 
 
 async def test_unknown_code_is_invalid_grant(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:

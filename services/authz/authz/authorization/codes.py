@@ -1,7 +1,9 @@
 """Authorization codes in Redis (RFC 6749 section 4.1.2): stored under a digest of the code, consumed once.
 
-Consuming keeps a marker naming the grant the code started, so a replay can be told apart from an unknown
-code and everything issued from the code revoked (RFC 6749 section 4.1.2, RFC 9700 section 4.2.4)."""
+Only the client the code was issued to can consume it (RFC 6749 section 4.1.3): another client presenting it
+learns nothing and spends nothing. Consuming keeps a marker naming the grant the code started, so a replay by
+that client can be told apart from an unknown code and everything issued from the code revoked (RFC 6749
+section 4.1.2, RFC 9700 section 4.2.4)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,12 @@ from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
 
-# Atomically: hand out the code's data once, leaving only the grant marker behind for replays to find.
+# Atomically, and only for the client the code was issued to: hand out the code's data once, leaving only the
+# grant marker behind for replays to find.
 _CONSUME = """
+if redis.call('HGET', KEYS[1], 'client') ~= ARGV[2] then
+  return false
+end
 local data = redis.call('HGET', KEYS[1], 'data')
 if data then
   redis.call('HDEL', KEYS[1], 'data')
@@ -64,16 +70,19 @@ class CodeStore:
         value = secrets.token_urlsafe(32)
         key = self._key(value)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"data": orjson.dumps(asdict(code)), "grant": code.grant_id})
+            pipe.hset(
+                key, mapping={"data": orjson.dumps(asdict(code)), "grant": code.grant_id, "client": code.client_id}
+            )
             pipe.expire(key, self.ttl)
             await pipe.execute()
         return value
 
-    async def consume(self, value: str) -> AuthorizationCode | Replayed | None:
-        """The code's data the first time; Replayed afterwards (for a while); None if never issued or expired."""
+    async def consume(self, value: str, client_id: str) -> AuthorizationCode | Replayed | None:
+        """The code's data the first time `client_id` presents it; Replayed when that client presents it again
+        (for a while); None if never issued, expired, or issued to another client."""
         if not value or len(value) > 256:
             return None
-        result = await self._consume(keys=[self._key(value)], args=[self.replay_memory])
+        result = await self._consume(keys=[self._key(value)], args=[self.replay_memory, client_id])
         if not result:
             return None
         kind, payload = result[0], result[1]

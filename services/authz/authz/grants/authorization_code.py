@@ -1,7 +1,8 @@
 """The authorization code grant's token request (RFC 6749 section 4.1.3, RFC 7636 section 4.6, OIDC Core 3.1.3).
 
-The code is consumed before anything else, so two concurrent redemptions cannot both pass; a code that comes
-back after it was consumed revokes everything issued from it (RFC 6749 section 4.1.2)."""
+The code is consumed before anything else, so two concurrent redemptions cannot both pass, and only by the client
+it was issued to, so a leaked code is not spent by anyone else (section 4.1.3); a code that its client presents
+again revokes everything issued from it (RFC 6749 section 4.1.2)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ _UNUSABLE = "the authorization code is invalid, expired, or already used"
 
 async def exchange(request: TokenRequest) -> dict[str, Any]:
     client, app, params = request.client, request.app, request.params
-    found = await app[CODES].consume(require(params, "code"))
+    found = await app[CODES].consume(require(params, "code"), client.client_id)
     if found is None:
         raise InvalidGrant(_UNUSABLE)
     if isinstance(found, Replayed):
@@ -38,8 +39,6 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         )
         raise InvalidGrant(_UNUSABLE)
     code = found
-    if code.client_id != client.client_id:
-        raise InvalidGrant("the authorization code was issued to another client")
     if code.redirect_uri is not None and params.get("redirect_uri") != code.redirect_uri:
         raise InvalidGrant("redirect_uri does not match the authorization request")
     verifier = params.get("code_verifier")
