@@ -106,13 +106,6 @@ class InvalidRedirectUri(OAuthError):
     error = "invalid_redirect_uri"
 
 
-class SlowDown(OAuthError):
-    """Rate limited: RFC 6585 status 429 with Retry-After."""
-
-    error = "slow_down"
-    status = 429
-
-
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503

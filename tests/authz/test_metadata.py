@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import asyncpg
 import jwt
@@ -10,6 +12,7 @@ from authorium_shared.jwt import encode, verify
 from authorium_shared.keys import KeySet, parse_kek
 from authz.signing.repository import KeyRepository
 from tests.authz.conftest import AuthzFactory
+from tests.processes import authorium, free_port
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -109,3 +112,23 @@ async def test_a_token_signed_with_the_current_key_verifies_against_the_publishe
     key = next(k for k in published.keys if k.key_id == signing.kid)
     claims = verify(token, key, algorithms=["RS256"], issuer=authz, audience=None, typ="at+jwt")
     assert claims["sub"] == "x"
+
+
+async def test_an_http_issuer_off_loopback_stops_start_up_unless_allowed(
+    start_authz: AuthzFactory, environ: dict[str, str]
+) -> None:
+    """RFC 8414 section 2: the issuer "is a URL that uses the https scheme". An http issuer is accepted on loopback
+    (development) and, off loopback, only with the explicit development flag; otherwise start-up stops with one
+    line naming the variable."""
+    env = {**environ, "AUTHORIUM_ISSUER": "http://auth.example.test"}
+    result = await asyncio.to_thread(authorium, "serve", "authz", "--port", str(free_port()), env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "AUTHORIUM_ISSUER" in result.stderr and "https" in result.stderr
+    for issuer, allowed in (("http://auth.example.test", "true"), ("http://localhost:8000", "false")):
+        async with (
+            start_authz(AUTHORIUM_ISSUER=issuer, AUTHORIUM_ALLOW_HTTP_ISSUER=allowed) as url,
+            aiohttp.ClientSession() as http,
+            http.get(url + "/.well-known/openid-configuration") as resp,
+        ):
+            assert (await resp.json())["issuer"] == issuer

@@ -225,6 +225,8 @@ async def test_grant_the_client_is_not_registered_for_is_unauthorized_client(
 async def test_rate_limit_is_per_client(
     start_authz: AuthzFactory, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """A client over its limit gets RFC 6585's 429 with Retry-After and an error code OAuth defines
+    (`temporarily_unavailable`, RFC 6749 section 4.1.2.1; `slow_down` is the device grant's, RFC 8628 3.5)."""
     busy = await make_client(db)
     other = await make_client(db)
     # The limit counts in fixed 60-second windows: keep all five requests inside one.
@@ -236,7 +238,7 @@ async def test_rate_limit_is_per_client(
             assert status == 200, body
         status, body, resp = await post_token(http, url, {"grant_type": "client_credentials"}, busy.basic)
         assert status == 429, body
-        assert body["error"] == "slow_down"
+        assert body["error"] == "temporarily_unavailable"
         assert 1 <= int(resp.headers["Retry-After"]) <= 61
         status, body, _ = await post_token(http, url, {"grant_type": "client_credentials"}, other.basic)
         assert status == 200, body

@@ -19,7 +19,6 @@ TOKEN_ERRORS = frozenset(
         "unsupported_grant_type",
         "invalid_scope",
         "invalid_target",
-        "slow_down",
         "temporarily_unavailable",
     }
 )

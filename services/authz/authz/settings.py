@@ -5,16 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from authorium_shared.keys import ALGORITHMS, parse_kek
 from authorium_shared.settings import (
     DEFAULT_RESOURCE_URL,
     CommonSettings,
     ConfigError,
+    env_bool,
     env_float,
     env_int,
     env_str,
     env_url,
+    is_loopback,
 )
 
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
@@ -58,6 +61,16 @@ class AuthzSettings:
         common = CommonSettings.from_env(environ)
         if "/" in common.issuer.split("://", 1)[1]:
             raise ConfigError("AUTHORIUM_ISSUER", "must be an origin such as https://auth.example.com (no path)")
+        issuer = urlsplit(common.issuer)
+        # RFC 8414 section 2: the issuer "is a URL that uses the https scheme". Plain http is for trying it out on
+        # this machine, or where the operator says so.
+        insecure = issuer.scheme != "https" and not is_loopback(issuer.hostname or "")
+        if insecure and not env_bool(environ, "AUTHORIUM_ALLOW_HTTP_ISSUER", False):
+            raise ConfigError(
+                "AUTHORIUM_ISSUER",
+                "must use https outside loopback (RFC 8414 section 2); for development only, set"
+                " AUTHORIUM_ALLOW_HTTP_ISSUER=true",
+            )
         try:
             kek = parse_kek(env_str(environ, "AUTHORIUM_KEK", None))
         except ValueError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from authorium_shared.errors import SlowDown, UnauthorizedClient, UnsupportedGrantType
+from authorium_shared.errors import TemporarilyUnavailable, UnauthorizedClient, UnsupportedGrantType
 from authorium_shared.middleware import NO_STORE, json_response
 from authz.appkeys import CLIENTS, TOKEN_RATE_LIMIT
 from authz.clients.authentication import authenticate
@@ -19,7 +19,11 @@ async def token(request: web.Request) -> web.Response:
     client = await authenticate(request, params, request.app[CLIENTS])
     retry_after = await request.app[TOKEN_RATE_LIMIT].hit(client.client_id)
     if retry_after:
-        raise SlowDown("too many token requests for this client", headers={"Retry-After": str(retry_after)})
+        # No code of RFC 6749 section 5.2 means "too many requests"; `slow_down` belongs to the device grant's polling
+        # (RFC 8628 3.5). temporarily_unavailable (registered, RFC 6749 4.1.2.1) says it, with RFC 6585's 429.
+        raise TemporarilyUnavailable(
+            "too many token requests for this client", status=429, headers={"Retry-After": str(retry_after)}
+        )
     grant_type = require(params, "grant_type")
     exchange = GRANTS.get(grant_type)
     if exchange is None:
