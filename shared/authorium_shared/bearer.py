@@ -56,7 +56,11 @@ def bearer_token(request: web.Request, realm: str) -> str:
     scheme, _, token = headers[0].partition(" ")
     if scheme.lower() != "bearer":
         raise missing_token(realm)
-    token = token.strip()
+    return well_formed(token.strip(), realm)
+
+
+def well_formed(token: str, realm: str) -> str:
+    """`token` if it is an RFC 6750 b64token (section 2.1), else the refusal."""
     if not token or not _B64TOKEN.fullmatch(token):
         raise refuse(InvalidToken("the bearer token is malformed"), realm)
     return token

@@ -73,7 +73,7 @@ async def test_a_token_not_meant_for_userinfo_is_refused(
             assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
 
 
-async def test_without_profile_only_sub_and_never_a_token_in_the_url_or_body(
+async def test_without_profile_only_sub_and_never_a_token_in_the_url(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
     client = await make_client(db)
@@ -87,6 +87,35 @@ async def test_without_profile_only_sub_and_never_a_token_in_the_url_or_body(
         assert resp.status in (400, 401)
         assert "WWW-Authenticate" in resp.headers
         assert resp.headers["Cache-Control"] == "no-store"
+
+
+async def test_the_token_in_a_form_body_on_post(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+    """RFC 6750 section 2.2 (OIDC Core 5.3.1 names it for userinfo): on POST the access token may come as the
+    form-encoded `access_token`; never on GET, and never beside an Authorization header (section 2: one method)."""
+    client = await make_client(db)
+    tokens = await sign_in_and_redeem(http, authz, client, await make_user(db), scope="openid")
+    token = tokens["access_token"]
+    sub = jwt.decode(token, options={"verify_signature": False})["sub"]
     async with http.post(f"{authz}/userinfo", data={"access_token": token}) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json()) == {"sub": sub}
+    both = {"Authorization": f"Bearer {token}"}
+    async with http.post(f"{authz}/userinfo", data={"access_token": token}, headers=both) as resp:
+        assert resp.status == 400
+        assert 'error="invalid_request"' in resp.headers["WWW-Authenticate"]
+    async with http.post(f"{authz}/userinfo", data={"access_token": "bad token!"}) as resp:
         assert resp.status == 401
-        assert resp.headers["WWW-Authenticate"] == BARE_CHALLENGE
+        assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+
+
+async def test_email_comes_with_email_verified(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+    """OIDC Core 5.4: the `email` scope asks for `email` and `email_verified`; Authorium verifies no address, so
+    `email_verified` is false (5.1: true only when the address was verified)."""
+    client = await make_client(db)
+    username = await make_user(db)
+    await db.execute("UPDATE users SET email = $2 WHERE username = $1", username, f"{username}@example.com")
+    tokens = await sign_in_and_redeem(http, authz, client, username, scope="openid email")
+    async with http.get(f"{authz}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}) as resp:
+        body = await resp.json()
+    assert body["email"] == f"{username}@example.com"
+    assert body["email_verified"] is False

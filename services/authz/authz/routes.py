@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from authz import browser_origins
 from authz.appkeys import SETTINGS
 from authz.endpoints import (
     authorize,
@@ -24,19 +25,23 @@ from authz.endpoints import (
 
 def add_routes(app: web.Application, static: Path) -> None:
     router = app.router
-    router.add_get("/.well-known/oauth-authorization-server", metadata.metadata)
-    router.add_get("/.well-known/openid-configuration", metadata.metadata)
-    router.add_get(paths.JWKS, jwks.jwks)
+    # What apps in a browser call directly (`browser_origins`).
+    from_browsers = [
+        router.add_get("/.well-known/oauth-authorization-server", metadata.metadata),
+        router.add_get("/.well-known/openid-configuration", metadata.metadata),
+        router.add_get(paths.JWKS, jwks.jwks),
+        router.add_post(paths.TOKEN, token.token),
+        router.add_post(paths.REVOKE, revoke.revoke),
+        router.add_route("GET", paths.USERINFO, userinfo.userinfo),
+        router.add_route("POST", paths.USERINFO, userinfo.userinfo),
+    ]
+    browser_origins.enable(app, from_browsers)
     router.add_route("GET", paths.AUTHORIZE, authorize.authorize)
     router.add_route("POST", paths.AUTHORIZE, authorize.authorize)
     router.add_post(paths.AUTHORIZE_LOGIN, login.login)
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
-    router.add_post(paths.TOKEN, token.token)
-    router.add_post(paths.REVOKE, revoke.revoke)
     router.add_post(paths.INTROSPECT, introspect.introspect)
-    router.add_route("GET", paths.USERINFO, userinfo.userinfo)
-    router.add_route("POST", paths.USERINFO, userinfo.userinfo)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
     router.add_static("/static", static)

@@ -10,7 +10,8 @@ from aiohttp import web
 from authorium_shared.errors import UnauthorizedClient
 from authorium_shared.jwt import TokenInvalid
 from authorium_shared.middleware import NO_STORE
-from authz.appkeys import ACCESS_TOKENS, AUDIT, CLIENTS, GRANT_STORE, REVOKER
+from authz.appkeys import ACCESS_TOKENS, AUDIT, CLIENTS, GRANT_STORE, REVOKER, SETTINGS
+from authz.browser_origins import check_origin
 from authz.clients.authentication import authenticate
 from authz.forms import read_form, require
 from authz.tokens.minter import refresh_digest
@@ -23,6 +24,7 @@ async def revoke(request: web.Request) -> web.Response:
     # not as a malformed request.
     params = await read_form(request, unchecked=("token",))
     client = await authenticate(request, params, request.app[CLIENTS])
+    check_origin(request, client, request.app[SETTINGS].issuer)
     token = require(params, "token")
     # The hint only orders the search (section 2.1); an unknown hint is ignored, not an error.
     order = HINTS[::-1] if params.get("token_type_hint") == "refresh_token" else HINTS

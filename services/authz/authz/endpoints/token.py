@@ -7,7 +7,8 @@ from aiohttp import web
 
 from authorium_shared.errors import TemporarilyUnavailable, UnauthorizedClient, UnsupportedGrantType
 from authorium_shared.middleware import NO_STORE, json_response
-from authz.appkeys import CLIENTS, TOKEN_RATE_LIMIT
+from authz.appkeys import CLIENTS, SETTINGS, TOKEN_RATE_LIMIT
+from authz.browser_origins import check_origin
 from authz.clients.authentication import authenticate
 from authz.forms import read_form, require
 from authz.grants import GRANTS
@@ -17,6 +18,7 @@ from authz.grants.request import TokenRequest
 async def token(request: web.Request) -> web.Response:
     params = await read_form(request)
     client = await authenticate(request, params, request.app[CLIENTS])
+    check_origin(request, client, request.app[SETTINGS].issuer)
     retry_after = await request.app[TOKEN_RATE_LIMIT].hit(client.client_id)
     if retry_after:
         # No code of RFC 6749 section 5.2 means "too many requests"; `slow_down` belongs to the device grant's polling

@@ -1,7 +1,9 @@
 """The UserInfo endpoint (OpenID Connect Core section 5.3): claims about the signed-in user, by scope.
 
-The access token must name this issuer as an audience (it does when `openid` was granted) and carry
-`openid`; refusals follow RFC 6750 section 3."""
+The access token comes in the Authorization header (RFC 6750 section 2.1) or, on POST, in the form body (section
+2.2; one of the two, never both). It must name this issuer as an audience (it does when `openid` was granted) and
+carry `openid`; refusals follow RFC 6750 section 3. An app in a browser may call it from a web origin its client
+registered (`browser_origins`)."""
 
 from __future__ import annotations
 
@@ -9,24 +11,33 @@ from typing import Any
 
 from aiohttp import web
 
-from authorium_shared.bearer import bearer_token, refuse
-from authorium_shared.errors import InsufficientScope, InvalidToken
+from authorium_shared.bearer import bearer_token, refuse, well_formed
+from authorium_shared.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from authorium_shared.jwt import TokenInvalid
 from authorium_shared.middleware import NO_STORE, json_response
-from authz.appkeys import ACCESS_TOKENS, SETTINGS, USERS
+from authz.appkeys import ACCESS_TOKENS, CLIENTS, SETTINGS, USERS
+from authz.browser_origins import check_origin
+from authz.forms import read_form
 
 REALM = "authorium"
 
 
 async def userinfo(request: web.Request) -> web.Response:
-    reader = request.app[ACCESS_TOKENS]
-    token = bearer_token(request, REALM)
+    reader, issuer = request.app[ACCESS_TOKENS], request.app[SETTINGS].issuer
+    token = await _presented_token(request)
     try:
-        claims = reader.read(token, audience=request.app[SETTINGS].issuer)
+        claims = reader.read(token, audience=issuer)
     except TokenInvalid as exc:
         raise refuse(InvalidToken(f"the access token is invalid: {exc.reason}"), REALM) from None
     if reader.is_revoked(claims):
         raise refuse(InvalidToken("the access token was revoked"), REALM)
+    client = await request.app[CLIENTS].get(str(claims["client_id"]))
+    if client is None:
+        raise refuse(InvalidToken("the token's client no longer exists"), REALM)
+    try:
+        check_origin(request, client, issuer)
+    except OAuthError as exc:
+        raise refuse(exc, REALM) from None
     scopes = str(claims.get("scope", "")).split()
     if "openid" not in scopes:
         raise refuse(InsufficientScope("the openid scope is required"), REALM, scope="openid")
@@ -40,4 +51,22 @@ async def userinfo(request: web.Request) -> web.Response:
             body["name"] = user.name
     if "email" in scopes and user.email:
         body["email"] = user.email
+        # OIDC Core 5.1: true only once the address was verified, and Authorium verifies none.
+        body["email_verified"] = False
     return json_response(body, headers=NO_STORE)
+
+
+async def _presented_token(request: web.Request) -> str:
+    """The access token: from the Authorization header, or from a POSTed form's `access_token` (RFC 6750 2.2)."""
+    in_body = None
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        try:
+            in_body = (await read_form(request, unchecked=("access_token",))).get("access_token")
+        except OAuthError as exc:
+            raise refuse(exc, REALM) from None
+    if in_body is None:
+        return bearer_token(request, REALM)
+    if "Authorization" in request.headers:
+        # RFC 6750 section 2: "Clients MUST NOT use more than one method to transmit the token in each request."
+        raise refuse(InvalidRequest("send the access token once: in the Authorization header or in the body"), REALM)
+    return well_formed(in_body, REALM)
