@@ -54,6 +54,7 @@ def build_metadata(settings: AuthzSettings) -> dict[str, Any]:
             "preferred_username",
             "name",
             "email",
+            "email_verified",
         ],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
