@@ -81,10 +81,22 @@ async def proceed(
             response = await login.page(request, rid, session, pending.client_id)
             app[SESSIONS].set_cookie(response, session)
             return response
-        granted = await app[CONSENTS].granted(user.user_id, pending.client_id)
-        if not set(pending.scopes) <= granted or "consent" in pending.prompt:
+        client = await app[CLIENTS].get(pending.client_id)
+        # RFC 8252 section 8.6, RFC 6749 section 10.2: nothing proves which app answers at a public client's
+        # redirect URI (another app can claim the same loopback port or custom scheme), so remembered consent
+        # would hand it codes without the person seeing a page: a public client's every request is asked.
+        always_ask = client is None or client.is_public
+        if (
+            always_ask
+            or "consent" in pending.prompt
+            or not set(pending.scopes) <= await app[CONSENTS].granted(user.user_id, pending.client_id)
+        ):
             if "none" in pending.prompt:
-                raise ConsentRequired("the user has not consented to these scopes")
+                raise ConsentRequired(
+                    "a public client needs the user's consent on every request"
+                    if always_ask
+                    else "the user has not consented to these scopes"
+                )
             rid = await app[PENDING].save(replace(pending, sid=session.sid), rid)
             return await consent.page(request, pending, rid, session, user.username)
     except OAuthError as exc:
