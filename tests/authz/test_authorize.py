@@ -95,6 +95,56 @@ async def test_unregistered_redirect_uris_get_an_error_page(
         assert_error_page(*await get_authorize(http, authz, params))
 
 
+async def test_a_native_app_may_use_any_loopback_port_and_the_code_is_bound_to_it(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """RFC 8252 section 7.3: a request for a registered loopback IP redirect URI may name any port (or none);
+    the answer goes to the URI the request named, and the code is bound to that URI: the token request must
+    present the very same one (RFC 6749 section 4.1.3), not the registered one nor another port."""
+    registered = ("http://127.0.0.1/callback", "http://[::1]:8080/cb")
+    client = await flows.make_client(db, public=True, scope="openid notes:read", redirect_uris=registered)
+    username = await flows.make_user(db)
+    async with flows.browser() as browser:
+        for used in ("http://127.0.0.1:51234/callback", "http://[::1]/cb", "http://[::1]:49152/cb"):
+            verifier, challenge = flows.pkce_pair()
+            pkce = {"code_challenge": challenge, "code_challenge_method": "S256"}
+            result = await flows.authorize(
+                browser, authz, client, username, redirect_uri=used, scope="openid", state="n", **pkce
+            )
+            assert result.location.startswith(used + "?"), result.location
+            assert result.params["state"] == "n"
+            wrong = "http://127.0.0.1:51235/callback" if "127.0.0.1" in used else "http://[::1]:8080/cb"
+            status, body, _ = await flows.token_request(
+                http,
+                authz,
+                client,
+                grant_type="authorization_code",
+                code=result.code,
+                redirect_uri=wrong,
+                code_verifier=verifier,
+            )
+            assert (status, body["error"]) == (400, "invalid_grant"), (used, body)
+
+            result = await flows.authorize(browser, authz, client, None, redirect_uri=used, scope="openid", **pkce)
+            redeem = {"grant_type": "authorization_code", "code": result.code, "code_verifier": verifier}
+            status, body, _ = await flows.token_request(http, authz, client, **redeem, redirect_uri=used)
+            assert status == 200, (used, body)
+            assert body["scope"] == "openid"
+
+        # Only the port is free: anything else about the address is still matched exactly (RFC 9700 4.1.3).
+        for near_miss in (
+            "http://127.0.0.1:51234/callback/",
+            "http://127.0.0.1:51234/callback?x=1",
+            "https://127.0.0.1:51234/callback",
+            "http://localhost:51234/callback",
+            "http://127.0.0.2:51234/callback",
+            "http://127.0.0.1:5000@evil.example/callback",
+            "http://127.0.0.1:0/callback",
+        ):
+            params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": near_miss, "state": "s"}
+            assert_error_page(*await get_authorize(http, authz, params))
+
+
 async def test_client_without_the_code_grant_gets_an_error_page(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:

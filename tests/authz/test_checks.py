@@ -84,6 +84,80 @@ def test_missing_redirect_uri_with_several_registered_is_refused() -> None:
         checks.check_redirect_uri(client(redirect_uris=(REGISTERED, OTHER)), None)
 
 
+LOOPBACK_V4 = "http://127.0.0.1/callback"
+LOOPBACK_V6 = "http://[::1]:8080/cb"
+
+
+@pytest.mark.parametrize(
+    ("registered", "requested"),
+    [
+        (LOOPBACK_V4, "http://127.0.0.1:51234/callback"),
+        (LOOPBACK_V4, "http://127.0.0.1:1/callback"),
+        (LOOPBACK_V4, "http://127.0.0.1:65535/callback"),
+        (LOOPBACK_V6, "http://[::1]/cb"),
+        (LOOPBACK_V6, "http://[::1]:49152/cb"),
+        ("http://127.0.0.1:8002/callback?app=x", "http://127.0.0.1:9/callback?app=x"),
+        ("http://127.0.0.1:8002", "http://127.0.0.1:40000"),
+    ],
+)
+def test_a_loopback_redirect_uri_matches_on_any_port(registered: str, requested: str) -> None:
+    """RFC 8252 section 7.3: the server MUST allow any port in a request for a registered loopback IP redirect
+    URI (a native app listens on the port the operating system gives it); the URI returned is the request's,
+    which the code is then bound to (RFC 6749 section 4.1.3)."""
+    c = client(redirect_uris=(REGISTERED, registered))
+    assert checks.check_redirect_uri(c, requested) == requested
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "http://127.0.0.1:51234/callback/",
+        "http://127.0.0.1:51234/Callback",
+        "http://127.0.0.1:51234/callback?x=1",
+        "http://127.0.0.1:51234/callback#x",
+        "https://127.0.0.1:51234/callback",
+        "HTTP://127.0.0.1:51234/callback",
+        "http://127.0.0.2:51234/callback",
+        "http://127.1:51234/callback",
+        "http://localhost:51234/callback",
+        "http://[::1]:51234/callback",
+        "http://[0:0:0:0:0:0:0:1]:51234/cb",
+        "http://127.0.0.1:0/callback",
+        "http://127.0.0.1:65536/callback",
+        "http://127.0.0.1:051234/callback",
+        "http://127.0.0.1:/callback",
+        "http://127.0.0.1:\uff15\uff10\uff10\uff10/callback",  # fullwidth digits
+        "http://127.0.0.1:5000@evil.example/callback",
+        "http://127.0.0.1:5000.evil.example/callback",
+        "http://127.0.0.1.evil.example/callback",
+        "http://user@127.0.0.1:5000/callback",
+        "http://127.0.0.1:5000/callback\n",
+    ],
+)
+def test_a_loopback_redirect_uri_differs_only_in_the_port(requested: str) -> None:
+    """RFC 8252 section 7.3 relaxes the port and nothing else: scheme, host, path and query still match exactly
+    (RFC 9700 section 4.1.3), and a port is 1-65535 written as a plain decimal number."""
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(redirect_uris=(LOOPBACK_V4, LOOPBACK_V6)), requested)
+
+
+@pytest.mark.parametrize(
+    ("registered", "requested"),
+    [
+        ("http://localhost:8080/cb", "http://localhost:9090/cb"),
+        ("http://localhost/cb", "http://localhost:9090/cb"),
+        ("https://client.example:8443/callback", "https://client.example:9443/callback"),
+        ("https://127.0.0.1:8443/callback", "https://127.0.0.1:9443/callback"),
+        ("com.example.app:/callback", "com.example.app:/callback:1"),
+    ],
+)
+def test_only_loopback_ip_redirect_uris_ignore_the_port(registered: str, requested: str) -> None:
+    """RFC 8252 section 7.3 is about loopback IP literals over http; `localhost` (section 8.3: NOT RECOMMENDED),
+    https and private-use schemes keep the exact string match of RFC 9700 section 4.1.3."""
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(redirect_uris=(registered,)), requested)
+
+
 def test_unknown_client_is_refused() -> None:
     with pytest.raises(checks.UntrustedRedirect):
         checks.check_redirect_uri(None, REGISTERED)

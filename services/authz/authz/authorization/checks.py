@@ -3,6 +3,7 @@ order by the authorization endpoint. The first two decide whether errors may be 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from authorium_shared.errors import InvalidRequest, OAuthError, UnsupportedResponseType
@@ -32,9 +33,33 @@ class RequestUriNotSupported(OAuthError):
     error = "request_uri_not_supported"
 
 
+# RFC 8252 section 7.3: a loopback IP redirect URI, split into the part before the port and the part after it.
+# The port, when present, is 1-65535 without leading zeros; what follows it must start the path, query or end.
+_LOOPBACK = re.compile(r"(http://(?:127\.0\.0\.1|\[::1\]))(?::([1-9][0-9]{0,4}))?([/?#].*)?", re.DOTALL)
+
+
+def _without_port(uri: str) -> tuple[str, str] | None:
+    """A loopback IP redirect URI as (scheme and host, the rest), or None for any other URI."""
+    match = _LOOPBACK.fullmatch(uri)
+    if match is None or (match[2] is not None and int(match[2]) > 65535):
+        return None
+    return match[1], match[3] or ""
+
+
+def redirect_uri_matches(registered: str, requested: str) -> bool:
+    """An exact string match (RFC 9700 section 4.1.3), except that a registered loopback IP redirect URI
+    (`http://127.0.0.1` or `http://[::1]`) matches a request for it on any port, or none: native apps listen on
+    whatever port the operating system gives them (RFC 8252 section 7.3). `localhost` is matched exactly."""
+    if requested == registered:
+        return True
+    loopback = _without_port(registered)
+    return loopback is not None and loopback == _without_port(requested)
+
+
 def check_redirect_uri(client: Client | None, redirect_uri: str | None) -> str:
-    """The registered redirect URI to use: an exact string match (RFC 9700 section 4.1.3), or the only one
-    registered when the request names none (RFC 6749 section 3.1.2.3)."""
+    """The redirect URI to answer at: the request's, when it matches a registered one (`redirect_uri_matches`),
+    so a code is bound to the URI actually used; or the only one registered when the request names none (RFC 6749
+    section 3.1.2.3)."""
     if client is None:
         raise UntrustedRedirect("The application that sent you here is not registered.")
     if "authorization_code" not in client.grant_types or not client.redirect_uris:
@@ -43,7 +68,7 @@ def check_redirect_uri(client: Client | None, redirect_uri: str | None) -> str:
         if len(client.redirect_uris) != 1:
             raise UntrustedRedirect("The application did not say where to send you back (redirect_uri).")
         return client.redirect_uris[0]
-    if redirect_uri not in client.redirect_uris:
+    if not any(redirect_uri_matches(registered, redirect_uri) for registered in client.redirect_uris):
         raise UntrustedRedirect("The application asked to send you to an address it has not registered.")
     return redirect_uri
 
