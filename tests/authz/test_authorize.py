@@ -169,6 +169,95 @@ async def test_missing_redirect_uri_needs_exactly_one_registered(
     assert result.code
 
 
+async def test_an_openid_request_must_name_its_redirect_uri(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """OIDC Core 3.1.2.1: redirect_uri is REQUIRED in an OpenID Connect request, even when the client has one
+    registered URI. A request failing for a missing redirection URI is shown to the person, not redirected
+    (RFC 6749 section 4.1.2.1). A plain OAuth request may still omit it (RFC 6749 section 3.1.2.3)."""
+    client = await flows.make_client(db)
+    base = {"response_type": "code", "client_id": client.client_id, "state": "s"}
+    for scope in ("openid", "notes:read openid profile", "openid nope:unknown"):
+        for prompt in ({}, {"prompt": "none"}):
+            assert_error_page(*await get_authorize(http, authz, {**base, "scope": scope, **prompt}))
+    # Without openid the sole registered URI still serves: the answer is a redirect there.
+    status, headers, _ = await get_authorize(http, authz, {**base, "scope": "notes:read", "prompt": "none"})
+    assert status == 302
+    assert redirect_params(headers, client.redirect_uri)["error"] == "login_required"
+
+
+async def test_an_openid_request_ignores_scopes_the_client_may_not_have(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """OIDC Core 3.1.2.1: scope values not understood SHOULD be ignored, so in an OpenID Connect request scopes
+    the client is not registered for are dropped, not answered with invalid_scope; the consent page asks for
+    what is granted, and the token response's `scope` says what was granted (RFC 6749 section 5.1)."""
+    client = await flows.make_client(db, scope="openid profile notes:read")
+    username = await flows.make_user(db)
+    verifier, challenge = flows.pkce_pair()
+    async with flows.browser() as browser:
+        result = await flows.authorize(
+            browser,
+            authz,
+            client,
+            username,
+            scope="openid notes:admin profile x:unknown notes:read offline_access",
+            state="o",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    consent_page = result.pages[-1]
+    assert "<code>notes:read</code>" in consent_page
+    for dropped in ("notes:admin", "x:unknown", "offline_access"):
+        assert dropped not in consent_page
+    assert result.params["state"] == "o"
+    redeem = {"grant_type": "authorization_code", "code": result.code, "code_verifier": verifier}
+    status, body, _ = await flows.token_request(http, authz, client, **redeem, redirect_uri=client.redirect_uri)
+    assert status == 200, body
+    assert body["scope"] == "openid profile notes:read"
+    assert "id_token" in body
+    assert "refresh_token" not in body  # offline_access was dropped, not granted (OIDC Core section 11)
+    # A client that may not have `openid` itself makes no OpenID Connect request of it: invalid_scope.
+    plain = await flows.make_client(db, scope="notes:read")
+    params = {"response_type": "code", "client_id": plain.client_id, "redirect_uri": plain.redirect_uri}
+    status, headers, _ = await get_authorize(http, authz, {**params, "scope": "openid notes:read", "state": "p"})
+    assert status == 302
+    got = redirect_params(headers, plain.redirect_uri)
+    assert (got["error"], got["state"]) == ("invalid_scope", "p")
+
+
+async def test_a_request_without_scope_gets_the_default_scopes_without_openid(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """RFC 6749 section 3.3: without `scope` the server uses a pre-defined default, here the client's registered
+    scopes minus OpenID Connect's (`openid`, `offline_access`, `profile`, `email`): nobody asked for a sign-in
+    (OIDC Core 3.1.2.1 makes `openid` what asks for one), so no ID token; and a client registered for nothing
+    but OpenID Connect scopes must name them (invalid_scope)."""
+    client = await flows.make_client(db, scope="openid profile email offline_access notes:read notes:write")
+    username = await flows.make_user(db)
+    verifier, challenge = flows.pkce_pair()
+    async with flows.browser() as browser:
+        result = await flows.authorize(
+            browser, authz, client, username, code_challenge=challenge, code_challenge_method="S256"
+        )
+        consent_page = result.pages[-1]
+        assert "<code>notes:write</code>" in consent_page
+        assert "<code>openid</code>" not in consent_page
+        redeem = {"grant_type": "authorization_code", "code": result.code, "code_verifier": verifier}
+        status, body, _ = await flows.token_request(http, authz, client, **redeem, redirect_uri=client.redirect_uri)
+        assert status == 200, body
+        assert body["scope"] == "notes:read notes:write"
+        assert "id_token" not in body
+
+        only_openid = await flows.make_client(db, scope="openid profile")
+        params = {"response_type": "code", "client_id": only_openid.client_id, "redirect_uri": only_openid.redirect_uri}
+        status, headers, _ = await get_authorize(browser, authz, {**params, "state": "d"})
+    assert status == 302
+    got = redirect_params(headers, only_openid.redirect_uri)
+    assert (got["error"], got["state"]) == ("invalid_scope", "d")
+    assert "code" not in got
+
+
 async def test_a_repeated_parameter_gets_an_error_page(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
@@ -201,7 +290,9 @@ async def test_request_errors_are_redirected_with_state_and_iss(
         (confidential, {"response_type": ""}, "invalid_request"),
         (confidential, {"response_type": "token"}, "unsupported_response_type"),
         (confidential, {"response_type": "code id_token"}, "unsupported_response_type"),
-        (confidential, {"scope": "openid notes:admin"}, "invalid_scope"),
+        # A plain OAuth request: a scope the client may not have is refused (RFC 6749 section 3.3); in an
+        # OpenID Connect request it would be dropped instead (OIDC Core 3.1.2.1, tested below).
+        (confidential, {"scope": "notes:read notes:admin"}, "invalid_scope"),
         (confidential, {"scope": "openid  notes:read"}, "invalid_scope"),
         (public, {}, "invalid_request"),
         (public, {**pkce, "code_challenge_method": "plain"}, "invalid_request"),

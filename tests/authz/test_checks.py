@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from authorium_shared.errors import InvalidRequest, UnsupportedResponseType
+from authorium_shared.errors import InvalidRequest, InvalidScope, UnsupportedResponseType
 from authz.authorization import checks, pkce
 from authz.clients.records import Client
 
@@ -30,6 +30,7 @@ def client(
     redirect_uris: tuple[str, ...] = (REGISTERED,),
     public: bool = False,
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+    scopes: tuple[str, ...] = ("openid",),
 ) -> Client:
     return Client(
         client_id="c1",
@@ -38,7 +39,7 @@ def client(
         token_endpoint_auth_method="none" if public else "client_secret_basic",
         grant_types=grant_types,
         redirect_uris=redirect_uris,
-        scopes=("openid",),
+        scopes=scopes,
         id_token_signed_response_alg="RS256",
         metadata={},
         created_at=datetime.now(UTC),
@@ -77,6 +78,17 @@ def test_redirect_uri_must_match_exactly(near_miss: str) -> None:
 
 def test_missing_redirect_uri_uses_the_only_registered_one() -> None:
     assert checks.check_redirect_uri(client(), None) == REGISTERED
+
+
+def test_an_openid_request_must_name_its_redirect_uri() -> None:
+    """OIDC Core 3.1.2.1: redirect_uri is REQUIRED when the scope has `openid`; the sole registered URI stands
+    in for a missing one only in plain OAuth (RFC 6749 section 3.1.2.3)."""
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(), None, openid=True)
+    assert checks.check_redirect_uri(client(), REGISTERED, openid=True) == REGISTERED
+    assert checks.is_openid_request({"scope": "profile openid"})
+    assert not checks.is_openid_request({"scope": "openidx profile"})
+    assert not checks.is_openid_request({})
 
 
 def test_missing_redirect_uri_with_several_registered_is_refused() -> None:
@@ -166,6 +178,33 @@ def test_unknown_client_is_refused() -> None:
 def test_client_without_the_code_grant_is_refused() -> None:
     with pytest.raises(checks.UntrustedRedirect):
         checks.check_redirect_uri(client(grant_types=("client_credentials",)), REGISTERED)
+
+
+# check_requested_scope
+
+API_CLIENT_SCOPES = ("openid", "profile", "email", "offline_access", "notes:read", "notes:write")
+
+
+def test_openid_requests_drop_scopes_the_client_may_not_have() -> None:
+    """OIDC Core 3.1.2.1: scope values not understood SHOULD be ignored in an OpenID Connect request."""
+    c = client(scopes=("openid", "notes:read"))
+    got = checks.check_requested_scope(c, {"scope": "notes:admin openid x notes:read offline_access"})
+    assert got == ("openid", "notes:read")
+
+
+def test_plain_oauth_requests_refuse_scopes_the_client_may_not_have() -> None:
+    """RFC 6749 section 3.3: invalid_scope, also for `openid` from a client that may not have it."""
+    for scope in ("notes:read notes:admin", "openid notes:read"):
+        with pytest.raises(InvalidScope):
+            checks.check_requested_scope(client(scopes=("notes:read",)), {"scope": scope})
+    assert checks.check_requested_scope(client(scopes=("notes:read",)), {"scope": "notes:read"}) == ("notes:read",)
+
+
+def test_no_scope_is_the_clients_scopes_without_openid_connects() -> None:
+    """RFC 6749 section 3.3's default, never a sign-in (`openid`) or `offline_access` nobody asked for."""
+    assert checks.check_requested_scope(client(scopes=API_CLIENT_SCOPES), {}) == ("notes:read", "notes:write")
+    with pytest.raises(InvalidScope):
+        checks.check_requested_scope(client(scopes=("openid", "profile", "offline_access")), {})
 
 
 # check_response_type and unsupported parameters

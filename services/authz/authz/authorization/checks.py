@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from authorium_shared.errors import InvalidRequest, OAuthError, UnsupportedResponseType
+from authorium_shared.errors import InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType
+from authz import scopes
 from authz.authorization import pkce
 from authz.clients.records import Client
 
@@ -56,21 +57,56 @@ def redirect_uri_matches(registered: str, requested: str) -> bool:
     return loopback is not None and loopback == _without_port(requested)
 
 
-def check_redirect_uri(client: Client | None, redirect_uri: str | None) -> str:
+def check_redirect_uri(client: Client | None, redirect_uri: str | None, *, openid: bool = False) -> str:
     """The redirect URI to answer at: the request's, when it matches a registered one (`redirect_uri_matches`),
     so a code is bound to the URI actually used; or the only one registered when the request names none (RFC 6749
-    section 3.1.2.3)."""
+    section 3.1.2.3), unless it is an OpenID Connect request, which must name it (OIDC Core 3.1.2.1)."""
     if client is None:
         raise UntrustedRedirect("The application that sent you here is not registered.")
     if "authorization_code" not in client.grant_types or not client.redirect_uris:
         raise UntrustedRedirect("This application is not allowed to sign people in.")
     if redirect_uri is None:
+        # RFC 6749 section 4.1.2.1: a request that fails for a missing redirection URI is reported to the person,
+        # not redirected; that holds even with a sole registered URI, which we could reach but the client did not
+        # ask for, and the client's developer learns of the mistake on the first try.
+        if openid:
+            raise UntrustedRedirect(
+                "The application did not say where to send you back (redirect_uri), which an OpenID Connect "
+                "sign-in must."
+            )
         if len(client.redirect_uris) != 1:
             raise UntrustedRedirect("The application did not say where to send you back (redirect_uri).")
         return client.redirect_uris[0]
     if not any(redirect_uri_matches(registered, redirect_uri) for registered in client.redirect_uris):
         raise UntrustedRedirect("The application asked to send you to an address it has not registered.")
     return redirect_uri
+
+
+def is_openid_request(params: Mapping[str, str]) -> bool:
+    """Whether the request asks for `openid`, making it an OpenID Connect request (OIDC Core 3.1.2.1)."""
+    return scopes.OPENID in params.get("scope", "").split(" ")
+
+
+def check_requested_scope(client: Client, params: Mapping[str, str]) -> tuple[str, ...]:
+    """The scopes to grant.
+
+    - No `scope`: the client's registered scopes without OpenID Connect's (RFC 6749 section 3.3's pre-defined
+      default): a request that named no scope is plain OAuth, never a sign-in (`openid`) nor offline access
+      nobody asked for; `profile` and `email` only say which claims a sign-in's ID token and userinfo carry, so
+      without `openid` they mean nothing. A client registered for nothing else must name its scopes.
+    - An OpenID Connect request (the client asks for `openid` and may have it): scopes the client may not have
+      are dropped, not refused (OIDC Core 3.1.2.1: values not understood SHOULD be ignored); the token response
+      says what was granted (RFC 6749 section 5.1).
+    - Any other request: every scope must be the client's, else invalid_scope (RFC 6749 section 3.3)."""
+    requested = scopes.parse_scope(params.get("scope"))
+    if not requested:
+        default = tuple(s for s in client.scopes if s not in scopes.USER_SCOPES)
+        if not default:
+            raise InvalidScope("scope is required: this client has no default scope outside OpenID Connect's")
+        return default
+    if scopes.OPENID in requested and scopes.OPENID in client.scopes:
+        return tuple(s for s in requested if s in client.scopes)
+    return scopes.check_scope(requested, client.scopes)
 
 
 def check_response_type(params: Mapping[str, str]) -> None:

@@ -20,7 +20,6 @@ from authz.authorization.response import answer_with_code, to_client
 from authz.endpoints import consent, login
 from authz.forms import read_form, single_values
 from authz.interaction import PageError, resumed_step
-from authz.scopes import check_scope, parse_scope
 from authz.sessions.store import Session
 
 
@@ -34,7 +33,9 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     # Postgres text cannot hold NUL (asyncpg raises); no registered id has control characters anyway.
     client = await request.app[CLIENTS].get(client_id) if client_id and client_id.isprintable() else None
     try:
-        redirect_uri = checks.check_redirect_uri(client, params.get("redirect_uri"))
+        redirect_uri = checks.check_redirect_uri(
+            client, params.get("redirect_uri"), openid=checks.is_openid_request(params)
+        )
     except checks.UntrustedRedirect as exc:
         raise PageError("Cannot continue", exc.message) from None
     assert client is not None
@@ -46,7 +47,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
             client_id=client.client_id,
             redirect_uri=redirect_uri,
             redirect_uri_given="redirect_uri" in params,
-            scopes=check_scope(parse_scope(params.get("scope")), client.scopes),
+            scopes=checks.check_requested_scope(client, params),
             state=state,
             nonce=nonce,
             code_challenge=checks.check_pkce(client, params),
