@@ -272,9 +272,20 @@ def test_prompt_values() -> None:
     assert checks.check_prompt({"prompt": "none"}) == ("none",)
     assert checks.check_prompt({"prompt": "login consent"}) == ("login", "consent")
     assert checks.check_prompt({"prompt": "login login"}) == ("login",)
+    # OIDC Core 3.1.2.1.
+    assert checks.check_prompt({"prompt": "select_account"}) == ("select_account",)
+    assert checks.check_prompt({"prompt": "select_account consent"}) == ("select_account", "consent")
 
 
-@pytest.mark.parametrize("prompt", ["none login", "consent none", "select_account", "LOGIN", "login bogus"])
+def test_login_hint_is_kept_only_when_it_could_be_a_username() -> None:
+    """OIDC Core 3.1.2.1: login_hint is advice the server MAY use; one no username could be is left unused."""
+    assert checks.check_login_hint({}) is None
+    assert checks.check_login_hint({"login_hint": "alice@example.com"}) == "alice@example.com"
+    for unusable in ("a" * 101, 'x"><script>', "two words", "tab\tname"):
+        assert checks.check_login_hint({"login_hint": unusable}) is None
+
+
+@pytest.mark.parametrize("prompt", ["none login", "consent none", "none select_account", "LOGIN", "login bogus"])
 def test_prompt_refuses_unknown_values_and_none_with_others(prompt: str) -> None:
     with pytest.raises(InvalidRequest):
         checks.check_prompt({"prompt": prompt})

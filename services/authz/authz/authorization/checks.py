@@ -1,20 +1,29 @@
-"""The authorization request's checks (RFC 6749 section 4.1.1, RFC 7636 section 4.3, OIDC Core 3.1.2.1), run in
-order by the authorization endpoint. The first two decide whether errors may be sent back to the client at all."""
+"""The authorization request's checks (RFC 6749 section 4.1.1, RFC 7636 section 4.3, OIDC Core 3.1.2.1-3.1.2.2),
+run in order by the authorization endpoint. The first two decide whether errors may be sent back to the client at
+all."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
 from authorium_shared.errors import InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType
+from authorium_shared.jwt import TokenInvalid, verify_with_keyset
+from authorium_shared.keys import ALGORITHMS, KeySet
 from authz import scopes
 from authz.authorization import pkce
 from authz.clients.records import Client
+from authz.users.accounts import check_username
 
-PROMPTS = ("none", "login", "consent")
+# OIDC Core 3.1.2.1; discovery lists these as `prompt_values_supported`. `account_selection_required`
+# (section 3.1.2.6) never arises: a browser holds one session, so there is never an account to choose silently.
+PROMPTS = ("none", "login", "consent", "select_account")
 MAX_STATE_LENGTH = 1024
 MAX_NONCE_LENGTH = 255
 MAX_AGE_LIMIT = 10 * 365 * 86400
+# The `typ` header of the ID tokens the minter signs (access tokens are `at+jwt`, so they are no hint).
+ID_TOKEN_TYP = "JWT"
 
 
 class UntrustedRedirect(Exception):
@@ -147,7 +156,7 @@ def check_prompt(params: Mapping[str, str]) -> tuple[str, ...]:
     values = tuple(dict.fromkeys(params.get("prompt", "").split()))
     unknown = [v for v in values if v not in PROMPTS]
     if unknown:
-        raise InvalidRequest(f"prompt value {unknown[0]!r} is not supported; use none, login or consent")
+        raise InvalidRequest(f"prompt value {unknown[0]!r} is not supported; use {', '.join(PROMPTS)}")
     if "none" in values and len(values) > 1:
         raise InvalidRequest("prompt=none cannot be combined with other values")
     return values
@@ -169,3 +178,53 @@ def check_state_and_nonce(params: Mapping[str, str]) -> tuple[str | None, str | 
     if nonce is not None and len(nonce) > MAX_NONCE_LENGTH:
         raise InvalidRequest(f"nonce must be at most {MAX_NONCE_LENGTH} characters")
     return state, nonce
+
+
+def check_id_token_hint(params: Mapping[str, str], keyset: KeySet, *, issuer: str, client_id: str) -> str | None:
+    """The subject `id_token_hint` names (OIDC Core 3.1.2.1), once it is known to be an ID token this server
+    issued (signed by a key of ours, `typ` JWT, our `iss`) to this client (`aud`); InvalidRequest otherwise
+    (section 3.1.2.2: the request MUST be validated).
+
+    Its expiry is not checked, on purpose: section 3.1.2.1 calls it a hint about a current *or past* session, and
+    an RP's last ID token has usually expired by the time it asks again (node-oidc-provider, and RP-Initiated
+    Logout section 2 for the same parameter, accept expired ones too). The hint is never a credential: it can
+    only make the server ask for a sign-in or refuse with login_required, never skip one. What bounds its age is
+    the key ring: once the key that signed it is removed (after every token it signed has expired), the
+    signature cannot be checked and the hint is refused like a forged one."""
+    hint = params.get("id_token_hint")
+    if hint is None:
+        return None
+    try:
+        claims = verify_with_keyset(
+            hint,
+            keyset,
+            algorithms=ALGORITHMS,
+            issuer=issuer,
+            audience=client_id,
+            typ=ID_TOKEN_TYP,
+            # exp, iat and nbf may be anything our own signature vouched for; see above.
+            leeway=math.inf,
+            required=("iss", "sub", "aud"),
+        )
+    except TokenInvalid as exc:
+        raise InvalidRequest(
+            f"id_token_hint is not an ID token this server issued to this client ({exc.reason})"
+        ) from None
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject:
+        raise InvalidRequest("id_token_hint has no subject")
+    return subject
+
+
+def check_login_hint(params: Mapping[str, str]) -> str | None:
+    """`login_hint` (OIDC Core 3.1.2.1), to prefill the login page's username, when it could be a username at all.
+    Any other hint (too long, characters no username has) is left unused rather than refused: the parameter is
+    advice the server MAY use, and a username field holding something no account can have helps nobody."""
+    hint = params.get("login_hint")
+    if hint is None:
+        return None
+    try:
+        check_username(hint)
+    except ValueError:
+        return None
+    return hint

@@ -13,7 +13,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from authorium_shared.errors import ConsentRequired, LoginRequired, OAuthError
-from authz.appkeys import CLIENTS, CONSENTS, PENDING, SESSIONS, SETTINGS, USERS
+from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, SESSIONS, SETTINGS, USERS
 from authz.authorization import checks
 from authz.authorization.pending import PendingRequest
 from authz.authorization.response import answer_with_code, to_client
@@ -54,6 +54,10 @@ async def authorize(request: web.Request) -> web.StreamResponse:
             prompt=checks.check_prompt(params),
             max_age=checks.check_max_age(params),
             sid="",
+            login_hint=checks.check_login_hint(params),
+            hint_subject=checks.check_id_token_hint(
+                params, request.app[KEY_RING].keyset, issuer=request.app[SETTINGS].issuer, client_id=client.client_id
+            ),
         )
     except OAuthError as exc:
         raise to_client(exc, request.app[SETTINGS].issuer, redirect_uri, params.get("state")) from None
@@ -79,9 +83,13 @@ async def proceed(
             if session is None or (session.user_id is not None and user is None):
                 session = await app[SESSIONS].start_anonymous()
             rid = await app[PENDING].save(replace(pending, sid=session.sid), rid)
-            response = await login.page(request, rid, session, pending.client_id)
+            response = await login.page(request, rid, session, pending.client_id, username=pending.login_hint or "")
             app[SESSIONS].set_cookie(response, session)
             return response
+        if pending.names_another_user(session):
+            # OIDC Core 3.1.2.1: the user id_token_hint names is neither signed in nor signed in by the request
+            # (`needs_login` sent this request to the login page, and someone else signed in there).
+            raise LoginRequired("the user who signed in is not the one id_token_hint names")
         client = await app[CLIENTS].get(pending.client_id)
         # RFC 8252 section 8.6, RFC 6749 section 10.2: nothing proves which app answers at a public client's
         # redirect URI (another app can claim the same loopback port or custom scheme), so remembered consent
