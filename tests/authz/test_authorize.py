@@ -558,9 +558,9 @@ async def id_token_for(http: aiohttp.ClientSession, authz: str, client: flows.Re
     return str((await flows.sign_in_and_redeem(http, authz, client, username, scope="openid"))["id_token"])
 
 
-def signed_by_the_server(app: web.Application, claims: dict[str, Any], *, typ: str = "JWT") -> str:
+def signed_by_the_server(app: web.Application, claims: dict[str, Any]) -> str:
     """A JWT signed with the running server's own current RS256 key: what an ID token of any age looks like."""
-    return encode(claims, app[KEY_RING].keyset.signing_key("RS256"), typ=typ)
+    return encode(claims, app[KEY_RING].keyset.signing_key("RS256"), typ="JWT")
 
 
 def hinted(client: flows.RegisteredClient, **params: str) -> dict[str, str]:
