@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from authorium_shared.errors import InvalidRequest, UnsupportedResponseType
+from authorium_shared.errors import InvalidRequest, InvalidScope, UnsupportedResponseType
 from authz.authorization import checks, pkce
 from authz.clients.records import Client
 
@@ -30,6 +30,7 @@ def client(
     redirect_uris: tuple[str, ...] = (REGISTERED,),
     public: bool = False,
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+    scopes: tuple[str, ...] = ("openid",),
 ) -> Client:
     return Client(
         client_id="c1",
@@ -38,7 +39,7 @@ def client(
         token_endpoint_auth_method="none" if public else "client_secret_basic",
         grant_types=grant_types,
         redirect_uris=redirect_uris,
-        scopes=("openid",),
+        scopes=scopes,
         id_token_signed_response_alg="RS256",
         metadata={},
         created_at=datetime.now(UTC),
@@ -79,9 +80,94 @@ def test_missing_redirect_uri_uses_the_only_registered_one() -> None:
     assert checks.check_redirect_uri(client(), None) == REGISTERED
 
 
+def test_an_openid_request_must_name_its_redirect_uri() -> None:
+    """OIDC Core 3.1.2.1: redirect_uri is REQUIRED when the scope has `openid`; the sole registered URI stands
+    in for a missing one only in plain OAuth (RFC 6749 section 3.1.2.3)."""
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(), None, openid=True)
+    assert checks.check_redirect_uri(client(), REGISTERED, openid=True) == REGISTERED
+    assert checks.is_openid_request({"scope": "profile openid"})
+    assert not checks.is_openid_request({"scope": "openidx profile"})
+    assert not checks.is_openid_request({})
+
+
 def test_missing_redirect_uri_with_several_registered_is_refused() -> None:
     with pytest.raises(checks.UntrustedRedirect):
         checks.check_redirect_uri(client(redirect_uris=(REGISTERED, OTHER)), None)
+
+
+LOOPBACK_V4 = "http://127.0.0.1/callback"
+LOOPBACK_V6 = "http://[::1]:8080/cb"
+
+
+@pytest.mark.parametrize(
+    ("registered", "requested"),
+    [
+        (LOOPBACK_V4, "http://127.0.0.1:51234/callback"),
+        (LOOPBACK_V4, "http://127.0.0.1:1/callback"),
+        (LOOPBACK_V4, "http://127.0.0.1:65535/callback"),
+        (LOOPBACK_V6, "http://[::1]/cb"),
+        (LOOPBACK_V6, "http://[::1]:49152/cb"),
+        ("http://127.0.0.1:8002/callback?app=x", "http://127.0.0.1:9/callback?app=x"),
+        ("http://127.0.0.1:8002", "http://127.0.0.1:40000"),
+    ],
+)
+def test_a_loopback_redirect_uri_matches_on_any_port(registered: str, requested: str) -> None:
+    """RFC 8252 section 7.3: the server MUST allow any port in a request for a registered loopback IP redirect
+    URI (a native app listens on the port the operating system gives it); the URI returned is the request's,
+    which the code is then bound to (RFC 6749 section 4.1.3)."""
+    c = client(redirect_uris=(REGISTERED, registered))
+    assert checks.check_redirect_uri(c, requested) == requested
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "http://127.0.0.1:51234/callback/",
+        "http://127.0.0.1:51234/Callback",
+        "http://127.0.0.1:51234/callback?x=1",
+        "http://127.0.0.1:51234/callback#x",
+        "https://127.0.0.1:51234/callback",
+        "HTTP://127.0.0.1:51234/callback",
+        "http://127.0.0.2:51234/callback",
+        "http://127.1:51234/callback",
+        "http://localhost:51234/callback",
+        "http://[::1]:51234/callback",
+        "http://[0:0:0:0:0:0:0:1]:51234/cb",
+        "http://127.0.0.1:0/callback",
+        "http://127.0.0.1:65536/callback",
+        "http://127.0.0.1:051234/callback",
+        "http://127.0.0.1:/callback",
+        "http://127.0.0.1:\uff15\uff10\uff10\uff10/callback",  # fullwidth digits
+        "http://127.0.0.1:5000@evil.example/callback",
+        "http://127.0.0.1:5000.evil.example/callback",
+        "http://127.0.0.1.evil.example/callback",
+        "http://user@127.0.0.1:5000/callback",
+        "http://127.0.0.1:5000/callback\n",
+    ],
+)
+def test_a_loopback_redirect_uri_differs_only_in_the_port(requested: str) -> None:
+    """RFC 8252 section 7.3 relaxes the port and nothing else: scheme, host, path and query still match exactly
+    (RFC 9700 section 4.1.3), and a port is 1-65535 written as a plain decimal number."""
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(redirect_uris=(LOOPBACK_V4, LOOPBACK_V6)), requested)
+
+
+@pytest.mark.parametrize(
+    ("registered", "requested"),
+    [
+        ("http://localhost:8080/cb", "http://localhost:9090/cb"),
+        ("http://localhost/cb", "http://localhost:9090/cb"),
+        ("https://client.example:8443/callback", "https://client.example:9443/callback"),
+        ("https://127.0.0.1:8443/callback", "https://127.0.0.1:9443/callback"),
+        ("com.example.app:/callback", "com.example.app:/callback:1"),
+    ],
+)
+def test_only_loopback_ip_redirect_uris_ignore_the_port(registered: str, requested: str) -> None:
+    """RFC 8252 section 7.3 is about loopback IP literals over http; `localhost` (section 8.3: NOT RECOMMENDED),
+    https and private-use schemes keep the exact string match of RFC 9700 section 4.1.3."""
+    with pytest.raises(checks.UntrustedRedirect):
+        checks.check_redirect_uri(client(redirect_uris=(registered,)), requested)
 
 
 def test_unknown_client_is_refused() -> None:
@@ -92,6 +178,33 @@ def test_unknown_client_is_refused() -> None:
 def test_client_without_the_code_grant_is_refused() -> None:
     with pytest.raises(checks.UntrustedRedirect):
         checks.check_redirect_uri(client(grant_types=("client_credentials",)), REGISTERED)
+
+
+# check_requested_scope
+
+API_CLIENT_SCOPES = ("openid", "profile", "email", "offline_access", "notes:read", "notes:write")
+
+
+def test_openid_requests_drop_scopes_the_client_may_not_have() -> None:
+    """OIDC Core 3.1.2.1: scope values not understood SHOULD be ignored in an OpenID Connect request."""
+    c = client(scopes=("openid", "notes:read"))
+    got = checks.check_requested_scope(c, {"scope": "notes:admin openid x notes:read offline_access"})
+    assert got == ("openid", "notes:read")
+
+
+def test_plain_oauth_requests_refuse_scopes_the_client_may_not_have() -> None:
+    """RFC 6749 section 3.3: invalid_scope, also for `openid` from a client that may not have it."""
+    for scope in ("notes:read notes:admin", "openid notes:read"):
+        with pytest.raises(InvalidScope):
+            checks.check_requested_scope(client(scopes=("notes:read",)), {"scope": scope})
+    assert checks.check_requested_scope(client(scopes=("notes:read",)), {"scope": "notes:read"}) == ("notes:read",)
+
+
+def test_no_scope_is_the_clients_scopes_without_openid_connects() -> None:
+    """RFC 6749 section 3.3's default, never a sign-in (`openid`) or `offline_access` nobody asked for."""
+    assert checks.check_requested_scope(client(scopes=API_CLIENT_SCOPES), {}) == ("notes:read", "notes:write")
+    with pytest.raises(InvalidScope):
+        checks.check_requested_scope(client(scopes=("openid", "profile", "offline_access")), {})
 
 
 # check_response_type and unsupported parameters
@@ -159,9 +272,20 @@ def test_prompt_values() -> None:
     assert checks.check_prompt({"prompt": "none"}) == ("none",)
     assert checks.check_prompt({"prompt": "login consent"}) == ("login", "consent")
     assert checks.check_prompt({"prompt": "login login"}) == ("login",)
+    # OIDC Core 3.1.2.1.
+    assert checks.check_prompt({"prompt": "select_account"}) == ("select_account",)
+    assert checks.check_prompt({"prompt": "select_account consent"}) == ("select_account", "consent")
 
 
-@pytest.mark.parametrize("prompt", ["none login", "consent none", "select_account", "LOGIN", "login bogus"])
+def test_login_hint_is_kept_only_when_it_could_be_a_username() -> None:
+    """OIDC Core 3.1.2.1: login_hint is advice the server MAY use; one no username could be is left unused."""
+    assert checks.check_login_hint({}) is None
+    assert checks.check_login_hint({"login_hint": "alice@example.com"}) == "alice@example.com"
+    for unusable in ("a" * 101, 'x"><script>', "two words", "tab\tname"):
+        assert checks.check_login_hint({"login_hint": unusable}) is None
+
+
+@pytest.mark.parametrize("prompt", ["none login", "consent none", "none select_account", "LOGIN", "login bogus"])
 def test_prompt_refuses_unknown_values_and_none_with_others(prompt: str) -> None:
     with pytest.raises(InvalidRequest):
         checks.check_prompt({"prompt": prompt})

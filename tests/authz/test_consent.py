@@ -194,3 +194,62 @@ async def test_the_consent_form_needs_a_signed_in_session(authz: str, db: asyncp
     assert resp.status == 403
     assert "Location" not in resp.headers
     assert EXPIRED in body
+
+
+# Public clients (RFC 8252 section 8.6, RFC 6749 section 10.2): who answers at their redirect URI is unproven.
+
+
+async def test_a_public_client_is_asked_for_consent_on_every_request(authz: str, db: asyncpg.Pool) -> None:
+    """RFC 8252 section 8.6 and RFC 6749 section 10.2: the server cannot tell a public client from another app
+    that claims its loopback port or custom scheme, so it must not approve the client's requests automatically;
+    remembered consent is not used, and the consent page comes every time (the code still comes after it)."""
+    client = await flows.make_client(db, public=True, scope="openid notes:read")
+    username = await flows.make_user(db)
+    _, challenge = flows.pkce_pair()
+    pkce = {"code_challenge": challenge, "code_challenge_method": "S256"}
+    async with flows.browser() as browser:
+        first = await flows.authorize(browser, authz, client, username, scope="openid notes:read", **pkce)
+        assert len(first.pages) == 2
+        assert first.code
+        for scope in ("openid notes:read", "openid"):
+            again = await flows.authorize(browser, authz, client, None, scope=scope, state="again", **pkce)
+            (page,) = again.pages
+            assert 'action="/authorize/consent"' in page, scope
+            assert again.params["state"] == "again"
+            assert again.code
+        # Refusing it then is refusing it: no code.
+        denied = await flows.authorize(browser, authz, client, None, consent="deny", scope="openid", **pkce)
+        assert denied.params["error"] == "access_denied"
+        assert "code" not in denied.params
+
+
+async def test_prompt_none_for_a_public_client_is_consent_required(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """OIDC Core 3.1.2.6 (`consent_required`) with RFC 8252 section 8.6: a public client cannot get a code
+    without the consent page, so `prompt=none` from it is answered with consent_required, with `state` and the
+    RFC 9207 `iss`, even when the user consented to the same scopes before; a confidential client with the same
+    remembered consent gets its code silently."""
+    public = await flows.make_client(db, public=True, scope="openid notes:read")
+    confidential = await flows.make_client(db, scope="openid notes:read")
+    username = await flows.make_user(db)
+    _, challenge = flows.pkce_pair()
+    pkce = {"code_challenge": challenge, "code_challenge_method": "S256"}
+    async with flows.browser() as browser:
+        for client in (public, confidential):
+            await flows.authorize(browser, authz, client, username, scope="openid notes:read", **pkce)
+        assert await granted(db, username, public) == {"openid", "notes:read"}
+        silent = await flows.authorize(
+            browser, authz, public, None, consent=None, scope="openid notes:read", prompt="none", state="q", **pkce
+        )
+        assert silent.pages == []
+        assert silent.params["error"] == "consent_required"
+        assert silent.params["state"] == "q"
+        assert silent.params["iss"] == authz
+        assert "code" not in silent.params
+
+        trusted = await flows.authorize(
+            browser, authz, confidential, None, consent=None, scope="openid notes:read", prompt="none", **pkce
+        )
+        assert trusted.pages == []
+        assert trusted.code

@@ -11,7 +11,8 @@ _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
 MAX_SCOPES = 50
 # Scopes about a signed-in person (OpenID Connect Core section 5.4 and 11); meaningless for a service token.
 # Discovery lists these as `scopes_supported`, in this order.
-USER_SCOPES = ("openid", "profile", "email", "offline_access")
+OPENID = "openid"
+USER_SCOPES = (OPENID, "profile", "email", "offline_access")
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:

@@ -31,15 +31,22 @@ class PendingRequest:
     max_age: int | None
     sid: str
     login_done: bool = False
+    login_hint: str | None = None  # `login_hint`, when it could be a username: prefills the login page
+    hint_subject: str | None = None  # the subject of a verified `id_token_hint`
 
     def needs_login(self, session: Session) -> bool:
-        """Whether the person must sign in (again) for this request: `prompt=login`, or a sign-in older than
-        `max_age` (OIDC Core 3.1.2.1), unless they just did."""
+        """Whether the person must sign in (again) for this request, unless they just did (OIDC Core 3.1.2.1):
+        `prompt=login`; `prompt=select_account` (one account per session: choosing one is signing in as it); a
+        sign-in older than `max_age`; or someone signed in other than the user `id_token_hint` names."""
         if self.login_done:
             return False
-        if "login" in self.prompt:
+        if "login" in self.prompt or "select_account" in self.prompt or self.names_another_user(session):
             return True
         return self.max_age is not None and time.time() - (session.auth_time or 0) > self.max_age
+
+    def names_another_user(self, session: Session) -> bool:
+        """Whether `id_token_hint` names someone other than the session's user (OIDC Core 3.1.2.1)."""
+        return self.hint_subject is not None and session.user_id != self.hint_subject
 
 
 class PendingRequests:

@@ -13,14 +13,13 @@ from dataclasses import replace
 from aiohttp import web
 
 from authorium_shared.errors import ConsentRequired, LoginRequired, OAuthError
-from authz.appkeys import CLIENTS, CONSENTS, PENDING, SESSIONS, SETTINGS, USERS
+from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, SESSIONS, SETTINGS, USERS
 from authz.authorization import checks
 from authz.authorization.pending import PendingRequest
 from authz.authorization.response import answer_with_code, to_client
 from authz.endpoints import consent, login
 from authz.forms import read_form, single_values
 from authz.interaction import PageError, resumed_step
-from authz.scopes import check_scope, parse_scope
 from authz.sessions.store import Session
 
 
@@ -34,7 +33,9 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     # Postgres text cannot hold NUL (asyncpg raises); no registered id has control characters anyway.
     client = await request.app[CLIENTS].get(client_id) if client_id and client_id.isprintable() else None
     try:
-        redirect_uri = checks.check_redirect_uri(client, params.get("redirect_uri"))
+        redirect_uri = checks.check_redirect_uri(
+            client, params.get("redirect_uri"), openid=checks.is_openid_request(params)
+        )
     except checks.UntrustedRedirect as exc:
         raise PageError("Cannot continue", exc.message) from None
     assert client is not None
@@ -46,13 +47,17 @@ async def authorize(request: web.Request) -> web.StreamResponse:
             client_id=client.client_id,
             redirect_uri=redirect_uri,
             redirect_uri_given="redirect_uri" in params,
-            scopes=check_scope(parse_scope(params.get("scope")), client.scopes),
+            scopes=checks.check_requested_scope(client, params),
             state=state,
             nonce=nonce,
             code_challenge=checks.check_pkce(client, params),
             prompt=checks.check_prompt(params),
             max_age=checks.check_max_age(params),
             sid="",
+            login_hint=checks.check_login_hint(params),
+            hint_subject=checks.check_id_token_hint(
+                params, request.app[KEY_RING].keyset, issuer=request.app[SETTINGS].issuer, client_id=client.client_id
+            ),
         )
     except OAuthError as exc:
         raise to_client(exc, request.app[SETTINGS].issuer, redirect_uri, params.get("state")) from None
@@ -78,13 +83,29 @@ async def proceed(
             if session is None or (session.user_id is not None and user is None):
                 session = await app[SESSIONS].start_anonymous()
             rid = await app[PENDING].save(replace(pending, sid=session.sid), rid)
-            response = await login.page(request, rid, session, pending.client_id)
+            response = await login.page(request, rid, session, pending.client_id, username=pending.login_hint or "")
             app[SESSIONS].set_cookie(response, session)
             return response
-        granted = await app[CONSENTS].granted(user.user_id, pending.client_id)
-        if not set(pending.scopes) <= granted or "consent" in pending.prompt:
+        if pending.names_another_user(session):
+            # OIDC Core 3.1.2.1: the user id_token_hint names is neither signed in nor signed in by the request
+            # (`needs_login` sent this request to the login page, and someone else signed in there).
+            raise LoginRequired("the user who signed in is not the one id_token_hint names")
+        client = await app[CLIENTS].get(pending.client_id)
+        # RFC 8252 section 8.6, RFC 6749 section 10.2: nothing proves which app answers at a public client's
+        # redirect URI (another app can claim the same loopback port or custom scheme), so remembered consent
+        # would hand it codes without the person seeing a page: a public client's every request is asked.
+        always_ask = client is None or client.is_public
+        if (
+            always_ask
+            or "consent" in pending.prompt
+            or not set(pending.scopes) <= await app[CONSENTS].granted(user.user_id, pending.client_id)
+        ):
             if "none" in pending.prompt:
-                raise ConsentRequired("the user has not consented to these scopes")
+                raise ConsentRequired(
+                    "a public client needs the user's consent on every request"
+                    if always_ask
+                    else "the user has not consented to these scopes"
+                )
             rid = await app[PENDING].save(replace(pending, sid=session.sid), rid)
             return await consent.page(request, pending, rid, session, user.username)
     except OAuthError as exc:

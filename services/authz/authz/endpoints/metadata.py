@@ -11,6 +11,7 @@ from aiohttp import web
 from authorium_shared.keys import ALGORITHMS
 from authorium_shared.middleware import json_response
 from authz.appkeys import SETTINGS
+from authz.authorization.checks import PROMPTS
 from authz.authorization.pkce import METHOD as PKCE_METHOD
 from authz.clients.authentication import AUTH_METHODS
 from authz.endpoints import paths
@@ -41,7 +42,7 @@ def build_metadata(settings: AuthzSettings) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": list(PROMPTS),
         "claims_supported": [
             "sub",
             "iss",
