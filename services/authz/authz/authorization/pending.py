@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import orjson
 from redis.asyncio import Redis
@@ -49,6 +49,9 @@ class PendingRequest:
         return self.hint_subject is not None and session.user_id != self.hint_subject
 
 
+_FIELDS = frozenset(field.name for field in fields(PendingRequest))
+
+
 class PendingRequests:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self.redis = redis
@@ -67,6 +70,10 @@ class PendingRequests:
         if not raw:
             return None
         data = orjson.loads(raw)
+        if not set(data) <= _FIELDS:
+            # Parked by a newer release during a rolling deploy, with rules this one does not know: it cannot be
+            # finished safely here, so it is treated as expired (the person starts again) rather than half-read.
+            return None
         data["scopes"] = tuple(data["scopes"])
         data["prompt"] = tuple(data["prompt"])
         return PendingRequest(**data)
