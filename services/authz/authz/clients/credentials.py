@@ -11,6 +11,9 @@ import secrets
 
 
 def new_client_id() -> str:
+    # 24 characters of base64url: never a user id's form (`uuid.UUID` needs 32 hex digits once hyphens, braces and a
+    # "urn:uuid:" prefix are taken away, and 24 characters cannot hold that), so the `sub` of a client-credentials
+    # token never names a user (RFC 9068 section 5).
     return secrets.token_urlsafe(18)
 
 

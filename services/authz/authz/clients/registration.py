@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +62,20 @@ def check_redirect_uri_form(uri: str, *, public: bool) -> None:
         return
     raise InvalidRedirectUri(
         f"redirect URI {uri!r} must use https, http on a loopback address, or a reverse-domain private scheme"
+    )
+
+
+def check_not_a_user_id(client_id: str) -> None:
+    """A client-credentials token's `sub` is its client's id, and a user's token's `sub` is the user's id (a UUID):
+    a client id a person chooses must not be one a user could have, or a service token could pass for a user's
+    (RFC 9068 section 5, RFC 9700 section 4.15). Any form `uuid.UUID` reads counts, not only the canonical one."""
+    try:
+        uuid.UUID(client_id)
+    except ValueError:
+        return
+    raise InvalidClientMetadata(
+        "client_id must not have the form of a user id (a UUID): the subject of its service tokens would be "
+        "mistaken for a user's"
     )
 
 
@@ -136,6 +151,7 @@ async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, s
     (the demo client of a deployment). Idempotent; only the secret's digest is stored."""
     if not 1 <= len(client_id) <= MAX_DECLARED_ID or not set(client_id) <= _ID_CHARS:
         raise InvalidClientMetadata(f"client_id must be 1 to {MAX_DECLARED_ID} of A-Z a-z 0-9 - . _ ~")
+    check_not_a_user_id(client_id)
     if spec.is_public != (secret is None):
         raise InvalidClientMetadata("a confidential client needs a secret, and a public one has none")
     if secret is not None and len(secret) < MIN_DECLARED_SECRET:
