@@ -90,7 +90,9 @@ def build_spec(
     id_token_signed_response_alg: str = "RS256",
     metadata: dict[str, Any] | None = None,
 ) -> ClientSpec:
-    """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong."""
+    """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong. A
+    `token_endpoint_auth_method` given is the only one the client may use; without one, a confidential client may
+    use either secret method."""
     name = name.strip()
     if not 1 <= len(name) <= 200 or _CONTROL.search(name):
         raise InvalidClientMetadata("client name must be 1 to 200 printable characters")
@@ -133,6 +135,7 @@ def build_spec(
         token_endpoint_auth_method=method,
         id_token_signed_response_alg=id_token_signed_response_alg,
         metadata=metadata or {},
+        auth_method_explicit=token_endpoint_auth_method is not None,
     )
 
 

@@ -8,7 +8,7 @@ from authz.clients.records import Client, ClientSpec
 
 _COLUMNS = (
     "client_id, name, secret_hash, token_endpoint_auth_method, grant_types, redirect_uris, scopes,"
-    " id_token_signed_response_alg, metadata, created_at"
+    " id_token_signed_response_alg, metadata, created_at, auth_method_explicit"
 )
 
 
@@ -16,7 +16,7 @@ _REPLACE = """ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, secret
     token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method, grant_types = EXCLUDED.grant_types,
     redirect_uris = EXCLUDED.redirect_uris, scopes = EXCLUDED.scopes,
     id_token_signed_response_alg = EXCLUDED.id_token_signed_response_alg, metadata = EXCLUDED.metadata,
-    updated_at = now()"""
+    auth_method_explicit = EXCLUDED.auth_method_explicit, updated_at = now()"""
 
 
 class ClientRepository:
@@ -30,8 +30,8 @@ class ClientRepository:
         declares a client, such as the demo's, stays the source of truth)."""
         row = await self.pool.fetchrow(
             f"""INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, grant_types,
-                    redirect_uris, scopes, id_token_signed_response_alg, metadata)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    redirect_uris, scopes, id_token_signed_response_alg, metadata, auth_method_explicit)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                 {_REPLACE if replace else ""}
                 RETURNING {_COLUMNS}""",
             client_id,
@@ -43,6 +43,7 @@ class ClientRepository:
             list(spec.scopes),
             spec.id_token_signed_response_alg,
             spec.metadata,
+            spec.auth_method_explicit,
         )
         assert row is not None
         return Client.from_row(row)
