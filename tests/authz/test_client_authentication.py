@@ -17,11 +17,10 @@ from authorium_shared import migrations
 from authz.clients import credentials
 from tests.authz.conftest import AuthzFactory, running_authz
 from tests.authz.flows import basic_header
-from tests.authz.test_register import TOKEN, register
+from tests.authz.test_register import TOKEN, WITH_CLIENT_CREDENTIALS, register
 from tests.conftest import DatabaseFactory
 from tests.processes import authorium
 
-WITH_CLIENT_CREDENTIALS = "authorization_code refresh_token client_credentials"
 ENDPOINTS = {"/token": {"grant_type": "client_credentials"}, "/revoke": {"token": "x"}, "/introspect": {"token": "x"}}
 EVERYWHERE = {path: 200 for path in ENDPOINTS}
 

@@ -19,7 +19,7 @@ from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
 from authz.grants import GRANT_TYPES
-from authz.scopes import parse_scope
+from authz.scopes import DEFAULT_CLIENT_SCOPES, parse_scope
 
 MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000
@@ -44,7 +44,7 @@ def _is_loopback(host: str) -> bool:
 
 def check_redirect_uri_form(uri: str, *, public: bool) -> None:
     """RFC 6749 section 3.1.2, RFC 8252 section 7 and RFC 9700 section 2.1: absolute, no fragment, https
-    except on loopback, or a private-use scheme for native (public) clients."""
+    except on loopback (an IP literal for native apps), or a private-use scheme for native (public) clients."""
     if not uri or len(uri) > MAX_URI_LENGTH or _CONTROL.search(uri) or " " in uri:
         raise InvalidRedirectUri(f"redirect URI must be 1 to {MAX_URI_LENGTH} characters without spaces")
     try:
@@ -57,6 +57,14 @@ def check_redirect_uri_form(uri: str, *, public: bool) -> None:
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        # RFC 8252 section 8.3: a native app listens on a loopback interface, and `localhost` may resolve to another
+        # one (or elsewhere) than the app bound. A confidential web client on http://localhost (the docker-compose
+        # demo) is a server the browser reaches by that same name, so it may keep it.
+        if public and parts.hostname == "localhost":
+            raise InvalidRedirectUri(
+                f"redirect URI {uri!r}: a native app's loopback redirect URI uses 127.0.0.1 or [::1], not localhost"
+                " (RFC 8252 section 8.3)"
+            )
         return
     if public and _PRIVATE_SCHEME.fullmatch(parts.scheme) and parts.path.startswith("/"):
         return
@@ -90,9 +98,9 @@ def build_spec(
     id_token_signed_response_alg: str = "RS256",
     metadata: dict[str, Any] | None = None,
 ) -> ClientSpec:
-    """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong. A
-    `token_endpoint_auth_method` given is the only one the client may use; without one, a confidential client may
-    use either secret method."""
+    """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong. Without
+    `scope`, the client may ask for DEFAULT_CLIENT_SCOPES. A `token_endpoint_auth_method` given is the only one the
+    client may use; without one, a confidential client may use either secret method."""
     name = name.strip()
     if not 1 <= len(name) <= 200 or _CONTROL.search(name):
         raise InvalidClientMetadata("client name must be 1 to 200 printable characters")
@@ -122,7 +130,7 @@ def build_spec(
     if "authorization_code" in grants and not uris:
         raise InvalidRedirectUri("authorization_code needs at least one redirect URI")
     try:
-        scopes = parse_scope(scope)
+        scopes = parse_scope(scope) or DEFAULT_CLIENT_SCOPES
     except InvalidScope as exc:
         raise InvalidClientMetadata(exc.description) from None
     if id_token_signed_response_alg not in ALGORITHMS:
