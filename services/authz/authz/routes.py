@@ -9,6 +9,7 @@ from aiohttp import web
 from authz.appkeys import SETTINGS
 from authz.endpoints import (
     authorize,
+    client_configuration,
     consent,
     introspect,
     jwks,
@@ -39,4 +40,7 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_route("POST", paths.USERINFO, userinfo.userinfo)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
+        router.add_get(paths.CLIENT_CONFIGURATION, client_configuration.read, allow_head=False)
+        router.add_put(paths.CLIENT_CONFIGURATION, client_configuration.update)
+        router.add_delete(paths.CLIENT_CONFIGURATION, client_configuration.delete)
     router.add_static("/static", static)

@@ -19,7 +19,6 @@ from authz.clients.records import Client
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 REALM = "authorium"
-_MAX_ID_LENGTH = 256
 # `matches` returns at once for a missing digest; comparing against this one really does the work.
 _UNKNOWN_CLIENT_DIGEST = credentials.digest(credentials.new_secret())
 
@@ -71,10 +70,7 @@ async def authenticate(request: web.Request, form: Mapping[str, str], clients: C
         secret_or_none = form.get("client_secret")
         if not client_id:
             raise InvalidClient("client authentication is required", status=400)
-    # Only an id that could have been issued is looked up: no over-long ones, and no control characters (a NUL
-    # from Basic credentials would otherwise reach Postgres, which cannot store it).
-    plausible = len(client_id) <= _MAX_ID_LENGTH and client_id.isprintable()
-    client = await clients.get(client_id) if plausible else None
+    client = await clients.get(client_id) if credentials.could_be_client_id(client_id) else None
     if client is None:
         # Compare anyway, so an unknown client costs what a wrong secret does.
         credentials.matches(secret_or_none or "", _UNKNOWN_CLIENT_DIGEST)

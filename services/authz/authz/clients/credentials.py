@@ -17,6 +17,15 @@ def new_client_id() -> str:
     return secrets.token_urlsafe(18)
 
 
+MAX_CLIENT_ID_LENGTH = 256
+
+
+def could_be_client_id(value: str) -> bool:
+    """Whether `value` is worth looking up: not over-long, and no control characters (a NUL, from Basic credentials
+    or a percent-encoded path, would otherwise reach Postgres, which cannot store it)."""
+    return len(value) <= MAX_CLIENT_ID_LENGTH and value.isprintable()
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 

@@ -42,6 +42,8 @@ class Client:
     created_at: datetime
     # False for a confidential client the operator made without naming a method: either secret method will do.
     auth_method_explicit: bool = False
+    # The SHA-256 digest of a self-registered client's registration access token (RFC 7592); None for the others.
+    registration_token_hash: bytes | None = None
 
     @property
     def is_public(self) -> bool:
@@ -61,4 +63,5 @@ class Client:
             metadata=row["metadata"],
             created_at=row["created_at"],
             auth_method_explicit=row["auth_method_explicit"],
+            registration_token_hash=row["registration_token_hash"],
         )

@@ -147,11 +147,18 @@ def build_spec(
     )
 
 
-async def register_client(pool: asyncpg.Pool, spec: ClientSpec) -> tuple[Client, str | None]:
-    """Store a validated client; returns it with its secret, which exists only in this return value."""
+async def register_client(
+    pool: asyncpg.Pool, spec: ClientSpec, *, registration_access_token: str | None = None
+) -> tuple[Client, str | None]:
+    """Store a validated client; returns it with its secret, which exists only in this return value. Of a
+    `registration_access_token` (RFC 7592), too, only the digest is stored."""
     secret = None if spec.is_public else credentials.new_secret()
+    token_hash = None if registration_access_token is None else credentials.digest(registration_access_token)
     client = await ClientRepository(pool).create(
-        credentials.new_client_id(), spec, None if secret is None else credentials.digest(secret)
+        credentials.new_client_id(),
+        spec,
+        None if secret is None else credentials.digest(secret),
+        registration_token_hash=token_hash,
     )
     await AuditLog(pool).record("client_registered", client_id=client.client_id, details={"name": client.name})
     return client, secret
