@@ -23,6 +23,7 @@ from tests.authz.flows import (
     sign_in_and_redeem,
     token_request,
 )
+from tests.authz.test_register import WITH_CLIENT_CREDENTIALS
 
 REGISTRATION_TOKEN = "r" * 20 + uuid.uuid4().hex[:20]
 
@@ -116,7 +117,10 @@ async def test_denying_consent_is_audited(authz: str, db: asyncpg.Pool) -> None:
 async def test_replays_revocations_and_registrations_are_audited_without_secrets(
     start_authz: AuthzFactory, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
-    async with start_authz(AUTHORIUM_REGISTRATION_TOKEN=REGISTRATION_TOKEN) as authz:
+    # The registration below is a service's, which the operator must allow (AUTHORIUM_REGISTRATION_GRANT_TYPES).
+    async with start_authz(
+        AUTHORIUM_REGISTRATION_TOKEN=REGISTRATION_TOKEN, AUTHORIUM_REGISTRATION_GRANT_TYPES=WITH_CLIENT_CREDENTIALS
+    ) as authz:
         client = await make_client(db)
         username = await make_user(db)
         secrets_seen: list[str] = [PASSWORD, REGISTRATION_TOKEN]

@@ -86,3 +86,14 @@ async def test_password_grant_is_not_even_an_option(environ: dict[str, str]) -> 
     code, _, err = await _create(environ, "--name", "p", "--grant-type", "password", "--json")
     assert code == 2
     assert "invalid choice" in err
+
+
+async def test_a_client_created_without_scope_gets_the_default_scopes(
+    environ: dict[str, str], db: asyncpg.Pool
+) -> None:
+    """RFC 7591 section 2 (`scope`: a server MAY register a default set), as for dynamic registration: a client created
+    without --scope may ask for `openid profile email offline_access`, not nothing at all."""
+    code, out, err = await _create(environ, "--name", "no scope", "--redirect-uri", "https://app.example/cb", "--json")
+    assert code == 0, err
+    scopes = await db.fetchval("SELECT scopes FROM clients WHERE client_id = $1", json.loads(out)["client_id"])
+    assert list(scopes) == ["openid", "profile", "email", "offline_access"]

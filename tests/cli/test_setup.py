@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 
 import asyncpg
 import pytest
@@ -94,3 +95,20 @@ async def test_a_demo_client_that_cannot_be_declared_stops_setup_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], result.stderr
     assert SECRET not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "client_id", [str(uuid.uuid4()), uuid.uuid4().hex, uuid.uuid4().hex.upper(), "0123456789abcdef-0123456789abcdef"]
+)
+async def test_a_demo_client_id_in_the_form_of_a_user_id_is_refused(
+    environ: dict[str, str], db_url: str, db: asyncpg.Pool, client_id: str
+) -> None:
+    """RFC 9068 section 5 and RFC 9700 section 4.15: a client-credentials token's `sub` is the client id and a user
+    token's is the user id (a UUID), so an id a person chooses may not be one `uuid.UUID` reads: setup stops with one
+    line naming the variable and saying why, and registers nothing."""
+    result = await asyncio.to_thread(authorium, "setup", env=declared(environ, db_url, client_id))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "AUTHORIUM_CLIENT_DEMO_CLIENT_ID" in lines[0], result.stderr
+    assert "user id" in lines[0]
+    assert await db.fetchval("SELECT count(*) FROM clients WHERE client_id = $1", client_id) == 0

@@ -74,6 +74,8 @@ def fuzz_environ(module_environ: dict[str, str]) -> dict[str, str]:
         **module_environ,
         "AUTHORIUM_REDIS_PREFIX": module_environ["AUTHORIUM_REDIS_PREFIX"] + "fuzz:",
         "AUTHORIUM_REGISTRATION_TOKEN": REGISTRATION_TOKEN,
+        # Services may register too, so registration documents of every grant can succeed as well as fail.
+        "AUTHORIUM_REGISTRATION_GRANT_TYPES": "authorization_code refresh_token client_credentials",
     }
 
 

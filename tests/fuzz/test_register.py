@@ -4,6 +4,9 @@ ever registered and the refusal is RFC 6750's; with it, any metadata document ei
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import aiohttp
 import asyncpg
 import orjson
@@ -193,3 +196,127 @@ async def test_near_misses_of_the_initial_access_token_register_nothing(
     assert answer.status == 401, answer
     bearer_challenge(answer, REALM)
     assert await clients(module_db) == before
+
+
+# The client configuration endpoint (RFC 7592).
+
+
+@dataclass(frozen=True)
+class Configurable:
+    client_id: str
+    token: str
+
+
+@pytest.fixture(scope="module")
+async def configurable(authz_server: Served, fuzz_http: aiohttp.ClientSession) -> Configurable:
+    """A client registered over HTTP, with its registration access token."""
+    answer = await send(fuzz_http, authz_server.url, registration(orjson.dumps({"redirect_uris": [s.REDIRECT_URI]})))
+    assert answer.status == 201, answer
+    body = answer.json()
+    return Configurable(body["client_id"], body["registration_access_token"])
+
+
+async def row(db: asyncpg.Pool, client_id: str) -> dict[str, Any] | None:
+    found = await db.fetchrow("SELECT * FROM clients WHERE client_id = $1", client_id)
+    return None if found is None else dict(found)
+
+
+configuration_paths = st.sampled_from(
+    ["/register/<client_id>"] * 6 + ["/register/<client_id>/", "/register/%00", "/register/" + s.CLIENT_ID]
+) | st.builds(lambda text: "/register/" + s.quoted_path_segment(text), s.values)
+near_misses_of_the_registration_access_token = st.sampled_from(
+    [
+        "Bearer <token>x",
+        "Bearer " + REGISTRATION_TOKEN,
+        "Basic <token>",
+        "<token>",
+        "Bearer  <token> <token>",
+    ]
+)
+
+
+@FUZZ
+@given(
+    request=s.requests(
+        configuration_paths,
+        wrong_authorizations | near_misses_of_the_registration_access_token,
+        methods=st.sampled_from(["GET", "PUT", "DELETE"] * 2 + ["POST", "PATCH", "HEAD"]),
+        body_strategy=st.one_of(
+            metadata_documents(), s.json_bodies(st.sampled_from(METADATA_KEYS) | s.names), s.bodies
+        ),
+    )
+)
+async def test_without_its_registration_access_token_a_client_is_neither_read_nor_changed(
+    authz_server: Served,
+    fuzz_http: aiohttp.ClientSession,
+    module_db: asyncpg.Pool,
+    configurable: Configurable,
+    request: Request,
+) -> None:
+    """RFC 7592 sections 2.1-2.3 with RFC 6750 section 3: any request to a configuration URI without the client's
+    own registration access token is refused (401 with a Bearer challenge, or 404/405 for what is not the endpoint)
+    and leaves the client as it was."""
+    before = await row(module_db, configurable.client_id)
+    request = request.filled({"client_id": configurable.client_id, "token": configurable.token + "x"})
+    answer = await send(fuzz_http, authz_server.url, request)
+    no_server_error(answer)
+    assert await row(module_db, configurable.client_id) == before, answer
+    assert not (answer.status == 200 and configurable.token.encode() in answer.body), answer
+    if refused_by_parser(answer) or answer.status in (404, 405, 413):
+        note(f"status {answer.status}")
+        return
+    note(f"status {answer.status}")
+    assert answer.status in (400, 401), answer
+    bearer_challenge(answer, REALM)
+
+
+def update(body: bytes, *, pad_to: int | None = None) -> Request:
+    headers = (("Authorization", "Bearer <token>"), ("Content-Type", s.JSON))
+    return Request("PUT", "/register/<client_id>", "", headers, body, pad_to=pad_to)
+
+
+@st.composite
+def update_documents(draw: st.DrawFn) -> bytes:
+    """Metadata documents, most carrying this client's id as an update must (RFC 7592 section 2.2)."""
+    document = orjson.loads(draw(metadata_documents()))
+    if draw(st.integers(0, 4)):
+        document["client_id"] = "<client_id>"
+    return orjson.dumps(document)
+
+
+@FUZZ
+@given(
+    request=st.one_of(
+        st.builds(update, update_documents()),
+        st.builds(update, s.json_bodies(st.sampled_from(METADATA_KEYS) | s.names)),
+        st.builds(update, update_documents(), pad_to=st.sampled_from([BODY_LIMIT, BODY_LIMIT + 1])),
+    )
+)
+@example(request=update(orjson.dumps({"client_id": "<client_id>", "redirect_uris": [s.REDIRECT_URI]})))
+async def test_with_its_token_an_update_applies_a_valid_document_or_changes_nothing(
+    authz_server: Served,
+    fuzz_http: aiohttp.ClientSession,
+    module_db: asyncpg.Pool,
+    configurable: Configurable,
+    request: Request,
+) -> None:
+    """RFC 7592 section 2.2: an update either replaces the registration (200, the stored client as answered, within
+    the registration policy) or is refused with RFC 7591 section 3.2.2's error and changes nothing."""
+    before = await row(module_db, configurable.client_id)
+    assert before is not None
+    request = request.filled({"client_id": configurable.client_id, "token": configurable.token})
+    answer = await send(fuzz_http, authz_server.url, request)
+    no_server_error(answer)
+    note(f"status {answer.status}")
+    after = await row(module_db, configurable.client_id)
+    assert after is not None, answer
+    if answer.status == 200:
+        body = answer.json()
+        assert body["client_id"] == configurable.client_id, answer
+        assert body["scope"] == " ".join(after["scopes"]), answer
+        assert after["secret_hash"] == before["secret_hash"], answer
+        assert after["registration_token_hash"] == before["registration_token_hash"], answer
+        assert after["token_endpoint_auth_method"] != "none", answer  # it registered as confidential
+        return
+    assert after == before, answer
+    oauth_error(answer, REGISTRATION_ERRORS)

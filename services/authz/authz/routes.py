@@ -10,6 +10,7 @@ from authz import browser_origins
 from authz.appkeys import SETTINGS
 from authz.endpoints import (
     authorize,
+    client_configuration,
     consent,
     introspect,
     jwks,
@@ -44,4 +45,7 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.INTROSPECT, introspect.introspect)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
+        router.add_get(paths.CLIENT_CONFIGURATION, client_configuration.read, allow_head=False)
+        router.add_put(paths.CLIENT_CONFIGURATION, client_configuration.update)
+        router.add_delete(paths.CLIENT_CONFIGURATION, client_configuration.delete)
     router.add_static("/static", static)

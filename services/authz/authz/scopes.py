@@ -13,6 +13,9 @@ MAX_SCOPES = 50
 # Discovery lists these as `scopes_supported`, in this order.
 OPENID = "openid"
 USER_SCOPES = (OPENID, "profile", "email", "offline_access")
+# What a client registered without `scope` may ask for (RFC 7591 section 2 leaves the default to the server):
+# everything about a signed-in person, nothing of any API.
+DEFAULT_CLIENT_SCOPES = USER_SCOPES
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:

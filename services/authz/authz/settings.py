@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from authorium_shared.errors import InvalidScope
 from authorium_shared.keys import ALGORITHMS, parse_kek
 from authorium_shared.settings import (
     DEFAULT_RESOURCE_URL,
@@ -19,8 +20,17 @@ from authorium_shared.settings import (
     env_url,
     is_loopback,
 )
+from authz.scopes import DEFAULT_CLIENT_SCOPES, MAX_SCOPES, parse_scope
 
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+# What a dynamically registered client may ask for unless the operator says otherwise: the default scopes and the
+# notes API's scopes for a person's own notes; never `notes:admin`, which reads everyone's.
+DEFAULT_REGISTRATION_SCOPES = (*DEFAULT_CLIENT_SCOPES, "notes:read", "notes:write")
+# A service registering itself (client_credentials) is for the operator to allow.
+DEFAULT_REGISTRATION_GRANT_TYPES = ("authorization_code", "refresh_token")
+# The grant types a registration policy may name: those the token endpoint serves. They are authz.grants.GRANT_TYPES,
+# which cannot be imported here (the grants import these settings); tests/authz/test_register.py keeps them equal.
+REGISTRABLE_GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,10 @@ class AuthzSettings:
     session_ttl: int
     token_rate_limit: int
     registration_token: str | None
+    # The registration policy (RFC 7591 section 3.2.2): what a dynamically registered client may ask for. The
+    # operator's own tools (`authorium client create`, setup) are not bound by it.
+    registration_scopes: tuple[str, ...]
+    registration_grant_types: tuple[str, ...]
     # How long audit events are kept before pruning removes them.
     audit_retention_days: int
     # How long the revocation feed may be down before introspection and userinfo are refused (fail closed).
@@ -100,6 +114,10 @@ class AuthzSettings:
             ),
             token_rate_limit=env_int(environ, "AUTHORIUM_TOKEN_RATE_LIMIT", 6000, minimum=1, maximum=10_000_000),
             registration_token=_registration_token(environ),
+            registration_scopes=_scopes(environ, "AUTHORIUM_REGISTRATION_SCOPES", DEFAULT_REGISTRATION_SCOPES),
+            registration_grant_types=_grant_types(
+                environ, "AUTHORIUM_REGISTRATION_GRANT_TYPES", DEFAULT_REGISTRATION_GRANT_TYPES
+            ),
         )
 
 
@@ -114,3 +132,31 @@ def _registration_token(environ: Mapping[str, str]) -> str | None:
             "AUTHORIUM_REGISTRATION_TOKEN", "must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding)"
         )
     return value
+
+
+def _scopes(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Scope names separated by any whitespace (so a YAML block can wrap them)."""
+    raw = " ".join(environ.get(name, "").split())
+    if not raw:
+        return default
+    try:
+        return parse_scope(raw)
+    except InvalidScope:
+        raise ConfigError(
+            name,
+            f"must be at most {MAX_SCOPES} scope names separated by spaces, of ASCII without quotes or backslashes",
+        ) from None
+
+
+def _grant_types(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(environ.get(name, "").split()))
+    if not names:
+        return default
+    unknown = [g for g in names if g not in REGISTRABLE_GRANT_TYPES]
+    if unknown:
+        raise ConfigError(
+            name,
+            f"names {', '.join(unknown)}, which this server does not serve (it serves"
+            f" {', '.join(REGISTRABLE_GRANT_TYPES)})",
+        )
+    return names

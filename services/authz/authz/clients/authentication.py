@@ -1,5 +1,6 @@
 """Client authentication at the token, revocation and introspection endpoints (RFC 6749 section 2.3,
-RFC 7591 `token_endpoint_auth_method`): client_secret_basic, client_secret_post, or none for public clients."""
+RFC 7591 `token_endpoint_auth_method`): client_secret_basic, client_secret_post, or none for public clients.
+A client whose method was named when it was registered authenticates only that way (OpenID Connect Core section 9)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from authz.clients.records import Client
 
 # The methods a client may register (RFC 7591 section 2); discovery, registration and the CLI list these.
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 REALM = "authorium"
-_MAX_ID_LENGTH = 256
 # `matches` returns at once for a missing digest; comparing against this one really does the work.
 _UNKNOWN_CLIENT_DIGEST = credentials.digest(credentials.new_secret())
 
@@ -69,10 +70,7 @@ async def authenticate(request: web.Request, form: Mapping[str, str], clients: C
         secret_or_none = form.get("client_secret")
         if not client_id:
             raise InvalidClient("client authentication is required", status=400)
-    # Only an id that could have been issued is looked up: no over-long ones, and no control characters (a NUL
-    # from Basic credentials would otherwise reach Postgres, which cannot store it).
-    plausible = len(client_id) <= _MAX_ID_LENGTH and client_id.isprintable()
-    client = await clients.get(client_id) if plausible else None
+    client = await clients.get(client_id) if credentials.could_be_client_id(client_id) else None
     if client is None:
         # Compare anyway, so an unknown client costs what a wrong secret does.
         credentials.matches(secret_or_none or "", _UNKNOWN_CLIENT_DIGEST)
@@ -81,7 +79,21 @@ async def authenticate(request: web.Request, form: Mapping[str, str], clients: C
         if secret_or_none:
             raise _failure("a public client has no secret", basic=basic is not None)
         return client
-    # A confidential client may send its secret either way: both are equally strong (RFC 6749 section 2.3.1).
     if not secret_or_none or not credentials.matches(secret_or_none, client.secret_hash):
         raise _failure("unknown client or wrong credentials", basic=basic is not None)
+    used = "client_secret_basic" if basic is not None else "client_secret_post"
+    if not accepts(client, used):
+        # Only after the secret proved right, so a stranger learns nothing about how the client authenticates. A 401
+        # with the Basic challenge either way: it names the scheme that works (RFC 6749 section 5.2), or answers an
+        # Authorization header, which must get one.
+        raise _basic_failure(f"this client is registered to authenticate with {client.token_endpoint_auth_method}")
     return client
+
+
+def accepts(client: Client, method: str) -> bool:
+    """Whether `client` may authenticate with `method`: the one it registered (OpenID Connect Core section 9), or, for a
+    confidential client the operator made without naming one, either secret method: both are equally strong
+    (RFC 6749 section 2.3.1), and clients made before methods were recorded keep working as they did."""
+    if client.auth_method_explicit or client.is_public:
+        return method == client.token_endpoint_auth_method
+    return method in SECRET_METHODS

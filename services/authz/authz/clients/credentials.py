@@ -11,7 +11,19 @@ import secrets
 
 
 def new_client_id() -> str:
+    # 24 characters of base64url: never a user id's form (`uuid.UUID` needs 32 hex digits once hyphens, braces and a
+    # "urn:uuid:" prefix are taken away, and 24 characters cannot hold that), so the `sub` of a client-credentials
+    # token never names a user (RFC 9068 section 5).
     return secrets.token_urlsafe(18)
+
+
+MAX_CLIENT_ID_LENGTH = 256
+
+
+def could_be_client_id(value: str) -> bool:
+    """Whether `value` is worth looking up: not over-long, and no control characters (a NUL, from Basic credentials
+    or a percent-encoded path, would otherwise reach Postgres, which cannot store it)."""
+    return len(value) <= MAX_CLIENT_ID_LENGTH and value.isprintable()
 
 
 def new_secret() -> str:

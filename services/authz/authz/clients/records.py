@@ -20,6 +20,8 @@ class ClientSpec:
     token_endpoint_auth_method: str
     id_token_signed_response_alg: str = "RS256"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Whether the method was named (by the client at registration, or by the operator): then it is the only one.
+    auth_method_explicit: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -38,6 +40,10 @@ class Client:
     id_token_signed_response_alg: str
     metadata: dict[str, Any]
     created_at: datetime
+    # False for a confidential client the operator made without naming a method: either secret method will do.
+    auth_method_explicit: bool = False
+    # The SHA-256 digest of a self-registered client's registration access token (RFC 7592); None for the others.
+    registration_token_hash: bytes | None = None
 
     @property
     def is_public(self) -> bool:
@@ -56,4 +62,6 @@ class Client:
             id_token_signed_response_alg=row["id_token_signed_response_alg"],
             metadata=row["metadata"],
             created_at=row["created_at"],
+            auth_method_explicit=row["auth_method_explicit"],
+            registration_token_hash=row["registration_token_hash"],
         )

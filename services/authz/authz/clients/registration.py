@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
 from authz.grants import GRANT_TYPES
-from authz.scopes import parse_scope
+from authz.scopes import DEFAULT_CLIENT_SCOPES, parse_scope
 
 MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000
@@ -43,7 +44,7 @@ def _is_loopback(host: str) -> bool:
 
 def check_redirect_uri_form(uri: str, *, public: bool) -> None:
     """RFC 6749 section 3.1.2, RFC 8252 section 7 and RFC 9700 section 2.1: absolute, no fragment, https
-    except on loopback, or a private-use scheme for native (public) clients."""
+    except on loopback (an IP literal for native apps), or a private-use scheme for native (public) clients."""
     if not uri or len(uri) > MAX_URI_LENGTH or _CONTROL.search(uri) or " " in uri:
         raise InvalidRedirectUri(f"redirect URI must be 1 to {MAX_URI_LENGTH} characters without spaces")
     try:
@@ -56,11 +57,33 @@ def check_redirect_uri_form(uri: str, *, public: bool) -> None:
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        # RFC 8252 section 8.3: a native app listens on a loopback interface, and `localhost` may resolve to another
+        # one (or elsewhere) than the app bound. A confidential web client on http://localhost (the docker-compose
+        # demo) is a server the browser reaches by that same name, so it may keep it.
+        if public and parts.hostname == "localhost":
+            raise InvalidRedirectUri(
+                f"redirect URI {uri!r}: a native app's loopback redirect URI uses 127.0.0.1 or [::1], not localhost"
+                " (RFC 8252 section 8.3)"
+            )
         return
     if public and _PRIVATE_SCHEME.fullmatch(parts.scheme) and parts.path.startswith("/"):
         return
     raise InvalidRedirectUri(
         f"redirect URI {uri!r} must use https, http on a loopback address, or a reverse-domain private scheme"
+    )
+
+
+def check_not_a_user_id(client_id: str) -> None:
+    """A client-credentials token's `sub` is its client's id, and a user's token's `sub` is the user's id (a UUID):
+    a client id a person chooses must not be one a user could have, or a service token could pass for a user's
+    (RFC 9068 section 5, RFC 9700 section 4.15). Any form `uuid.UUID` reads counts, not only the canonical one."""
+    try:
+        uuid.UUID(client_id)
+    except ValueError:
+        return
+    raise InvalidClientMetadata(
+        "client_id must not have the form of a user id (a UUID): the subject of its service tokens would be "
+        "mistaken for a user's"
     )
 
 
@@ -75,7 +98,9 @@ def build_spec(
     id_token_signed_response_alg: str = "RS256",
     metadata: dict[str, Any] | None = None,
 ) -> ClientSpec:
-    """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong."""
+    """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong. Without
+    `scope`, the client may ask for DEFAULT_CLIENT_SCOPES. A `token_endpoint_auth_method` given is the only one the
+    client may use; without one, a confidential client may use either secret method."""
     name = name.strip()
     if not 1 <= len(name) <= 200 or _CONTROL.search(name):
         raise InvalidClientMetadata("client name must be 1 to 200 printable characters")
@@ -105,7 +130,7 @@ def build_spec(
     if "authorization_code" in grants and not uris:
         raise InvalidRedirectUri("authorization_code needs at least one redirect URI")
     try:
-        scopes = parse_scope(scope)
+        scopes = parse_scope(scope) or DEFAULT_CLIENT_SCOPES
     except InvalidScope as exc:
         raise InvalidClientMetadata(exc.description) from None
     if id_token_signed_response_alg not in ALGORITHMS:
@@ -118,14 +143,22 @@ def build_spec(
         token_endpoint_auth_method=method,
         id_token_signed_response_alg=id_token_signed_response_alg,
         metadata=metadata or {},
+        auth_method_explicit=token_endpoint_auth_method is not None,
     )
 
 
-async def register_client(pool: asyncpg.Pool, spec: ClientSpec) -> tuple[Client, str | None]:
-    """Store a validated client; returns it with its secret, which exists only in this return value."""
+async def register_client(
+    pool: asyncpg.Pool, spec: ClientSpec, *, registration_access_token: str | None = None
+) -> tuple[Client, str | None]:
+    """Store a validated client; returns it with its secret, which exists only in this return value. Of a
+    `registration_access_token` (RFC 7592), too, only the digest is stored."""
     secret = None if spec.is_public else credentials.new_secret()
+    token_hash = None if registration_access_token is None else credentials.digest(registration_access_token)
     client = await ClientRepository(pool).create(
-        credentials.new_client_id(), spec, None if secret is None else credentials.digest(secret)
+        credentials.new_client_id(),
+        spec,
+        None if secret is None else credentials.digest(secret),
+        registration_token_hash=token_hash,
     )
     await AuditLog(pool).record("client_registered", client_id=client.client_id, details={"name": client.name})
     return client, secret
@@ -136,6 +169,7 @@ async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, s
     (the demo client of a deployment). Idempotent; only the secret's digest is stored."""
     if not 1 <= len(client_id) <= MAX_DECLARED_ID or not set(client_id) <= _ID_CHARS:
         raise InvalidClientMetadata(f"client_id must be 1 to {MAX_DECLARED_ID} of A-Z a-z 0-9 - . _ ~")
+    check_not_a_user_id(client_id)
     if spec.is_public != (secret is None):
         raise InvalidClientMetadata("a confidential client needs a secret, and a public one has none")
     if secret is not None and len(secret) < MIN_DECLARED_SECRET:

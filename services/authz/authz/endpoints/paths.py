@@ -11,4 +11,6 @@ REVOKE = "/revoke"
 INTROSPECT = "/introspect"
 USERINFO = "/userinfo"
 REGISTER = "/register"
+# RFC 7592's client configuration endpoint: each registered client's `registration_client_uri`.
+CLIENT_CONFIGURATION = "/register/{client_id}"
 JWKS = "/jwks.json"

@@ -1,10 +1,12 @@
 """Dynamic client registration (RFC 7591), open only to holders of the operator's initial access token
-(section 3, AUTHORIUM_REGISTRATION_TOKEN). The rules are the CLI's (`authz.clients.registration.build_spec`)."""
+(section 3, AUTHORIUM_REGISTRATION_TOKEN), within the operator's registration policy (section 3.2.2,
+`authz.clients.dynamic`)."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -14,71 +16,54 @@ from authorium_shared.bearer import bearer_token, refuse
 from authorium_shared.errors import InvalidClientMetadata, InvalidToken
 from authorium_shared.middleware import NO_STORE, json_response
 from authz.appkeys import SETTINGS
-from authz.clients.registration import build_spec, register_client
+from authz.clients.dynamic import client_information, new_registration_access_token, read_metadata
+from authz.clients.records import Client
+from authz.clients.registration import register_client
+from authz.endpoints import paths
+from authz.settings import AuthzSettings
 
 REALM = "authorium-registration"
-DEFAULT_NAME = "Unnamed client"
 
 
-def _string(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise InvalidClientMetadata(f"{name} must be a string")
-    return value
-
-
-def _strings(body: dict[str, Any], name: str, default: list[str]) -> list[str]:
-    value = body.get(name, default)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidClientMetadata(f"{name} must be an array of strings")
-    return value
-
-
-async def register(request: web.Request) -> web.Response:
-    expected = request.app[SETTINGS].registration_token
-    presented = bearer_token(request, REALM)
-    if expected is None or not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise refuse(InvalidToken("the initial access token is not valid"), REALM)
+async def read_document(request: web.Request) -> Any:
+    """The JSON body of a registration or update request; section 3.2.2's error for anything else."""
     if request.content_type != "application/json":
         raise InvalidClientMetadata("the body must be a JSON object (application/json)")
     try:
-        body = orjson.loads(await request.read())
+        return orjson.loads(await request.read())
     except orjson.JSONDecodeError:
         raise InvalidClientMetadata("the body is not valid JSON") from None
     except web.HTTPRequestEntityTooLarge:
         # Section 3.2.2's JSON error rather than aiohttp's plain text, with the status that says what is wrong.
         raise InvalidClientMetadata("the body is too large", status=413) from None
-    if not isinstance(body, dict):
-        raise InvalidClientMetadata("the body must be a JSON object")
 
-    grant_types = _strings(body, "grant_types", ["authorization_code"])
-    response_types = _strings(body, "response_types", ["code"] if "authorization_code" in grant_types else [])
-    # Section 2.1: response types and grant types must agree.
-    if response_types not in ([], ["code"]) or (response_types == ["code"]) != ("authorization_code" in grant_types):
-        raise InvalidClientMetadata('response_types must be ["code"] exactly when authorization_code is used')
-    method = _string(body, "token_endpoint_auth_method") or "client_secret_basic"
-    spec = build_spec(
-        name=_string(body, "client_name") or DEFAULT_NAME,
-        grant_types=grant_types,
-        redirect_uris=_strings(body, "redirect_uris", []),
-        scope=_string(body, "scope"),
-        public=method == "none",
-        token_endpoint_auth_method=method,
-        id_token_signed_response_alg=_string(body, "id_token_signed_response_alg") or "RS256",
-    )
-    client, secret = await register_client(request.app[PG_POOL], spec)
-    answer: dict[str, Any] = {
-        "client_id": client.client_id,
-        "client_id_issued_at": int(client.created_at.timestamp()),
-        "client_name": client.name,
-        "redirect_uris": list(client.redirect_uris),
-        "grant_types": list(client.grant_types),
-        "response_types": ["code"] if "authorization_code" in client.grant_types else [],
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "scope": " ".join(client.scopes),
-        "id_token_signed_response_alg": client.id_token_signed_response_alg,
-    }
+
+def registration_client_uri(settings: AuthzSettings, client_id: str) -> str:
+    return settings.issuer + paths.CLIENT_CONFIGURATION.format(client_id=quote(client_id, safe=""))
+
+
+def information_response(settings: AuthzSettings, client: Client, token: str) -> dict[str, Any]:
+    """A client information response (section 3.2.1, with RFC 7592 section 3's two members). The registration access
+    token is the one just issued or presented: it is not rotated. The secret is added only when it is issued; it
+    cannot be shown again, since only its digest is kept."""
+    answer = client_information(client)
+    if not client.is_public:
+        answer["client_secret_expires_at"] = 0
+    answer["registration_client_uri"] = registration_client_uri(settings, client.client_id)
+    answer["registration_access_token"] = token
+    return answer
+
+
+async def register(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    expected = settings.registration_token
+    presented = bearer_token(request, REALM)
+    if expected is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise refuse(InvalidToken("the initial access token is not valid"), REALM)
+    spec = read_metadata(await read_document(request), settings)
+    token = new_registration_access_token()
+    client, secret = await register_client(request.app[PG_POOL], spec, registration_access_token=token)
+    answer = information_response(settings, client, token)
     if secret is not None:
         answer["client_secret"] = secret
-        answer["client_secret_expires_at"] = 0
     return json_response(answer, status=201, headers=NO_STORE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -15,6 +16,19 @@ async def record(db: asyncpg.Pool | asyncpg.Connection, kind: Kind, rid: str, ex
            ON CONFLICT (kind, id) DO UPDATE SET expires_at = greatest(revocations.expires_at, EXCLUDED.expires_at)""",
         kind,
         rid,
+        expires_at,
+    )
+
+
+async def record_many(
+    db: asyncpg.Pool | asyncpg.Connection, kind: Kind, ids: Sequence[str], expires_at: datetime
+) -> None:
+    """`record` for many ids at once, in one statement."""
+    await db.execute(
+        """INSERT INTO revocations (kind, id, expires_at) SELECT $1, unnest($2::text[]), $3
+           ON CONFLICT (kind, id) DO UPDATE SET expires_at = greatest(revocations.expires_at, EXCLUDED.expires_at)""",
+        kind,
+        list(ids),
         expires_at,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -55,6 +56,13 @@ class Revoker(Subscriber):
         """The Redis half of a grant revocation already committed to Postgres."""
         expires_at = expires_at or self.grant_revocation_expiry()
         await self._add(Revocation("grant", str(grant_id), int(expires_at.timestamp())))
+
+    async def announce_grants(self, grant_ids: Sequence[uuid.UUID], expires_at: datetime) -> None:
+        """`announce_grant` for many grants at once (a deleted client's)."""
+        found = [Revocation("grant", str(g), int(expires_at.timestamp())) for g in grant_ids]
+        for revocation in found:
+            self.local.note(revocation)
+        await self.listed.add(*found)
 
     async def _add(self, revocation: Revocation) -> None:
         self.local.note(revocation)

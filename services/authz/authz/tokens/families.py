@@ -215,6 +215,23 @@ class GrantRepository:
             reason,
         )
 
+    async def revoke_client(
+        self, conn: asyncpg.Connection, client_id: str, reason: str, revocation_expires_at: datetime
+    ) -> list[uuid.UUID]:
+        """Revoke every grant of `client_id` not revoked yet, inside the caller's transaction; returns their ids.
+        The caller holds the client's row lock (`ClientRepository.lock`), so no grant of it is being created
+        meanwhile, and the per-grant lock `revoke` takes for that race is not needed."""
+        rows = await conn.fetch(
+            """UPDATE grants SET revoked_at = now(), revoked_reason = $2
+               WHERE client_id = $1 AND revoked_at IS NULL
+               RETURNING grant_id""",
+            client_id,
+            reason,
+        )
+        grant_ids = [row["grant_id"] for row in rows]
+        await revocations.record_many(conn, "grant", [str(g) for g in grant_ids], revocation_expires_at)
+        return grant_ids
+
     async def revoke_grant(self, grant_id: uuid.UUID, reason: str, revocation_expires_at: datetime) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await self.revoke(conn, grant_id, reason, revocation_expires_at)
