@@ -15,8 +15,8 @@ import jwt
 import pytest
 from authlib.deprecate import AuthlibDeprecationWarning
 
-from tests.authz.conftest import Person
-from tests.authz.flows import authorize, make_client
+from tests.authz.conftest import AuthzFactory, Person
+from tests.authz.flows import RegisteredClient, authorize, make_client
 from tests.authz.test_authorization_code import DEFAULT_RESOURCE, half_hash
 
 with warnings.catch_warnings():
@@ -102,3 +102,42 @@ async def test_authlib_authorization_code_with_pkce(
     assert id_token["sub"] == person.user_id
     assert id_token["nonce"] == "n1"
     assert id_token["at_hash"] == half_hash(token["access_token"])
+
+
+async def test_a_client_registered_without_scope_signs_in_with_authlib(
+    start_authz: AuthzFactory, http: aiohttp.ClientSession, person: Person
+) -> None:
+    """RFC 7591 section 2: a client registered with no `scope` gets the server's documented default
+    (`openid profile email offline_access`), so an off-the-shelf client signs a person in with `scope=openid` and
+    gets an ID token (OIDC Core 3.1.3.3), verified by PyJWT against the JWKS."""
+    token = secrets.token_urlsafe(32)
+    redirect_uri = "https://registered.example/callback"
+    async with start_authz(AUTHORIUM_REGISTRATION_TOKEN=token) as authz:
+        meta = await discovered(http, authz)
+        registration = {"redirect_uris": [redirect_uri], "client_name": "Registered with no scope"}
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.post(meta["registration_endpoint"], json=registration, headers=headers) as resp:
+            assert resp.status == 201, await resp.text()
+            registered = await resp.json()
+        client = RegisteredClient(registered["client_id"], registered["client_secret"], redirect_uri)
+        verifier = secrets.token_urlsafe(48)
+        async with AsyncOAuth2Client(
+            client.client_id,
+            client.secret,
+            scope="openid",
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+        ) as oauth:
+            url, state = oauth.create_authorization_url(
+                meta["authorization_endpoint"], code_verifier=verifier, nonce="n"
+            )
+            params = dict(parse_qsl(urlsplit(url).query))
+            result = await authorize(person.browser, authz, client, person.username, **params)
+            assert result.params["state"] == state
+            tokens = await oauth.fetch_token(
+                meta["token_endpoint"], authorization_response=result.location, code_verifier=verifier
+            )
+        assert tokens["scope"] == "openid"
+        id_token = await verify_with_pyjwt(authz, tokens["id_token"], audience=client.client_id)
+        assert id_token["sub"] == person.user_id
+        assert id_token["nonce"] == "n"
