@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -13,6 +12,7 @@ import asyncpg
 
 from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope
 from authorium_shared.keys import ALGORITHMS
+from authorium_shared.settings import is_loopback
 from authz.audit import AuditLog
 from authz.clients import credentials
 from authz.clients.authentication import AUTH_METHODS
@@ -33,15 +33,6 @@ MIN_DECLARED_SECRET = 32
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_redirect_uri_form(uri: str, *, public: bool) -> None:
     """RFC 6749 section 3.1.2, RFC 8252 section 7 and RFC 9700 section 2.1: absolute, no fragment, https
     except on loopback (an IP literal for native apps), or a private-use scheme for native (public) clients."""
@@ -56,7 +47,7 @@ def check_redirect_uri_form(uri: str, *, public: bool) -> None:
         raise InvalidRedirectUri("redirect URI must not contain a fragment")
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         # RFC 8252 section 8.3: a native app listens on a loopback interface, and `localhost` may resolve to another
         # one (or elsewhere) than the app bound. A confidential web client on http://localhost (the docker-compose
         # demo) is a server the browser reaches by that same name, so it may keep it.
