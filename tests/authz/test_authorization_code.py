@@ -322,3 +322,17 @@ async def test_expired_code_is_invalid_grant(
         await asyncio.sleep(5.5)  # past the code's lifetime: the time passing is the test
         status, body = await redeem(http, authz, client, code, code_verifier=verifier)
     assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_a_client_deleted_while_its_code_waits_gets_invalid_grant(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """RFC 6749 section 5.2: a code whose grant can no longer be recorded is `invalid_grant`, not a 500. The client
+    is deleted between the authorization and the token request, while this replica still holds it in its cache
+    (a deletion another replica has not announced yet)."""
+    client = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+    await db.execute("DELETE FROM clients WHERE client_id = $1", client.client_id)
+    status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert (status, body["error"]) == (400, "invalid_grant"), body

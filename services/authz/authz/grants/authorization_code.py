@@ -17,7 +17,7 @@ from authz.authorization import pkce
 from authz.authorization.codes import Replayed
 from authz.forms import require
 from authz.grants.request import TokenRequest, issues_refresh_token, user_audience
-from authz.tokens.families import Grant, IssuedRefresh
+from authz.tokens.families import Grant, IssuedRefresh, Orphaned
 from authz.tokens.minter import Issue, new_jti, new_refresh_token, refresh_digest
 
 GRANT_TYPE = "authorization_code"
@@ -77,7 +77,10 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         expires_at=issued_at + timedelta(seconds=lifetime),
         revoked_at=None,
     )
-    await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
+    try:
+        await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
+    except Orphaned:
+        raise InvalidGrant("the client or the user no longer exists") from None
     return app[MINTER].issue(
         Issue(
             client=client,

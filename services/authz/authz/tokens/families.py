@@ -43,6 +43,10 @@ class Grant:
         )
 
 
+class Orphaned(Exception):
+    """The grant's client or user was deleted before the grant could be stored."""
+
+
 @dataclass(frozen=True)
 class IssuedRefresh:
     """What a refresh token was issued with: the access token minted beside it, for grace-window replays."""
@@ -88,6 +92,12 @@ class GrantRepository:
     async def create(self, grant: Grant, refresh: IssuedRefresh | None, refresh_expires_at: datetime) -> Grant:
         """Store a new grant (and its first refresh token). If a code replay revoked the grant id before this
         ran, the grant is stored revoked: the tokens the caller then returns are dead on arrival."""
+        try:
+            return await self._create(grant, refresh, refresh_expires_at)
+        except asyncpg.ForeignKeyViolationError:
+            raise Orphaned(grant.client_id) from None
+
+    async def _create(self, grant: Grant, refresh: IssuedRefresh | None, refresh_expires_at: datetime) -> Grant:
         async with self.pool.acquire() as conn, conn.transaction():
             await _lock_grant(conn, grant.grant_id)
             row = await conn.fetchrow(
