@@ -21,7 +21,6 @@ from authz.clients.dynamic import (
     replace_client,
 )
 from authz.clients.records import Client
-from authz.clients.repository import ClientRepository
 from authz.endpoints.register import REALM, information_response, read_document
 
 
@@ -34,9 +33,8 @@ async def _authorized(request: web.Request) -> tuple[Client, str]:
     token = bearer_token(request, REALM)
     client_id = request.match_info["client_id"]
     client = (
-        await ClientRepository(request.app[PG_POOL]).get(client_id)
-        if credentials.could_be_client_id(client_id)
-        else None
+        # From Postgres, not the cache: a registration just replaced on another replica must not be read stale.
+        await request.app[CLIENTS].repository.get(client_id) if credentials.could_be_client_id(client_id) else None
     )
     if not registration_token_matches(token, client):
         raise _refused()
