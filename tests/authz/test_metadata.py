@@ -121,7 +121,10 @@ async def test_an_http_issuer_off_loopback_stops_start_up_unless_allowed(
     (development) and, off loopback, only with the explicit development flag; otherwise start-up stops with one
     line naming the variable."""
     env = {**environ, "AUTHORIUM_ISSUER": "http://auth.example.test"}
-    result = await asyncio.to_thread(authorium, "serve", "authz", "--port", str(free_port()), env=env)
+    # One worker: if start-up wrongly succeeded, the timeout's kill ends the server itself, leaving no forked worker.
+    result = await asyncio.to_thread(
+        authorium, "serve", "authz", "--port", str(free_port()), "--workers", "1", env=env, timeout=30
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "AUTHORIUM_ISSUER" in result.stderr and "https" in result.stderr
