@@ -132,7 +132,7 @@ def _kek(name: str, value: str) -> bytes:
 
 def _registration_token(environ: Mapping[str, str]) -> str | None:
     """The operator's initial access token for RFC 7591 registration; unset means registration is off."""
-    value = environ.get("AUTHORIUM_REGISTRATION_TOKEN", "").strip()
+    value = env_str(environ, "AUTHORIUM_REGISTRATION_TOKEN", "")
     if not value:
         return None
     # It is sent as a Bearer token, so it must fit RFC 6750 section 2.1's b64token.
