@@ -85,7 +85,7 @@ async def test_a_bad_secret_in_a_file_names_the_variable_and_never_shows_the_con
     result = await asyncio.to_thread(authorium, "keys", "list", env=env)
     assert result.returncode == 2
     line = _one_line(result.stderr)
-    assert line.startswith("authorium: configuration error: AUTHORIUM_KEK "), line
+    assert line.startswith("authorium: configuration error: AUTHORIUM_KEK key-encryption key "), line
     assert content not in result.stderr + result.stdout
 
 
