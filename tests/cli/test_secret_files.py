@@ -138,3 +138,46 @@ async def test_setup_keys_and_authz_read_their_secrets_from_files(
     assert proc.returncode == 0, err
     for secret in (environ["AUTHORIUM_KEK"], demo_secret, demo_password.strip()):
         assert secret not in err
+
+
+async def test_run_reads_its_stores_and_kek_from_files(
+    environ: dict[str, str], make_database: DatabaseFactory, tmp_path: Path
+) -> None:
+    # `authorium run` hands DATABASE_URL and REDIS_URL to the development stack and puts its own AUTHORIUM_KEK in
+    # the environment only when none is given: a file counts as given.
+    database_url = await make_database(migrated=False)
+    ports = {"authz": free_port(), "resource": free_port(), "client-demo": free_port()}
+    env = {k: v for k, v in environ.items() if k not in ("AUTHORIUM_KEK", "DATABASE_URL", "REDIS_URL")}
+    env.update(
+        AUTHORIUM_KEK_FILE=_secret_file(tmp_path, "kek", environ["AUTHORIUM_KEK"] + "\n"),
+        DATABASE_URL_FILE=_secret_file(tmp_path, "database-url", database_url + "\n"),
+        REDIS_URL_FILE=_secret_file(tmp_path, "redis-url", environ["REDIS_URL"] + "\n"),
+        AUTHORIUM_DATA_DIR=str(tmp_path / "data"),
+        AUTHORIUM_AUTHZ_PORT=str(ports["authz"]),
+        AUTHORIUM_RESOURCE_PORT=str(ports["resource"]),
+        AUTHORIUM_CLIENT_DEMO_PORT=str(ports["client-demo"]),
+    )
+    proc = authorium_popen("run", "--workers", "1", env=env)
+    try:
+        try:
+            for port in ports.values():
+                await asyncio.to_thread(wait_for_port, port, 30)
+        except TimeoutError:
+            proc.kill()
+            raise AssertionError(proc.communicate()[1]) from None
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{ports['authz']}/readyz") as resp:
+            assert resp.status == 200
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Demo user: demo / " in out
+    # The keys were made in the file's database, under the file's KEK (not one `run` made up).
+    listed = await asyncio.to_thread(
+        authorium, "keys", "list", env={**environ, "DATABASE_URL": database_url}, timeout=30
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.strip().splitlines()) == 1 + 6
