@@ -280,8 +280,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except KeyDecryptionError:
         print(
             "authorium: the signing keys cannot be decrypted with this AUTHORIUM_KEK (nor AUTHORIUM_KEK_PREVIOUS, if"
-            " set); set the key they were stored under, or while changing the KEK give the old one as"
-            " AUTHORIUM_KEK_PREVIOUS (for `authorium run`, it is in the data folder's dev-secrets.json)",
+            " set); set the key they were stored under (for `authorium run`, it is in the data folder's"
+            " dev-secrets.json), or, while changing the KEK, the old one as AUTHORIUM_KEK_PREVIOUS",
             file=sys.stderr,
         )
         return 1
