@@ -91,6 +91,23 @@ async def cmd_keys_rotate(args: argparse.Namespace, environ: Mapping[str, str]) 
     return 0
 
 
+async def cmd_keys_reencrypt(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    settings = AuthzSettings.from_env(environ)
+    pool = await create_pg_pool(settings.common.database_url, max_size=2)
+    try:
+        kids = await authz_keys.reencrypt(pool, settings)
+    finally:
+        await pool.close()
+    if kids:
+        redis = create_redis(settings.common.redis_url)
+        try:
+            await authz_keys.announce(redis, RedisKeys(settings.common.redis_prefix))
+        finally:
+            await redis.aclose()
+    print(f"re-encrypted {len(kids)} key{'' if len(kids) == 1 else 's'} under AUTHORIUM_KEK")
+    return 0
+
+
 async def cmd_keys_list(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = AuthzSettings.from_env(environ)
     conn = await asyncpg.connect(settings.common.database_url)
@@ -219,6 +236,10 @@ def parser() -> argparse.ArgumentParser:
     klist = keys.add_parser("list", help="show keys and their states")
     klist.add_argument("--json", action="store_true")
     klist.set_defaults(func=cmd_keys_list)
+    keys.add_parser(
+        "reencrypt",
+        help="re-encrypt every private key still under AUTHORIUM_KEK_PREVIOUS under AUTHORIUM_KEK (idempotent)",
+    ).set_defaults(func=cmd_keys_reencrypt)
 
     client = sub.add_parser("client", help="clients").add_subparsers(dest="client_command", required=True)
     create = client.add_parser("create", help="register a client")
@@ -258,8 +279,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 2
     except KeyDecryptionError:
         print(
-            "authorium: the signing keys cannot be decrypted with this AUTHORIUM_KEK; set the key they were stored"
-            " under (for `authorium run`, it is in the data folder's dev-secrets.json)",
+            "authorium: the signing keys cannot be decrypted with this AUTHORIUM_KEK (nor AUTHORIUM_KEK_PREVIOUS, if"
+            " set); set the key they were stored under (for `authorium run`, it is in the data folder's"
+            " dev-secrets.json), or, while changing the KEK, the old one as AUTHORIUM_KEK_PREVIOUS",
             file=sys.stderr,
         )
         return 1

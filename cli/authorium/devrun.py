@@ -20,7 +20,7 @@ from authorium_shared.logs import configure_logging
 from authorium_shared.migrations import migrate
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import start_site, supervise
-from authorium_shared.settings import CommonSettings, listen_port
+from authorium_shared.settings import CommonSettings, listen_port, secrets_read_from_files
 from authz.clients import credentials
 from authz.settings import AuthzSettings
 from authz.signing.lifecycle import ensure as ensure_keys
@@ -101,6 +101,8 @@ def _serve_worker(env: Mapping[str, str], ports: Mapping[str, int], workers: int
 
 
 def run(environ: Mapping[str, str], workers: int = 1) -> int:
+    # The development stack reads DATABASE_URL and REDIS_URL itself, and the values below replace secrets.
+    environ = secrets_read_from_files(environ)
     data_dir = Path(environ.get("AUTHORIUM_DATA_DIR", ".authorium")).resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secrets_path = data_dir / "dev-secrets.json"

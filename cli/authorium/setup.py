@@ -12,7 +12,7 @@ from authorium_shared.errors import OAuthError
 from authorium_shared.migrations import migrate
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
-from authorium_shared.settings import ConfigError
+from authorium_shared.settings import ConfigError, env_raw
 from authz.clients.cache import announce_change
 from authz.clients.registration import build_spec, declare_client
 from authz.settings import AuthzSettings
@@ -24,6 +24,8 @@ from client_demo.settings import DEFAULT_SCOPE, ClientDemoSettings
 DEMO_USERNAME = "demo"
 DEMO_NAME = "Demo User"
 DEMO_CLIENT_NAME = "Authorium demo client"
+# Setting either registers the demo client (and then both must be set).
+DEMO_CLIENT_VARIABLES = ("AUTHORIUM_CLIENT_DEMO_CLIENT_ID", "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET")
 
 
 async def ensure_demo_user(pool: asyncpg.Pool, password: str) -> bool:
@@ -84,13 +86,13 @@ async def setup(environ: Mapping[str, str]) -> list[str]:
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     try:
         done += [f"{plan.alg}: signing key {plan.promote or 'created'}" for plan in await ensure_keys(pool, settings)]
-        if environ.get("AUTHORIUM_CLIENT_DEMO_CLIENT_ID") or environ.get("AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"):
+        if any(env_raw(environ, name) for name in DEMO_CLIENT_VARIABLES):
             # Read as the demo client itself reads it, so the two cannot disagree.
             demo = ClientDemoSettings.from_env(environ)
             await ensure_demo_client(pool, demo.client_id, demo.client_secret, demo.public_url, demo.scope)
             await _announce(settings, demo.client_id)
             done.append(f"demo client {demo.client_id} registered for {demo.redirect_uri}")
-        password = environ.get("AUTHORIUM_DEMO_PASSWORD", "")
+        password = env_raw(environ, "AUTHORIUM_DEMO_PASSWORD")
         if password:
             created = await ensure_demo_user(pool, password)
             done.append(f"demo user {DEMO_USERNAME!r} {'created' if created else 'password set'}")

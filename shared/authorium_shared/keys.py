@@ -56,6 +56,10 @@ class KeyDecryptionError(Exception):
     """A stored private key could not be recovered: wrong KEK, tampered blob or a blob from another row."""
 
 
+class WrongKeyEncryptionKey(KeyDecryptionError):
+    """The AES-GCM tag did not verify: another KEK, or data tampered with or copied from another key."""
+
+
 class NoSigningKey(LookupError):
     """The key set has no CURRENT key for the requested algorithm."""
 
@@ -198,7 +202,7 @@ def decrypt_private_key(blob: bytes, *, kid: str, alg: str, kek: bytes) -> Signi
     try:
         plaintext = aead.decrypt(nonce, ciphertext, _associated_data(kid, alg))
     except InvalidTag:
-        raise KeyDecryptionError(
+        raise WrongKeyEncryptionKey(
             f"signing key {kid}: wrong key-encryption key, tampered data, or data from another key"
         ) from None
     try:
@@ -208,6 +212,35 @@ def decrypt_private_key(blob: bytes, *, kid: str, alg: str, kek: bytes) -> Signi
     if thumbprint(_public_members(key.private_key)) != kid:
         raise KeyDecryptionError(f"signing key {kid}: decrypted key does not match its kid")
     return key
+
+
+@dataclass(frozen=True)
+class KeyEncryptionKeys:
+    """The KEK everything is encrypted under, and during a KEK change the one it replaces, which still decrypts
+    what has not been re-encrypted yet."""
+
+    current: bytes = field(repr=False)
+    previous: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for kek in (self.current, self.previous):
+            if kek is not None:
+                _aead(kek)  # checks the length
+
+    def encrypt(self, key: SigningKey) -> bytes:
+        return encrypt_private_key(key, self.current)
+
+    def decrypt(self, blob: bytes, *, kid: str, alg: str) -> tuple[SigningKey, bool]:
+        """The key, and whether it is stored under the current KEK (False: under the previous one).
+
+        Only a tag that fails under the current KEK sends it to the previous one: AES-GCM authenticates, so
+        the tag tells which KEK is right, and a blob that is damaged otherwise is an error either way."""
+        try:
+            return decrypt_private_key(blob, kid=kid, alg=alg, kek=self.current), True
+        except WrongKeyEncryptionKey:
+            if self.previous is None:
+                raise
+        return decrypt_private_key(blob, kid=kid, alg=alg, kek=self.previous), False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Parsing of environment variables shared by every service: one clear line per bad or missing value."""
+"""Parsing of environment variables shared by every service: one clear line per bad or missing value.
+
+A secret variable may instead be given as `NAME_FILE`, the path of a file holding it (a mounted Docker or
+Kubernetes secret); every read of one goes through `env_raw`."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/authorium"
@@ -16,6 +21,20 @@ DEFAULT_CLIENT_DEMO_URL = "http://127.0.0.1:8002"
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{0,64}$")
 
+# The variables that hold secrets (URLs because they may carry passwords): each may be given as NAME_FILE.
+SECRET_VARIABLES: Final = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "AUTHORIUM_KEK",
+    "AUTHORIUM_KEK_PREVIOUS",
+    "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET",
+    "AUTHORIUM_REGISTRATION_TOKEN",
+    "AUTHORIUM_DEMO_PASSWORD",
+)
+FILE_SUFFIX: Final = "_FILE"
+# A secret is a line or two; anything much larger is the wrong file (a directory dump, /dev/zero).
+_MAX_SECRET_FILE_BYTES: Final = 64 * 1024
+
 
 class ConfigError(Exception):
     """A configuration value that cannot be used; str() is the one line shown at start-up."""
@@ -25,8 +44,50 @@ class ConfigError(Exception):
         self.name = name
 
 
+def env_raw(environ: Mapping[str, str], name: str) -> str:
+    """The value of `name` as given ("" when unset); for a secret variable, the content of the file that
+    `NAME_FILE` names instead, less one trailing newline. The content never appears in an error."""
+    value = environ.get(name, "")
+    if name not in SECRET_VARIABLES:
+        return value
+    file_variable = name + FILE_SUFFIX
+    path = environ.get(file_variable, "").strip()
+    if not path:
+        return value
+    if value.strip():
+        raise ConfigError(name, f"and {file_variable} are both set; set only one of them")
+    try:
+        with Path(path).open("rb") as f:
+            data = f.read(_MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(file_variable, f"names {path!r}, which cannot be read ({exc.strerror or exc})") from None
+    if len(data) > _MAX_SECRET_FILE_BYTES:
+        raise ConfigError(file_variable, f"names {path!r}, which is larger than {_MAX_SECRET_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(file_variable, f"names {path!r}, which is not UTF-8 text") from None
+    # Editors and `echo` end the file with a newline; only that one is not part of the secret.
+    text = text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")
+    if not text.strip():
+        # An empty mounted secret is a deployment mistake, not a wish for the default.
+        raise ConfigError(file_variable, f"names {path!r}, which is empty")
+    return text
+
+
+def secrets_read_from_files(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of `environ` with every secret given as NAME_FILE read into NAME, and no NAME_FILE left: for code
+    that passes the environment on, or reads it without these helpers (`authorium run`'s development stack)."""
+    resolved = dict(environ)
+    for name in SECRET_VARIABLES:
+        if environ.get(name + FILE_SUFFIX, "").strip():
+            resolved[name] = env_raw(environ, name)
+        resolved.pop(name + FILE_SUFFIX, None)
+    return resolved
+
+
 def env_str(environ: Mapping[str, str], name: str, default: str | None) -> str:
-    value = environ.get(name, "").strip()
+    value = env_raw(environ, name).strip()
     if value:
         return value
     if default is None:

@@ -11,7 +11,7 @@ import asyncpg
 import jwt
 
 from authorium_shared.jwt import encode
-from authorium_shared.keys import KeySet, SigningKey, parse_kek
+from authorium_shared.keys import KeyEncryptionKeys, KeySet, SigningKey, parse_kek
 from authz.signing.repository import KeyRepository
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem, token_request
 
@@ -34,7 +34,7 @@ async def introspect(
 
 
 async def signing_key(db: asyncpg.Pool, environ: dict[str, str]) -> SigningKey:
-    stored = await KeyRepository(parse_kek(environ["AUTHORIUM_KEK"])).load(db)
+    stored = await KeyRepository(KeyEncryptionKeys(parse_kek(environ["AUTHORIUM_KEK"]))).load(db)
     return KeySet(tuple(stored)).signing_key("RS256")
 
 

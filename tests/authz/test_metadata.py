@@ -9,7 +9,7 @@ import asyncpg
 import jwt
 
 from authorium_shared.jwt import encode, verify
-from authorium_shared.keys import KeySet, parse_kek
+from authorium_shared.keys import KeyEncryptionKeys, KeySet, parse_kek
 from authz.signing.repository import KeyRepository
 from tests.authz.conftest import AuthzFactory
 from tests.processes import authorium, free_port
@@ -104,7 +104,7 @@ async def test_jwks_is_a_valid_public_key_set(authz: str, http: aiohttp.ClientSe
 async def test_a_token_signed_with_the_current_key_verifies_against_the_published_jwks(
     authz: str, http: aiohttp.ClientSession, environ: dict[str, str], db: asyncpg.Pool
 ) -> None:
-    stored = await KeyRepository(parse_kek(environ["AUTHORIUM_KEK"])).load(db)
+    stored = await KeyRepository(KeyEncryptionKeys(parse_kek(environ["AUTHORIUM_KEK"]))).load(db)
     signing = KeySet(tuple(stored)).signing_key("RS256")
     token = encode({"iss": authz, "sub": "x", "exp": 4102444800, "iat": 1}, signing, typ="at+jwt")
     async with http.get(authz + "/jwks.json") as resp:

@@ -1,5 +1,6 @@
 """docs/operations.md against the code: every environment variable the code reads is in the configuration
-reference, every variable the reference names is one the code reads, and the runbook sections exist."""
+reference, every variable the reference names is one the code reads (a secret's `NAME_FILE` form included), the
+secrets it lists are the code's, and the runbook sections exist."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from authorium_shared.settings import FILE_SUFFIX, SECRET_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "operations.md"
@@ -58,6 +61,13 @@ def variables_read_by_code() -> dict[str, set[str]]:
                 ):
                     found.setdefault(node.value, set()).add(str(path.relative_to(ROOT)))
     return found
+
+
+def read_by_code(name: str, code_variables: dict[str, set[str]]) -> bool:
+    """Named in the code, or the `NAME_FILE` form of a secret, which the settings read for every secret variable
+    without naming it."""
+    secret_file = name.endswith(FILE_SUFFIX) and name.removesuffix(FILE_SUFFIX) in SECRET_VARIABLES
+    return name in code_variables or secret_file
 
 
 def headings(text: str) -> list[tuple[int, str, int, int]]:
@@ -128,8 +138,24 @@ def test_every_variable_the_code_reads_is_in_the_reference(doc: str, code_variab
 
 def test_the_reference_names_no_variable_the_code_does_not_read(doc: str, code_variables: dict[str, set[str]]) -> None:
     documented = set(BACKTICKED.findall(section(doc, REQUIRED_SECTIONS["configuration reference"])))
-    stale = sorted(n for n in documented if VARIABLE.fullmatch(n) and n not in code_variables)
+    stale = sorted(n for n in documented if VARIABLE.fullmatch(n) and not read_by_code(n, code_variables))
     assert not stale, f"the configuration reference names variables no code reads (typo, or removed?): {stale}"
+
+
+def test_the_file_forms_of_secrets_count_as_read_and_no_others() -> None:
+    assert read_by_code("AUTHORIUM_KEK_FILE", {})
+    assert read_by_code("AUTHORIUM_DEMO_PASSWORD_FILE", {})
+    assert not read_by_code("AUTHORIUM_ISSUER_FILE", {}), "only secrets have a _FILE form"
+    assert not read_by_code("AUTHORIUM_KEK", {})
+
+
+def test_the_reference_lists_exactly_the_secrets_the_code_reads_from_files(doc: str) -> None:
+    reference = section(doc, REQUIRED_SECTIONS["configuration reference"])
+    paragraphs = [p for p in reference.split("\n\n") if p.startswith("Secrets (")]
+    assert len(paragraphs) == 1, "the configuration reference has one paragraph listing the secrets"
+    listed = set(BACKTICKED.findall(paragraphs[0]))
+    assert listed == set(SECRET_VARIABLES), "the secrets listed and settings.SECRET_VARIABLES differ"
+    assert "`_FILE`" in reference, "the configuration reference says how a secret is given as a file"
 
 
 def test_the_doc_has_the_operator_sections(doc: str) -> None:

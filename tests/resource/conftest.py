@@ -17,7 +17,7 @@ import asyncpg
 import jwt
 import pytest
 
-from authorium_shared.keys import KeySet, SigningKey, parse_kek
+from authorium_shared.keys import KeyEncryptionKeys, KeySet, SigningKey, parse_kek
 from authz.signing.repository import KeyRepository
 from resource_server.access import REALM
 from resource_server.app import create_app
@@ -165,7 +165,7 @@ async def service_token(
 
 async def current_key(db: asyncpg.Pool, environ: dict[str, str], alg: str = "RS256") -> SigningKey:
     """The authorization server's own current signing key, to sign tokens with a valid signature."""
-    stored = await KeyRepository(parse_kek(environ["AUTHORIUM_KEK"])).load(db)
+    stored = await KeyRepository(KeyEncryptionKeys(parse_kek(environ["AUTHORIUM_KEK"]))).load(db)
     return KeySet(tuple(stored)).signing_key(alg)
 
 

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from authorium_shared.keys import (
     ALGORITHMS,
     KeyDecryptionError,
+    KeyEncryptionKeys,
     KeySet,
     KeyState,
     NoSigningKey,
@@ -234,6 +235,53 @@ def test_decrypted_key_must_match_its_kid(signing_keys: dict[str, SigningKey], k
 def test_kek_of_wrong_length_is_a_value_error(rsa_key: SigningKey) -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         encrypt_private_key(rsa_key, b"short")
+
+
+# --- changing the KEK: the current one encrypts, the previous one still decrypts ---------------------
+
+
+def test_the_current_kek_encrypts_and_the_previous_one_still_decrypts(
+    signing_keys: dict[str, SigningKey], kek: bytes
+) -> None:
+    new = parse_kek(generate_kek())
+    keks = KeyEncryptionKeys(current=new, previous=kek)
+    key = signing_keys["ES256"]
+    under_old = encrypt_private_key(key, kek)
+    assert keks.decrypt(under_old, kid=key.kid, alg="ES256") == (key, False)
+    under_new = keks.encrypt(key)
+    assert keks.decrypt(under_new, kid=key.kid, alg="ES256") == (key, True)
+    # What it encrypts needs no previous KEK: it is under the current one alone.
+    assert decrypt_private_key(under_new, kid=key.kid, alg="ES256", kek=new) == key
+    with pytest.raises(KeyDecryptionError):
+        decrypt_private_key(under_new, kid=key.kid, alg="ES256", kek=kek)
+
+
+def test_without_a_previous_kek_only_the_current_one_decrypts(rsa_key: SigningKey, kek: bytes) -> None:
+    blob = encrypt_private_key(rsa_key, kek)
+    with pytest.raises(KeyDecryptionError, match="wrong key-encryption key"):
+        KeyEncryptionKeys(current=parse_kek(generate_kek())).decrypt(blob, kid=rsa_key.kid, alg="RS256")
+
+
+def test_a_blob_neither_kek_opens_is_refused(rsa_key: SigningKey, kek: bytes) -> None:
+    keks = KeyEncryptionKeys(current=parse_kek(generate_kek()), previous=parse_kek(generate_kek()))
+    with pytest.raises(KeyDecryptionError, match="wrong key-encryption key"):
+        keks.decrypt(encrypt_private_key(rsa_key, kek), kid=rsa_key.kid, alg="RS256")
+
+
+def test_only_a_failed_tag_sends_a_blob_to_the_previous_kek(signing_keys: dict[str, SigningKey], kek: bytes) -> None:
+    # The tag verifies under the current KEK, so the blob is the current KEK's, damaged as it is: the previous KEK
+    # is not tried (and could not help).
+    mislabelled = SigningKey(kid="not-the-thumbprint", alg="EdDSA", private_key=signing_keys["EdDSA"].private_key)
+    keks = KeyEncryptionKeys(current=kek, previous=parse_kek(generate_kek()))
+    with pytest.raises(KeyDecryptionError, match="does not match its kid"):
+        keks.decrypt(encrypt_private_key(mislabelled, kek), kid="not-the-thumbprint", alg="EdDSA")
+
+
+def test_keks_are_never_shown(kek: bytes) -> None:
+    keks = KeyEncryptionKeys(current=kek, previous=kek)
+    assert kek.hex() not in repr(keks) and str(kek) not in repr(keks)
+    with pytest.raises(ValueError, match="32 bytes"):
+        KeyEncryptionKeys(current=kek, previous=b"short")
 
 
 # --- stored keys and the key set --------------------------------------------------------------

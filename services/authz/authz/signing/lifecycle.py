@@ -1,6 +1,6 @@
 """The signing keys' life: made, published as next, promoted to current, retired, removed (`authorium keys
-rotate` and every authorization server's start-up maintenance), and the announcement that makes every replica
-reload them."""
+rotate` and every authorization server's start-up maintenance), re-encrypted under a new KEK (`authorium keys
+reencrypt`), and the announcement that makes every replica reload them."""
 
 from __future__ import annotations
 
@@ -76,6 +76,17 @@ async def ensure(pool: asyncpg.Pool, settings: AuthzSettings) -> list[RotationPl
     """Make sure every algorithm has a current and a next key, and drop retired keys nobody needs."""
     plan = partial(plan_maintenance, policy=rotation_policy(settings))
     return await _change_keys(pool, KeyRepository(settings.kek), plan, ALGORITHMS)
+
+
+async def reencrypt(pool: asyncpg.Pool, settings: AuthzSettings) -> list[str]:
+    """Re-encrypt under AUTHORIUM_KEK every private key still stored under AUTHORIUM_KEK_PREVIOUS, so the
+    previous KEK can be dropped; returns their kids. Idempotent; serialised with every other key change."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", KEYS_LOCK_ID)
+        kids = await KeyRepository(settings.kek).reencrypt(conn)
+        if kids:
+            await AuditLog(pool).record("key_reencryption", conn=conn, details={"kids": kids})
+        return kids
 
 
 async def announce(redis: Redis, keys: RedisKeys) -> None:

@@ -6,13 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from authorium_shared.keys import (
-    KeyState,
-    SigningKey,
-    StoredKey,
-    decrypt_private_key,
-    encrypt_private_key,
-)
+from authorium_shared.keys import KeyEncryptionKeys, KeyState, SigningKey, StoredKey
 from authorium_shared.rotation import RotationPlan
 
 # Serialises every change to the key table, so two `keys rotate` runs cannot both promote.
@@ -20,7 +14,7 @@ KEYS_LOCK_ID = 0x41555448_4B455953  # "AUTHKEYS"
 
 
 class KeyRepository:
-    def __init__(self, kek: bytes) -> None:
+    def __init__(self, kek: KeyEncryptionKeys) -> None:
         self.kek = kek
 
     async def load(self, db: asyncpg.Pool | asyncpg.Connection) -> list[StoredKey]:
@@ -30,7 +24,7 @@ class KeyRepository:
         )
         return [
             StoredKey(
-                key=decrypt_private_key(row["encrypted_private_key"], kid=row["kid"], alg=row["alg"], kek=self.kek),
+                key=self.kek.decrypt(row["encrypted_private_key"], kid=row["kid"], alg=row["alg"])[0],
                 state=KeyState(row["state"]),
                 created_at=row["created_at"],
                 activated_at=row["activated_at"],
@@ -48,10 +42,27 @@ class KeyRepository:
             key.alg,
             state.value,
             key.public_jwk(),
-            encrypt_private_key(key, self.kek),
+            self.kek.encrypt(key),
             now,
             now if state is KeyState.CURRENT else None,
         )
+
+    async def reencrypt(self, conn: asyncpg.Connection) -> list[str]:
+        """Re-encrypt under the current KEK every key still stored under the previous one (inside the caller's
+        transaction); returns their kids. Nothing is written unless every key can be decrypted."""
+        rows = await conn.fetch(
+            "SELECT kid, alg, encrypted_private_key FROM signing_keys ORDER BY created_at, kid FOR UPDATE"
+        )
+        stale = []
+        for row in rows:
+            key, under_current = self.kek.decrypt(row["encrypted_private_key"], kid=row["kid"], alg=row["alg"])
+            if not under_current:
+                stale.append(key)
+        for key in stale:
+            await conn.execute(
+                "UPDATE signing_keys SET encrypted_private_key = $2 WHERE kid = $1", key.kid, self.kek.encrypt(key)
+            )
+        return [key.kid for key in stale]
 
     async def apply(self, conn: asyncpg.Connection, plan: RotationPlan, now: datetime) -> list[SigningKey]:
         """Carry out `plan` on `conn` (inside the caller's transaction); returns the keys it created.

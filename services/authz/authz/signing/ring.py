@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from authorium_shared.events import Subscriber
-from authorium_shared.keys import KeySet
+from authorium_shared.keys import KeyDecryptionError, KeyEncryptionKeys, KeySet
 from authz.signing.repository import KeyRepository
 
 log = logging.getLogger("authorium.keys")
@@ -23,7 +23,7 @@ KEYS_EVENT_TYPE = "keys"
 class KeyRing(Subscriber):
     """This replica's view of the key set, replaced whole on reload so readers never see half a change."""
 
-    def __init__(self, pool: asyncpg.Pool, kek: bytes) -> None:
+    def __init__(self, pool: asyncpg.Pool, kek: KeyEncryptionKeys) -> None:
         self.pool = pool
         self.repo = KeyRepository(kek)
         self.keyset = KeySet(())
@@ -31,17 +31,29 @@ class KeyRing(Subscriber):
     async def reload(self) -> None:
         self.keyset = KeySet(tuple(await self.repo.load(self.pool)))
 
+    async def _reload_keeping_keys(self) -> None:
+        try:
+            await self.reload()
+        except KeyDecryptionError as exc:
+            # The keys were re-encrypted under a KEK this replica was not given (`keys reencrypt` ran before every
+            # replica had the new AUTHORIUM_KEK). The keys it holds are still the published ones: keep signing
+            # with them, and keep the event feed, which other subscribers share, running.
+            log.warning(
+                "key reload failed: the signing keys cannot be decrypted with this AUTHORIUM_KEK",
+                extra={"error": str(exc)},
+            )
+
     async def reload_periodically(self) -> None:
         while True:
             await asyncio.sleep(RELOAD_INTERVAL)
             try:
-                await self.reload()
+                await self._reload_keeping_keys()
             except (asyncpg.PostgresError, OSError) as exc:
                 log.warning("key reload failed", extra={"error": str(exc)})
 
     async def on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == KEYS_EVENT_TYPE:
-            await self.reload()
+            await self._reload_keeping_keys()
 
     async def on_connect(self) -> None:
-        await self.reload()
+        await self._reload_keeping_keys()

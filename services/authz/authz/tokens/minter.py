@@ -56,7 +56,7 @@ class TokenMinter:
         self.settings = settings
         self.ring = ring
         # Refresh successors are derived, not drawn, so a grace-window repeat can hand out the same one.
-        self._successor_key = hmac.new(settings.kek, b"authorium refresh successor", hashlib.sha256).digest()
+        self._successor_key = hmac.new(settings.kek.current, b"authorium refresh successor", hashlib.sha256).digest()
 
     def successor_of(self, refresh_token: str) -> str:
         mac = hmac.new(self._successor_key, refresh_token.encode("utf-8", "surrogatepass"), hashlib.sha256)
