@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Before a virtual environment exists, a Python that cannot make one stops make here, with one line.
 ifeq ($(wildcard $(VENV)/.ready),)
   ifneq ($(shell $(PYTHON) -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null),True)
-    $(error Authorium needs Python 3.11 or newer as $(PYTHON) (another one: make PYTHON=python3.13 ...))
+    $(error Authorium needs Python 3.11 or newer, and $(PYTHON) does not run as one (install python3, or pick another: make PYTHON=python3.12 ...))
   endif
   ifneq ($(shell $(PYTHON) -c 'import ensurepip, venv; print("ok")' 2>/dev/null),ok)
     $(error $(PYTHON) cannot make a virtual environment: install its venv module (Debian/Ubuntu: apt-get install python3-venv))

@@ -63,8 +63,16 @@ def test_a_python_too_old_stops_make_with_one_line(tmp_path: Path) -> None:
     result = _make(tmp_path, python)
     assert result.returncode != 0
     assert _one_line(result.stderr) == (
-        f"Authorium needs Python 3.11 or newer as {python} (another one: make PYTHON=python3.13 ...)"
+        f"Authorium needs Python 3.11 or newer, and {python} does not run as one"
+        " (install python3, or pick another: make PYTHON=python3.12 ...)"
     )
+    assert not (tmp_path / ".venv").exists()
+
+
+def test_a_python_that_is_not_there_stops_make_with_one_line(tmp_path: Path) -> None:
+    result = _make(tmp_path, tmp_path / "no-such-python3")
+    assert result.returncode != 0
+    assert _one_line(result.stderr).startswith("Authorium needs Python 3.11 or newer, and ")
     assert not (tmp_path / ".venv").exists()
 
 
