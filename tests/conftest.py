@@ -1,7 +1,8 @@
 """Fixtures shared by every test: a Postgres database and a Redis key prefix of this run's own, removed after.
 
-Tests talk to the real Postgres and Redis named by AUTHORIUM_TEST_POSTGRES / AUTHORIUM_TEST_REDIS
-(default: the local servers on 127.0.0.1)."""
+Tests talk to the real Postgres and Redis named by AUTHORIUM_TEST_POSTGRES / AUTHORIUM_TEST_REDIS (default: the
+local servers on 127.0.0.1). Where nothing usable answers there, the run starts private ones (tests/stores.py) and
+stops them at its end; the header pytest prints says which servers the run uses."""
 
 from __future__ import annotations
 
@@ -16,12 +17,43 @@ from redis.asyncio import Redis
 
 from authorium_shared import migrations
 from authorium_shared.keys import generate_kek
+from tests.stores import RunStores
 
+# Final once pytest_configure has run, which is before any test module is imported (many import these two).
 ADMIN_URL = os.environ.get("AUTHORIUM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("AUTHORIUM_TEST_REDIS", "redis://127.0.0.1:6379/0")
+_STORES = pytest.StashKey[RunStores]()
 RUN_ID = uuid.uuid4().hex[:10]
 # The demo client's registration, for tests that only need the demo to start (tests/stack.py registers a real one).
 DEMO_CLIENT_ENV = {"AUTHORIUM_CLIENT_DEMO_CLIENT_ID": "demo-client", "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": "secret"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pick the run's Postgres and Redis, starting private ones where nothing usable answers."""
+    global ADMIN_URL, REDIS_URL
+    if config.option.help:
+        return
+    stores = RunStores.start(
+        ADMIN_URL,
+        REDIS_URL,
+        postgres_named="AUTHORIUM_TEST_POSTGRES" in os.environ,
+        redis_named="AUTHORIUM_TEST_REDIS" in os.environ,
+    )
+    config.stash[_STORES] = stores
+    ADMIN_URL, REDIS_URL = stores.admin_url, stores.redis_url
+    # Also for anything that reads them afresh: a module imported under another name, a child process.
+    os.environ["AUTHORIUM_TEST_POSTGRES"], os.environ["AUTHORIUM_TEST_REDIS"] = ADMIN_URL, REDIS_URL
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stores = config.stash.get(_STORES, None)
+    if stores is not None:
+        stores.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    stores = config.stash.get(_STORES, None)
+    return stores.notes if stores is not None else []
 
 
 def database_url(name: str) -> str:

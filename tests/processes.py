@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.programs import redis_program
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,16 +34,22 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def redis_server(port: int | None = None) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """A throwaway redis-server on its own port, so a test can stop it without touching anyone else's."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed")
+def redis_server(
+    port: int | None = None, directory: Path | None = None
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """A throwaway Redis on its own port, so a test can stop it without touching anyone else's: an installed
+    redis-server, else the embedded package's. It keeps nothing on disk, unless `directory` is given: then it loads
+    (and SAVE writes) `directory`/dump.rdb, so a restart keeps data."""
     port = port or free_port()
+    options = {"port": str(port), "bind": "127.0.0.1", "save": "", "appendonly": "no"}
+    if directory is not None:
+        options["dir"] = str(directory)
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [str(redis_program().path), *(part for name, value in options.items() for part in (f"--{name}", value))],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own session: a Ctrl-C at the terminal reaches pytest, which then stops it in order.
+        start_new_session=True,
     )
     try:
         wait_for_port(port)

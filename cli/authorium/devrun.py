@@ -1,4 +1,8 @@
-"""`authorium run`: the whole stack on one machine for development, with its state in a data folder."""
+"""`authorium run`: the whole stack on one machine for development, with its state in a data folder.
+
+Each data folder (each checkout) has a database and a Redis key prefix of its own on servers it shares, and the
+database records whose secrets made its signing keys, so a mismatched key-encryption key says where the right one is.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +16,24 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import asyncpg
+
 from authorium import devstack
 from authorium.services import SERVICES
 from authorium.setup import DEMO_USERNAME, ensure_demo_client, ensure_demo_user
-from authorium_shared.keys import generate_kek
+from authorium_shared.keys import KeyDecryptionError, generate_kek
 from authorium_shared.logs import configure_logging
 from authorium_shared.migrations import migrate
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import start_site, supervise
-from authorium_shared.settings import CommonSettings, listen_port, secrets_read_from_files
+from authorium_shared.settings import CommonSettings, ConfigError, listen_port, secrets_read_from_files
 from authz.clients import credentials
 from authz.settings import AuthzSettings
 from authz.signing.lifecycle import ensure as ensure_keys
 
 HOST = "127.0.0.1"
+# The comment `run` leaves on its database: whose key-encryption key the signing keys there are encrypted under.
+SEEDED_BY = "authorium run: signing keys made with "
 
 
 def _load_dev_secrets(path: Path) -> dict[str, str]:
@@ -60,6 +68,58 @@ async def seed(env: Mapping[str, str], dev: dict[str, str], demo_url: str) -> li
     finally:
         await pool.close()
     return changed
+
+
+async def _seeded_by(database_url: str) -> str | None:
+    """What the database's comment says made its signing keys, if `run` left one."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        comment = await conn.fetchval(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    if isinstance(comment, str) and comment.startswith(SEEDED_BY):
+        return comment.removeprefix(SEEDED_BY)
+    return None
+
+
+async def _record_seeded_by(database_url: str, kek_source: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        # COMMENT takes no parameters: format() quotes the name and the text.
+        statement = await conn.fetchval(
+            "SELECT format('COMMENT ON DATABASE %I IS %L', current_database(), $1::text)", SEEDED_BY + kek_source
+        )
+        await conn.execute(statement)
+    except asyncpg.InsufficientPrivilegeError:
+        pass  # a database named by DATABASE_URL that this role does not own: nothing recorded, nothing lost
+    finally:
+        await conn.close()
+
+
+def kek_mismatch(database_url: str, kek_source: str, seeded_by: str | None) -> ConfigError:
+    """The one line for keys this run's KEK cannot decrypt, saying whose secrets made them."""
+    database = devstack.database_name(database_url) or database_url
+    if seeded_by:
+        made = f"they were made with {seeded_by}"
+        remedy = "use that data folder (AUTHORIUM_DATA_DIR) or its AUTHORIUM_KEK"
+    else:
+        made = "no `authorium run` recorded whose secrets made them"
+        remedy = "set the AUTHORIUM_KEK they were made with"
+    return ConfigError(
+        "AUTHORIUM_KEK",
+        f"cannot decrypt the signing keys in database {database}: {made}, and this run uses {kek_source}"
+        f" ({remedy}, or give this checkout another database with DATABASE_URL)",
+    )
+
+
+def checkout_redis_prefix(environ: Mapping[str, str], backends: devstack.DevBackends, data_dir: Path) -> str | None:
+    """The Redis key prefix for this data folder when `run` found Redis on the local port, which other checkouts'
+    `run` may use too; None when the environment names the prefix or the Redis (used as named) or it is embedded."""
+    if environ.get("AUTHORIUM_REDIS_PREFIX") or backends.redis_source in ("REDIS_URL", "embedded"):
+        return None
+    return f"authorium:{devstack.checkout_id(data_dir)}:"
 
 
 # Each service's port variable and the URL variable whose default follows that port.
@@ -118,12 +178,23 @@ def run(environ: Mapping[str, str], workers: int = 1) -> int:
             "REDIS_URL": backends.redis_url,
             "AUTHORIUM_KEK": environ.get("AUTHORIUM_KEK") or dev.setdefault("kek", generate_kek()),
         }
+        if (prefix := checkout_redis_prefix(environ, backends, data_dir)) is not None:
+            env["AUTHORIUM_REDIS_PREFIX"] = prefix
+        if environ.get("AUTHORIUM_KEK"):
+            kek_source = f"the AUTHORIUM_KEK of the environment (data folder {data_dir})"
+        else:
+            kek_source = f"the secrets in {secrets_path}"
         common = CommonSettings.from_env(env)
         configure_logging("authorium", env.get("AUTHORIUM_LOG_LEVEL", "WARNING"))
         applied = asyncio.run(migrate(common.database_url))
         if applied:
             print(f"Applied {len(applied)} migrations.", flush=True)
-        changed = asyncio.run(seed(env, dev, env["AUTHORIUM_CLIENT_DEMO_URL"].rstrip("/")))
+        try:
+            changed = asyncio.run(seed(env, dev, env["AUTHORIUM_CLIENT_DEMO_URL"].rstrip("/")))
+        except KeyDecryptionError:
+            seeded_by = asyncio.run(_seeded_by(common.database_url))
+            raise kek_mismatch(common.database_url, kek_source, seeded_by) from None
+        asyncio.run(_record_seeded_by(common.database_url, kek_source))
         _save_dev_secrets(secrets_path, dev)
         env["AUTHORIUM_CLIENT_DEMO_CLIENT_ID"] = dev["demo_client_id"]
         env["AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"] = dev["demo_client_secret"]

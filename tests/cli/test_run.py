@@ -13,7 +13,7 @@ import pytest
 
 from tests.authz.flows import browser, follow_authorization
 from tests.conftest import DatabaseFactory
-from tests.processes import authorium_popen, free_port, wait_for_port
+from tests.processes import authorium, authorium_popen, free_port, wait_for_port
 
 
 @pytest.mark.slow
@@ -72,3 +72,53 @@ async def test_run_starts_everything_and_ctrl_c_stops_it(
     for port in ports.values():
         assert f"http://127.0.0.1:{port}" in out
     assert (tmp_path / "data" / "dev-secrets.json").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.slow
+async def test_keys_made_with_another_folders_secrets_stop_run_naming_that_folder(
+    environ: dict[str, str], tmp_path: Path, make_database: DatabaseFactory
+) -> None:
+    """Two checkouts that share a database (one DATABASE_URL): the second one's `run` stops with one line saying
+    whose secrets the signing keys there were made with, rather than a bare "cannot be decrypted"."""
+    first, second = tmp_path / "one" / ".authorium", tmp_path / "two" / ".authorium"
+    ports = {"authz": free_port(), "resource": free_port(), "client-demo": free_port()}
+    env = {
+        **environ,
+        "DATABASE_URL": await make_database(migrated=False),
+        "AUTHORIUM_WORKERS": "1",
+        "AUTHORIUM_AUTHZ_PORT": str(ports["authz"]),
+        "AUTHORIUM_RESOURCE_PORT": str(ports["resource"]),
+        "AUTHORIUM_CLIENT_DEMO_PORT": str(ports["client-demo"]),
+    }
+    del env["AUTHORIUM_KEK"]  # each checkout's `run` makes its own
+
+    proc = authorium_popen("run", env={**env, "AUTHORIUM_DATA_DIR": str(first)})
+    try:
+        await asyncio.to_thread(wait_for_port, ports["client-demo"], 30)
+        proc.send_signal(signal.SIGINT)
+        await asyncio.to_thread(proc.communicate, timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+
+    result = await asyncio.to_thread(authorium, "run", env={**env, "AUTHORIUM_DATA_DIR": str(second)})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("authorium: configuration error: AUTHORIUM_KEK cannot decrypt the signing keys in database")
+    assert f"made with the secrets in {first / 'dev-secrets.json'}" in line
+    assert f"this run uses the secrets in {second / 'dev-secrets.json'}" in line
+    # Nothing of the second folder's was written: its next run starts as clean as this one did.
+    assert not (second / "dev-secrets.json").exists()
+
+
+def test_a_kek_mismatch_without_a_record_says_what_it_knows() -> None:
+    from authorium.devrun import kek_mismatch
+
+    line = str(kek_mismatch("postgresql://h/shared", "the secrets in /b/.authorium/dev-secrets.json", None))
+    assert line == (
+        "configuration error: AUTHORIUM_KEK cannot decrypt the signing keys in database shared: no `authorium run`"
+        " recorded whose secrets made them, and this run uses the secrets in /b/.authorium/dev-secrets.json (set the"
+        " AUTHORIUM_KEK they were made with, or give this checkout another database with DATABASE_URL)"
+    )

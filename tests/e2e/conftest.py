@@ -9,6 +9,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from tests.client_demo.conftest import stack  # noqa: F401 - fixture
+from tests.programs import require_program
 
 CHROMIUM = os.environ.get("AUTHORIUM_TEST_CHROMIUM", "/usr/bin/chromium")
 # As root and on a machine without outside network: no sandbox, and nothing that phones home.
@@ -26,8 +27,9 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
+    executable = require_program(CHROMIUM, "chromium")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         yield browser
         await browser.close()
 

@@ -20,9 +20,9 @@ from authorium_shared.resources import create_pg_pool
 from authz.tokens.minter import refresh_digest
 from tests.authz.conftest import running_authz
 from tests.authz.flows import RegisteredClient, make_client, make_user, sign_in_and_redeem
-from tests.faults.postgres import private_postgres
 from tests.faults.traffic import Answer, Load, Step, assert_only, call, is_unavailable
 from tests.resource.conftest import RESOURCE_URL, running_resource, unverified_claims
+from tests.stores import private_postgres
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow

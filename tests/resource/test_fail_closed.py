@@ -4,11 +4,7 @@ recovers by itself once Redis is back, reloading the whole revocation list on re
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +15,12 @@ from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.revocation_lists import Revocation, RevocationList
-from tests.processes import free_port, wait_for_port
+from tests.processes import free_port, redis_server
 from tests.resource.conftest import RESOURCE_URL, Caller, ResourceFactory, service_token, unverified_claims
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 STALENESS = 1.0
-
-
-@contextmanager
-def redis_at(port: int, directory: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A throwaway redis-server that loads (and SAVE writes) `directory`/dump.rdb, so a restart keeps data."""
-    binary = shutil.which("redis-server")
-    assert binary is not None, "redis-server is not installed"
-    options = {"port": str(port), "bind": "127.0.0.1", "save": "", "appendonly": "no", "dir": str(directory)}
-    proc = subprocess.Popen(
-        [binary, *(part for name, value in options.items() for part in (f"--{name}", value))],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 async def _get(http: aiohttp.ClientSession, url: str, caller: Caller | None = None) -> tuple[int, Any, Any]:
@@ -80,7 +57,7 @@ async def test_fails_closed_while_redis_is_down_and_recovers_alone(
     kept = await service_token(http, authz, db, scope="notes:read")
     port = free_port()
     redis_url = f"redis://127.0.0.1:{port}/0"
-    with redis_at(port, tmp_path) as redis_proc:
+    with redis_server(port, tmp_path) as (_, redis_proc):
         async with start_resource(
             REDIS_URL=redis_url,
             AUTHORIUM_RESOURCE_URL=RESOURCE_URL,
@@ -119,7 +96,7 @@ async def test_fails_closed_while_redis_is_down_and_recovers_alone(
             assert "revocation feed has been down" in body["reasons"]["revocation_feed"], body
             assert (await _get(http, api + "/healthz"))[0] == 200
 
-            with redis_at(port, tmp_path):
+            with redis_server(port, tmp_path):
                 started = time.monotonic()
                 await _wait_for(http, api + "/api/me", kept, 200, within=5)
                 assert time.monotonic() - started < 5
@@ -144,6 +121,6 @@ async def test_starts_closed_when_redis_is_not_there_yet(
         _assert_unavailable(body, headers)
         status, body, _ = await _get(http, api + "/readyz")
         assert status == 503 and "revocation_feed" in body["reasons"], body
-        with redis_at(port, tmp_path):
+        with redis_server(port, tmp_path):
             await _wait_for(http, api + "/api/me", caller, 200, within=5)
             await _wait_for(http, api + "/readyz", None, 200, within=3)
