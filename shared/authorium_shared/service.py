@@ -30,6 +30,7 @@ SHUTDOWN_TIMEOUT = 10.0
 DRAIN_SECONDS = 0.5
 # aiohttp's default listen backlog, for the sockets made here when a service waits for its schema.
 BACKLOG = 128
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def base_app(
@@ -195,16 +196,32 @@ def _listening_sockets(host: str, port: int, *, reuse_port: bool) -> list[socket
     return sockets
 
 
-def available_cores() -> int:
-    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's CPU limit)."""
+def available_cores(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may use: its affinity, capped by the container's CPU limit, a cgroup v2 quota
+    (`cpu.max`) or a cgroup v1 one (`cpu.cfs_quota_us` over `cpu.cfs_period_us`), rounded up."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup_root)
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return max(1, cores)
+
+
+def _cgroup_quota(root: Path) -> float | None:
+    """The CPU quota in CPUs, or None without one (or where it cannot be read)."""
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+        quota, period = (root / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError):
         pass
-    return max(1, cores)
+    # cgroup v1: the cpu controller is mounted on its own, or together with cpuacct; -1 means no quota.
+    for controller in ("cpu", "cpu,cpuacct"):
+        try:
+            quota_us = int((root / controller / "cpu.cfs_quota_us").read_text())
+            period_us = int((root / controller / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+    return None
 
 
 def supervise(target: Callable[[int], None], workers: int) -> int:
