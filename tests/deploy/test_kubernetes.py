@@ -826,8 +826,19 @@ def test_renderer_implements_the_subset(sample: Path) -> None:
 @pytest.mark.parametrize(
     ("where", "change", "message"),
     [
-        ("base", {"configMapGenerator": [{"name": "x"}]}, "unsupported kustomization fields"),
+        ("base", {"secretGenerator": [{"name": "x"}]}, "unsupported kustomization fields"),
         ("base", {"commonLabels": {"a": "b"}}, "unsupported kustomization fields"),
+        ("base", {"configMapGenerator": [{"name": "x", "behavior": "merge"}]}, "configMapGenerator supports"),
+        ("base", {"configMapGenerator": [{"name": "x", "files": ["f"]}]}, "configMapGenerator supports"),
+        (
+            "base",
+            {"configMapGenerator": [{"name": "x", "options": {"disableNameSuffixHash": True}}]},
+            "options other than labels",
+        ),
+        ("base", {"configMapGenerator": [{"name": "x", "literals": ["NOVALUE"]}]}, "not KEY=VALUE"),
+        ("base", {"configMapGenerator": [{"name": "x", "literals": ["A=1", "A=2"]}]}, "given twice"),
+        ("base", {"components": ["../base"]}, "includes it"),
+        ("overlay", {"components": ["../base"]}, "where a Component belongs"),
         ("base", {"labels": [{"pairs": {"a": "b"}, "includeSelectors": True}]}, "includeSelectors"),
         ("base", {"labels": [{"pairs": {"a": "b"}, "includeTemplates": True}]}, "only `pairs`"),
         ("base", {"images": [{"name": "x", "newTag": "1", "digest": "sha256:0"}]}, "digest"),
@@ -862,6 +873,190 @@ def test_renderer_refuses_patches_it_cannot_apply_exactly(sample: Path, patch: d
         kustomize.render(sample / "overlay")
 
 
+# kustomize's hash suffixes, as `kubectl kustomize` (kustomize v5.5.0) printed them for these ConfigMaps.
+GENERATED_ENV = '# comment\n  INDENTED=1\nEQUALS=x=y \nQUOTED="q"\nIMAGE=example.org/app\n\n'
+GENERATED_BASE = {
+    "kustomization.yaml": {
+        "namespace": "sample",
+        "resources": ["objects.yaml"],
+        "configMapGenerator": [
+            {
+                "name": "settings",
+                "envs": ["settings.env"],
+                "literals": ["HTML=<a&b>", "ACCENT='é'"],
+                "options": {"labels": {"generated": "yes"}},
+            }
+        ],
+        "configurations": ["kustomizeconfig.yaml"],
+        "images": [{"name": "example.org/app", "newTag": "2.0"}],
+    },
+    "kustomizeconfig.yaml": {
+        "nameReference": [{"kind": "ConfigMap", "fieldSpecs": [{"kind": "Job", "path": "metadata/name"}]}],
+        "images": [{"kind": "ConfigMap", "path": "data/IMAGE"}],
+    },
+    "objects.yaml": [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "app"},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {
+                        "initContainers": [
+                            {
+                                "name": "init",
+                                "image": "example.org/app",
+                                "envFrom": [{"configMapRef": {"name": "settings"}}],
+                            }
+                        ],
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": "example.org/app",
+                                "env": [
+                                    {
+                                        "name": "X",
+                                        "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "EQUALS"}},
+                                    },
+                                    {"name": "Y", "valueFrom": {"configMapKeyRef": {"name": "other", "key": "Y"}}},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "v", "configMap": {"name": "settings"}},
+                            {"name": "p", "projected": {"sources": [{"configMap": {"name": "settings"}}]}},
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "settings"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "j", "image": "x"}]}}},
+        },
+    ],
+    "settings.env": None,
+}
+GENERATED_COMPONENT = {
+    "kustomization.yaml": {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "resources": ["extra.yaml"],
+        "patches": [{"path": "patches.yaml"}],
+    },
+    "extra.yaml": {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "extra"},
+        "spec": {"ports": [{"port": 1}]},
+    },
+    "patches.yaml": [  # two patches in one file; the first meets the base's Deployment, already in `sample`
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "app", "namespace": "sample"},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "imagePullPolicy": "Always"}]}}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "sample"},
+            "data": {"C": "3"},
+        },
+    ],
+}
+GENERATED_OVERLAY = {
+    "kustomization.yaml": {
+        "resources": ["../base"],
+        "components": ["../component"],
+        "images": [{"name": "example.org/app", "newName": "local/app", "newTag": "dev"}],
+        "patches": [{"path": "patches.yaml"}],
+    },
+    "patches.yaml": [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "app", "namespace": "sample"},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "imagePullPolicy": "Never"}]}}},
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "settings", "namespace": "sample"},
+            "spec": {"backoffLimit": 2},
+        },
+    ],
+}
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    _write(tmp_path / "base", {k: v for k, v in GENERATED_BASE.items() if v is not None})
+    (tmp_path / "base" / "settings.env").write_text(GENERATED_ENV)
+    _write(tmp_path / "component", GENERATED_COMPONENT)
+    _write(tmp_path / "overlay", GENERATED_OVERLAY)
+    return tmp_path
+
+
+def test_renderer_generates_configmaps_with_kustomizes_hash_and_rewrites_references(generated: Path) -> None:
+    base = kustomize.render(generated / "base")
+    (config,) = of_kind(base, "ConfigMap").values()
+    assert config["data"] == {
+        "INDENTED": "1",
+        "EQUALS": "x=y ",  # an env file's value is kept as it is, trailing blank and quotes included
+        "QUOTED": '"q"',
+        "IMAGE": "example.org/app:2.0",  # an image field by configuration
+        "HTML": "<a&b>",
+        "ACCENT": "é",  # a literal loses its surrounding quotes
+    }
+    name = "settings-" + kustomize.configmap_hash(config["data"])
+    assert config["metadata"] == {"name": name, "namespace": "sample", "labels": {"generated": "yes"}}
+    deployment = one(base, "Deployment", "app")
+    pod = pod_spec(deployment)
+    assert pod["initContainers"][0]["envFrom"] == [{"configMapRef": {"name": name}}]
+    assert [v["valueFrom"]["configMapKeyRef"]["name"] for v in pod["containers"][0]["env"]] == [name, "other"]
+    assert pod["volumes"][0]["configMap"]["name"] == name
+    assert pod["volumes"][1]["projected"]["sources"][0]["configMap"]["name"] == name
+    assert one(base, "Job", name)  # a name reference by configuration
+
+    overlay = kustomize.render(generated / "overlay")
+    (changed,) = of_kind(overlay, "ConfigMap").values()
+    assert changed["data"]["C"] == "3" and changed["data"]["IMAGE"] == "local/app:dev"
+    assert changed["metadata"]["name"] == "settings-" + kustomize.configmap_hash(changed["data"]) != name
+    assert pod_spec(one(overlay, "Deployment", "app"))["containers"][0]["imagePullPolicy"] == "Never"
+    assert one(overlay, "Job", changed["metadata"]["name"])["spec"]["backoffLimit"] == 2
+    assert one(overlay, "Service", "extra")["metadata"] == {"name": "extra"}
+
+
+def test_configmap_hash_is_kustomizes() -> None:
+    assert kustomize.configmap_hash({"A": "1"}) == "89g4tffbfk"
+    assert kustomize.configmap_hash({"A": "1", "B": "x=y ", "C": '"q"', "IMAGE": "img:2.0"}) == "7chd448mmg"
+
+
+def test_renderer_refuses_what_it_does_not_implement_in_generators_and_components(generated: Path) -> None:
+    env = generated / "base" / "settings.env"
+    env.write_text("NO_EQUALS_SIGN\n")
+    with pytest.raises(kustomize.Unsupported, match="without `=`"):
+        kustomize.render(generated / "base")
+    env.write_text(GENERATED_ENV)
+    config = generated / "base" / "kustomizeconfig.yaml"
+    config.write_text(yaml.safe_dump({"namePrefix": [{"kind": "Job", "path": "metadata/name"}]}))
+    with pytest.raises(kustomize.Unsupported, match="only `nameReference` and `images`"):
+        kustomize.render(generated / "base")
+    config.write_text(yaml.safe_dump({"images": [{"kind": "Job", "path": "spec/containers[]/image"}]}))
+    with pytest.raises(kustomize.Unsupported, match="through mappings"):
+        kustomize.render(generated / "base")
+    config.write_text(yaml.safe_dump(GENERATED_BASE["kustomizeconfig.yaml"]))
+    component = generated / "component" / "kustomization.yaml"
+    component.write_text(yaml.safe_dump({**GENERATED_COMPONENT["kustomization.yaml"], "namespace": "x"}))
+    with pytest.raises(kustomize.Unsupported, match="unsupported component fields"):
+        kustomize.render(generated / "overlay")
+
+
 def test_renderer_refuses_an_overlay_inside_its_base(tmp_path: Path) -> None:
     _write(tmp_path, {"kustomization.yaml": {"resources": ["overlay"]}})
     _write(tmp_path / "overlay", {"kustomization.yaml": {"resources": [".."]}})
@@ -875,10 +1070,20 @@ def _canonical(objects: Objects) -> list[str]:
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 @pytest.mark.parametrize(
-    "directory", ["k8s", "k8s/secret-template", "k8s/overlays/single-instance", "sample/base", "sample/overlay"]
+    "directory",
+    [
+        "k8s",
+        "k8s/secret-template",
+        "k8s/overlays/single-instance",
+        "sample/base",
+        "sample/overlay",
+        "generated/base",
+        "generated/overlay",
+    ],
 )
-def test_renderer_agrees_with_kubectl_kustomize(sample: Path, directory: str) -> None:
-    path = sample / directory.removeprefix("sample/") if directory.startswith("sample/") else ROOT / directory
+def test_renderer_agrees_with_kubectl_kustomize(sample: Path, generated: Path, directory: str) -> None:
+    where, _, rest = directory.partition("/")
+    path = {"sample": sample, "generated": generated}.get(where, ROOT / where) / rest
     kubectl = subprocess.run(
         ["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=True, timeout=60
     )
