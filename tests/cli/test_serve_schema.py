@@ -171,3 +171,22 @@ async def test_a_deliberate_rollback_may_serve_a_newer_schema(
         err = end(proc)
     assert proc.returncode == 0, err
     assert "serving on a schema newer than this code" in err
+
+
+async def test_a_waiting_service_stops_cleanly_on_sigterm(
+    environ: dict[str, str], make_database: DatabaseFactory
+) -> None:
+    """Kubernetes may stop a pod that is still waiting (a rollout replaced, a node drained): it exits 0 at once."""
+    url = await make_database(migrated=False)
+    port = free_port()
+    proc = authorium_popen("serve", "resource", "--port", str(port), env={**environ, "DATABASE_URL": url})
+    try:
+        await asyncio.to_thread(wait_for_port, port, 20)
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            assert resp.status == 503
+        proc.send_signal(signal.SIGTERM)
+        await eventually(lambda: proc.poll() is not None, timeout=10, message="the service to stop")
+    finally:
+        err = end(proc)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
