@@ -19,7 +19,7 @@ from authorium.setup import setup
 from authorium_shared.errors import OAuthError
 from authorium_shared.keys import ALGORITHMS, KeyDecryptionError
 from authorium_shared.logs import configure_logging
-from authorium_shared.migrations import migrate
+from authorium_shared.migrations import Timeouts, migrate
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.rotation import RotationTooEarly
@@ -46,7 +46,7 @@ class CommandError(Exception):
 
 
 async def cmd_migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    applied = await migrate(CommonSettings.from_env(environ).database_url)
+    applied = await migrate(CommonSettings.from_env(environ).database_url, Timeouts.from_env(environ))
     for m in applied:
         print(f"applied {m.component} {m.version:04d}_{m.name}")
     if not applied:

@@ -9,7 +9,7 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from authorium_shared.errors import OAuthError
-from authorium_shared.migrations import migrate
+from authorium_shared.migrations import Timeouts, migrate
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.settings import ConfigError, env_raw
@@ -80,9 +80,8 @@ async def _announce(settings: AuthzSettings, client_id: str) -> None:
 async def setup(environ: Mapping[str, str]) -> list[str]:
     """Returns what was done, one line each."""
     settings = AuthzSettings.from_env(environ)
-    done = [
-        f"applied migration {m.component} {m.version:04d}_{m.name}" for m in await migrate(settings.common.database_url)
-    ]
+    applied = await migrate(settings.common.database_url, Timeouts.from_env(environ))
+    done = [f"applied migration {m.component} {m.version:04d}_{m.name}" for m in applied]
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     try:
         done += [f"{plan.alg}: signing key {plan.promote or 'created'}" for plan in await ensure_keys(pool, settings)]

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from authorium_shared.events import Subscriber
+from authorium_shared.migrations import SchemaRequirement
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.revocation_lists import RevocationCache
 
@@ -22,6 +23,8 @@ REDIS_KEYS = web.AppKey("redis_keys", RedisKeys)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 READINESS_CHECKS = web.AppKey("readiness_checks", list[ReadinessCheck])
 SERVICE_NAME = web.AppKey("service_name", str)
+# The schema the service needs before it serves (services that keep data in Postgres; see `schema`).
+SCHEMA = web.AppKey("schema", SchemaRequirement)
 # What follows the service's event feed (`resources.event_feed`), in the order it is told of events.
 EVENT_SUBSCRIBERS = web.AppKey("event_subscribers", list[Subscriber])
 # This replica's copy of the revocation lists (`resources.revocation_copy`).

@@ -7,6 +7,7 @@ import contextlib
 import math
 import os
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,17 +16,21 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from authorium_shared import resources
-from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS_REGISTRY, READINESS_CHECKS, SERVICE_NAME
+from authorium_shared import resources, schema
+from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS_REGISTRY, READINESS_CHECKS, SCHEMA, SERVICE_NAME
 from authorium_shared.health import add_health_routes, new_registry
 from authorium_shared.middleware import HttpMetrics, client_address, observe, render_errors
-from authorium_shared.settings import CommonSettings
+from authorium_shared.migrations import SchemaRequirement
+from authorium_shared.settings import CommonSettings, env_bool
 
 DEFAULT_MAX_BODY = 64 * 1024
 MAX_HEADER_FIELD = 16 * 1024
 SHUTDOWN_TIMEOUT = 10.0
 # Between closing the listening socket and closing kept-alive connections (see `_serve_until_signalled`).
 DRAIN_SECONDS = 0.5
+# aiohttp's default listen backlog, for the sockets made here when a service waits for its schema.
+BACKLOG = 128
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def base_app(
@@ -39,7 +44,8 @@ def base_app(
     innermost: tuple[Middleware, ...] = (),
 ) -> web.Application:
     """An application with request ids, logs, metrics, error rendering, health routes, Redis, and Postgres
-    unless the service keeps nothing there. `middlewares` see every response, error pages included; `innermost`
+    unless the service keeps nothing there; with Postgres, `serve` waits for the schema of the migrations
+    component named after `service`. `middlewares` see every response, error pages included; `innermost`
     ones see a handler's exceptions before the errors are rendered."""
     registry = new_registry()
     app = web.Application(
@@ -60,6 +66,7 @@ def base_app(
     app[READINESS_CHECKS] = []
     app[EVENT_SUBSCRIBERS] = []
     if postgres:
+        app[SCHEMA] = SchemaRequirement(service, common.database_url)
         app.cleanup_ctx.append(resources.postgres(common.database_url, max_size=pg_max_size))
     app.cleanup_ctx.append(resources.redis(common.redis_url, common.redis_prefix))
     add_health_routes(app)
@@ -75,18 +82,36 @@ async def start_site(app: web.Application, host: str, port: int, *, reuse_port: 
     return runner
 
 
-def run_app(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> None:
-    """Serve until SIGINT or SIGTERM, then stop accepting, let in-flight requests finish, and clean up."""
+def run_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    schema_wait: schema.SchemaWait | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then stop accepting, let in-flight requests finish, and clean up. With
+    `schema_wait`, `app` starts only once the schema is current (a holding application answers until then)."""
     with asyncio.Runner(loop_factory=_new_loop) as runner:
-        runner.run(_serve_until_signalled(app, host, port, reuse_port=reuse_port))
+        runner.run(_serve_until_signalled(app, host, port, reuse_port=reuse_port, schema_wait=schema_wait))
 
 
-async def _serve_until_signalled(app: web.Application, host: str, port: int, *, reuse_port: bool) -> None:
-    runner = await start_site(app, host, port, reuse_port=reuse_port)
+async def _serve_until_signalled(
+    app: web.Application, host: str, port: int, *, reuse_port: bool, schema_wait: schema.SchemaWait | None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if schema_wait is None:
+        runner = await start_site(app, host, port, reuse_port=reuse_port)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    else:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        started = await _start_once_schema_is_current(app, host, port, reuse_port, schema_wait, stop)
+        if started is None:
+            return
+        runner = started
     try:
         await stop.wait()
         # Stop accepting, then give requests that clients already sent on kept-alive connections time to be read:
@@ -98,16 +123,105 @@ async def _serve_until_signalled(app: web.Application, host: str, port: int, *, 
         await runner.cleanup()
 
 
-def available_cores() -> int:
-    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's CPU limit)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+async def _start_once_schema_is_current(
+    app: web.Application, host: str, port: int, reuse_port: bool, wait: schema.SchemaWait, stop: asyncio.Event
+) -> web.AppRunner | None:
+    """Hold the port with `schema.holding_app` until the schema is current (None if stopped first), then start
+    `app` (its start-up runs while the holding application still answers) and hand it the listening sockets:
+    connections that arrive in between wait in the kernel's queue, and none is refused."""
+    sockets = _listening_sockets(host, port, reuse_port=reuse_port)
+    holding = web.AppRunner(
+        schema.holding_app(app[SERVICE_NAME], wait),
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        handle_signals=False,
+    )
+    handed_over = False
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+        await holding.setup()
+        for sock in sockets:
+            # A duplicate: stopping the holding site closes it, and leaves the listening socket open for `app`.
+            await web.SockSite(holding, sock.dup()).start()
+        waiting = asyncio.ensure_future(wait.until_current())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, stopping):
+                task.cancel()
+            await asyncio.gather(waiting, stopping, return_exceptions=True)
+        if waiting.cancelled():
+            return None
+        waiting.result()  # SchemaTooNew
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
+        await runner.setup()
+        for site in list(holding.sites):
+            await site.stop()
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
+        handed_over = True
+        return runner
+    finally:
+        await holding.cleanup()
+        if not handed_over:
+            for sock in sockets:
+                sock.close()
+
+
+def _listening_sockets(host: str, port: int, *, reuse_port: bool) -> list[socket.socket]:
+    """Listening sockets as aiohttp's TCPSite makes them: one per address `host` resolves to."""
+    sockets: list[socket.socket] = []
+    seen = set()
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def available_cores(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may use: its affinity, capped by the container's CPU limit, a cgroup v2 quota
+    (`cpu.max`) or a cgroup v1 one (`cpu.cfs_quota_us` over `cpu.cfs_period_us`), rounded up."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup_root)
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return max(1, cores)
+
+
+def _cgroup_quota(root: Path) -> float | None:
+    """The CPU quota in CPUs, or None without one (or where it cannot be read)."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError):
         pass
-    return max(1, cores)
+    # cgroup v1: the cpu controller is mounted on its own, or together with cpuacct; -1 means no quota.
+    for controller in ("cpu", "cpu,cpuacct"):
+        try:
+            quota_us = int((root / controller / "cpu.cfs_quota_us").read_text())
+            period_us = int((root / controller / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+    return None
 
 
 def supervise(target: Callable[[int], None], workers: int) -> int:
@@ -166,11 +280,44 @@ def _run_worker(target: Callable[[int], None], index: int) -> int:
 
 
 def serve(build: Callable[[], web.Application], host: str, port: int, *, workers: int) -> int:
-    """Serve the application `build` makes: in this process, or in `workers` processes sharing the port."""
+    """Serve the application `build` makes: in this process, or in `workers` processes sharing the port. A service
+    that keeps data in Postgres first checks the schema (`schema`): a newer one stops it here, with one line."""
+    app = build()
+    try:
+        schema_wait = _schema_wait(app)
+    except schema.SchemaTooNew as exc:
+        return _refuse(exc)
     if workers <= 1:
-        run_app(build(), host, port)
+        try:
+            run_app(app, host, port, schema_wait=schema_wait)
+        except schema.SchemaTooNew as exc:  # migrations of a newer release appeared while it waited
+            return _refuse(exc)
         return 0
-    return supervise(lambda _: run_app(build(), host, port, reuse_port=True), workers)
+
+    def work(_: int) -> None:
+        try:
+            run_app(build(), host, port, reuse_port=True, schema_wait=schema_wait)
+        except schema.SchemaTooNew as exc:
+            raise SystemExit(_refuse(exc)) from None
+
+    return supervise(work, workers)
+
+
+def _schema_wait(app: web.Application) -> schema.SchemaWait | None:
+    """None if `app` may start now; else what waits for its schema. Read once, before any worker is forked."""
+    if SCHEMA not in app:
+        return None
+    # Read here, not in the settings: it is about this start only, and only `serve` acts on it.
+    allow_newer = env_bool(os.environ, "AUTHORIUM_ALLOW_NEWER_SCHEMA", False)
+    state = asyncio.run(schema.read(app[SCHEMA]))
+    if schema.judge(state, allow_newer=allow_newer):
+        return None
+    return schema.SchemaWait(app[SCHEMA], state, allow_newer=allow_newer)
+
+
+def _refuse(exc: Exception) -> int:
+    print(f"authorium: {exc}", file=sys.stderr)
+    return 1
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

@@ -1,5 +1,5 @@
-"""Offline checks of the Kubernetes manifests in k8s/: the base and the single-instance overlay are rendered with
-tests/deploy/kustomize.py (compared with `kubectl kustomize` where kubectl exists), every object is validated
+"""Offline checks of the Kubernetes manifests in k8s/: the base and the single-instance and kind overlays are rendered
+with tests/deploy/kustomize.py (compared with `kubectl kustomize` where kubectl exists), every object is validated
 against the newest Kubernetes schema bundled with kubernetes-validate (strict: unknown fields fail), and the
 security and operability properties the manifests promise are asserted, network policies by evaluating them."""
 
@@ -8,7 +8,10 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import math
+import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -21,18 +24,26 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version, major_minor
 
+from authorium_shared.keys import generate_kek
+from authz.settings import AuthzSettings
+from client_demo.settings import ClientDemoSettings
+from resource_server.settings import ResourceSettings
 from tests.deploy import kustomize
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 BASE = K8S / "base"
 OVERLAY = K8S / "overlays" / "single-instance"
+KIND = K8S / "overlays" / "kind"
+README = K8S / "README.md"
 SECRET_TEMPLATE = K8S / "secret-template"
 NAMESPACE = "authorium"
 KUBERNETES_VERSION = latest_version()
 
 IMAGE_NAME = "ghcr.io/authorium/authorium"
 IMAGE = f"{IMAGE_NAME}:0.1.0"
+# The image each rendering runs: the base's tag, or on kind the one built and loaded on this machine.
+IMAGES = {"base": IMAGE, "overlay": IMAGE, "kind": "authorium:dev"}
 SERVICES = {"authz": 8000, "resource": 8001, "client-demo": 8002}
 AUTHORIUM_LABELS = {"app.kubernetes.io/name": "authorium"}
 
@@ -51,6 +62,7 @@ CONFIG_VARS = {
     "AUTHORIUM_CLIENT_DEMO_CLIENT_ID",
     "AUTHORIUM_CLIENT_DEMO_AUTHZ_URL",
     "AUTHORIUM_TRUSTED_PROXY_HOPS",
+    "AUTHORIUM_IMAGE",  # not a setting: what makes the set-up Job's name change with the image
 }
 SECRET_VARS = {
     "DATABASE_URL",
@@ -68,9 +80,11 @@ COMMON = {
     "AUTHORIUM_RESOURCE_URL",
     "AUTHORIUM_CLIENT_DEMO_URL",
     "AUTHORIUM_LOG_LEVEL",
+    "AUTHORIUM_TRUSTED_PROXY_HOPS",
 }
+# What each container needs, from the Secret (by name) or the ConfigMap (all of it, through envFrom).
 EXPECTED_ENV = {
-    "authz": COMMON | {"DATABASE_URL", "AUTHORIUM_KEK", "AUTHORIUM_REGISTRATION_TOKEN", "AUTHORIUM_TRUSTED_PROXY_HOPS"},
+    "authz": COMMON | {"DATABASE_URL", "AUTHORIUM_KEK", "AUTHORIUM_REGISTRATION_TOKEN"},
     "resource": COMMON | {"DATABASE_URL", "AUTHORIUM_JWKS_URL"},
     "client-demo": COMMON
     | {"AUTHORIUM_CLIENT_DEMO_CLIENT_ID", "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET", "AUTHORIUM_CLIENT_DEMO_AUTHZ_URL"},
@@ -99,21 +113,42 @@ def overlay() -> Objects:
 
 
 @pytest.fixture(scope="module")
+def kind() -> Objects:
+    return kustomize.render(KIND)
+
+
+@pytest.fixture(scope="module")
 def secret_template() -> Objects:
     return kustomize.render(SECRET_TEMPLATE)
 
 
-@pytest.fixture(scope="module", params=["base", "overlay"])
-def rendered(request: pytest.FixtureRequest) -> Objects:
-    return request.getfixturevalue(request.param)
+@pytest.fixture(scope="module", params=list(IMAGES))
+def variant(request: pytest.FixtureRequest) -> str:
+    """Which rendering: the base, the single-instance overlay, or the kind overlay."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def secrets(rendered: Objects, secret_template: Objects) -> dict[str, str]:
-    """The Secret's values: the overlay's own, or for the base (which leaves the Secret to the operator) the
-    template's, whose keys the real Secret has."""
+def rendered(request: pytest.FixtureRequest, variant: str) -> Objects:
+    return request.getfixturevalue(variant)
+
+
+@pytest.fixture(scope="module")
+def secrets(rendered: Objects, variant: str, secret_template: Objects) -> dict[str, str]:
+    """The Secret's values: the overlay's own; for the base (which leaves the Secret to the operator) the
+    template's, whose keys the real Secret has; on kind, the keys the README's command gives it."""
+    if variant == "kind":
+        return dict.fromkeys(kind_secret_keys(), "from the command")
     found = of_kind(rendered, "Secret") or of_kind(secret_template, "Secret")
     return decoded_secret(found["authorium"])
+
+
+def kind_secret_keys() -> list[str]:
+    """The keys of the Secret that k8s/README.md's `kubectl create secret` command for kind makes."""
+    section = README.read_text().split("## On kind", 1)[1].split("\n## ", 1)[0]
+    command = section[section.index("kubectl -n authorium create secret") :].split("\n```", 1)[0]
+    words = shlex.split(command.replace("\\\n", " "), comments=True)
+    return [w.split("=", 2)[1] for w in words if w.startswith("--from-literal=")]
 
 
 def of_kind(objects: Objects, kind: str) -> dict[str, dict[str, Any]]:
@@ -124,6 +159,13 @@ def one(objects: Objects, kind: str, name: str) -> dict[str, Any]:
     found = of_kind(objects, kind)
     assert name in found, f"no {kind} {name}"
     return found[name]
+
+
+def config_map(objects: Objects) -> dict[str, Any]:
+    """The generated ConfigMap `authorium-<hash>` (the only ConfigMap of a rendering)."""
+    (found,) = of_kind(objects, "ConfigMap").values()
+    assert re.fullmatch(r"authorium-[a-z0-9]{10}", found["metadata"]["name"]), found["metadata"]["name"]
+    return found
 
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
@@ -175,13 +217,19 @@ def quantity(value: str | int) -> float:
 # Rendering and schema validation
 
 
+def ids(objects: Objects) -> set[tuple[str, str]]:
+    """(kind, name) of each object, with the ConfigMap's and the set-up Job's hashed name as `authorium-<hash>`."""
+    hashed = config_map(objects)["metadata"]["name"]
+    return {(obj["kind"], obj["metadata"]["name"].replace(hashed, "authorium-<hash>")) for obj in objects}
+
+
 def test_base_holds_what_operators_apply(base: Objects) -> None:
-    assert sorted((obj["kind"], obj["metadata"]["name"]) for obj in base) == sorted(
+    assert ids(base) == set(
         [
             ("Namespace", NAMESPACE),
             ("ServiceAccount", "authorium"),
-            ("ConfigMap", "authorium"),
-            ("Job", "authorium-setup"),
+            ("ConfigMap", "authorium-<hash>"),
+            ("Job", "authorium-<hash>"),
             *[(kind, name) for name in SERVICES for kind in ("Deployment", "Service", "PodDisruptionBudget")],
             ("HorizontalPodAutoscaler", "authz"),
             ("HorizontalPodAutoscaler", "resource"),
@@ -204,19 +252,23 @@ def test_base_holds_what_operators_apply(base: Objects) -> None:
     )
 
 
-def test_overlay_adds_a_single_postgres_and_redis(base: Objects, overlay: Objects) -> None:
-    def ids(objects: Objects) -> set[tuple[str, str]]:
-        return {(obj["kind"], obj["metadata"]["name"]) for obj in objects}
+IN_CLUSTER_STORES = {
+    ("StatefulSet", "postgres"),
+    ("Service", "postgres"),
+    ("Deployment", "redis"),
+    ("Service", "redis"),
+    ("NetworkPolicy", "postgres-ingress"),
+    ("NetworkPolicy", "redis-ingress"),
+}
 
-    assert ids(overlay) - ids(base) == {
-        ("Secret", "authorium"),
-        ("StatefulSet", "postgres"),
-        ("Service", "postgres"),
-        ("Deployment", "redis"),
-        ("Service", "redis"),
-        ("NetworkPolicy", "postgres-ingress"),
-        ("NetworkPolicy", "redis-ingress"),
-    }
+
+@pytest.mark.parametrize(("name", "adds"), [("overlay", {("Secret", "authorium")}), ("kind", set())])
+def test_overlays_add_a_single_postgres_and_redis(
+    request: pytest.FixtureRequest, base: Objects, name: str, adds: set[tuple[str, str]]
+) -> None:
+    """Both from the one component; on kind the Secret is made by a command (k8s/README.md), not by the overlay."""
+    overlay = request.getfixturevalue(name)
+    assert ids(overlay) - ids(base) == IN_CLUSTER_STORES | adds
     assert ids(base) <= ids(overlay)
     postgres = one(overlay, "StatefulSet", "postgres")
     assert postgres["spec"]["replicas"] == 1
@@ -313,7 +365,7 @@ def authorium_workloads(objects: Objects) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_authorium_runs_the_one_image_from_the_images_entry(rendered: Objects) -> None:
+def test_authorium_runs_the_one_image_from_the_images_entry(rendered: Objects, variant: str) -> None:
     kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
     assert kustomization["images"] == [{"name": IMAGE_NAME, "newTag": IMAGE.rsplit(":", 1)[1]}]
     for manifest in BASE.glob("*.yaml"):
@@ -321,7 +373,9 @@ def test_authorium_runs_the_one_image_from_the_images_entry(rendered: Objects) -
             assert image == IMAGE_NAME, f"{manifest.name}: the tag belongs in kustomization.yaml's images"
     for workload in authorium_workloads(rendered).values():
         pod = pod_spec(workload)
-        assert [c["image"] for c in pod["containers"] + pod.get("initContainers", [])] == [IMAGE]
+        assert [c["image"] for c in pod["containers"] + pod.get("initContainers", [])] == [IMAGES[variant]]
+        # kind runs the image `kind load` put on its nodes, which no registry has.
+        assert [c.get("imagePullPolicy") for c in pod["containers"]] == ["Never" if variant == "kind" else None]
         assert pod["securityContext"]["runAsUser"] == 10001
         assert pod["serviceAccountName"] == "authorium"
         assert pod.get("enableServiceLinks") is False  # no FOO_SERVICE_HOST noise in the environment
@@ -361,48 +415,109 @@ def test_deployment_serves_probes_and_stops_gracefully(base: Objects, service: s
         assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
 
 
-def test_setup_job_runs_once_with_retries_and_cleans_up(base: Objects) -> None:
-    job = authorium_workloads(base)["setup"]
-    assert job["metadata"]["name"] == "authorium-setup"
+def test_setup_job_is_named_after_the_configuration_and_image_and_stays(rendered: Objects, variant: str) -> None:
+    """Re-applying it never meets an immutable pod template: any change to its settings or image gives it a new name
+    (kustomize's hash of the ConfigMap, which carries the image too); and no TTL deletes it, which GitOps tools would
+    see as drift to undo by running it again."""
+    job = authorium_workloads(rendered)["setup"]
+    config = config_map(rendered)
+    assert job["metadata"]["name"] == config["metadata"]["name"]
+    assert config["data"]["AUTHORIUM_IMAGE"] == pod_spec(job)["containers"][0]["image"] == IMAGES[variant]
     pod = pod_spec(job)
     assert pod["containers"][0]["command"] == ["authorium", "setup"]
     assert pod["restartPolicy"] in ("Never", "OnFailure")
     assert 1 <= job["spec"]["backoffLimit"] <= 10
-    assert 0 < job["spec"]["ttlSecondsAfterFinished"] <= 3600
+    assert "ttlSecondsAfterFinished" not in job["spec"]
     assert job["spec"]["activeDeadlineSeconds"] > 0
     assert "selector" not in job["spec"]  # Kubernetes generates a Job's selector
+    assert "generateName" not in job["metadata"]  # kubectl apply cannot apply it
 
 
 def env_of(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
     (container,) = pod_spec(workload)["containers"]
-    assert "envFrom" not in container
     names = [var["name"] for var in container.get("env", [])]
     assert len(names) == len(set(names))
     return {var["name"]: var for var in container.get("env", [])}
 
 
-def test_each_container_gets_exactly_the_settings_it_uses(rendered: Objects, secrets: dict[str, str]) -> None:
-    config = one(rendered, "ConfigMap", "authorium")["data"]
+def test_each_container_gets_the_settings_it_uses_from_the_configmap_and_the_secret(
+    rendered: Objects, secrets: dict[str, str]
+) -> None:
+    config = config_map(rendered)
     for component, workload in authorium_workloads(rendered).items():
+        (container,) = pod_spec(workload)["containers"]
+        # All of the ConfigMap, by its hashed name: a changed setting changes every pod template.
+        assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}], component
         env = env_of(workload)
-        assert set(env) == EXPECTED_ENV[component], component
+        assert not set(env) & set(config["data"]), f"{component}: a variable both in env and the ConfigMap"
+        assert EXPECTED_ENV[component] <= set(env) | set(config["data"]), component
         for name, var in env.items():
             assert "value" not in var, f"{component}: {name} belongs in the ConfigMap or the Secret"
-            source = var["valueFrom"]
-            if name in SECRET_VARS:
-                ref = source["secretKeyRef"]
-                assert ref.get("optional", False) is (name in OPTIONAL_SECRET_VARS)
-                assert ref["name"] == "authorium" and ref["key"] == name
-                assert name in secrets or ref.get("optional"), f"{component}: {name} missing from the Secret"
-            else:
-                assert name in CONFIG_VARS
-                assert source["configMapKeyRef"] == {"name": "authorium", "key": name}
-                assert name in config, f"{component}: {name} missing from the ConfigMap"
-    assert set(config) <= CONFIG_VARS
+            if name == "AUTHORIUM_WORKERS":
+                continue  # below
+            assert name in SECRET_VARS and name in EXPECTED_ENV[component], f"{component}: {name}"
+            ref = var["valueFrom"]["secretKeyRef"]
+            assert ref.get("optional", False) is (name in OPTIONAL_SECRET_VARS)
+            assert ref["name"] == "authorium" and ref["key"] == name
+            assert name in secrets or ref.get("optional"), f"{component}: {name} missing from the Secret"
+        assert set(env) - SECRET_VARS == ({"AUTHORIUM_WORKERS"} if component in SERVICES else set())
+    assert set(config["data"]) <= CONFIG_VARS
 
 
-def test_overlay_databases_read_their_secrets_from_the_secret(overlay: Objects) -> None:
-    secret = decoded_secret(one(overlay, "Secret", "authorium"))
+def test_the_trusted_proxy_setting_reaches_every_service(rendered: Objects, variant: str) -> None:
+    config = config_map(rendered)
+    for service in SERVICES:
+        (container,) = pod_spec(authorium_workloads(rendered)[service])["containers"]
+        assert {"configMapRef": {"name": config["metadata"]["name"]}} in container["envFrom"]
+    # Behind the one ingress of the base, one hop; on kind, port-forwarded connections come through no proxy.
+    assert config["data"]["AUTHORIUM_TRUSTED_PROXY_HOPS"] == ("0" if variant == "kind" else "1")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_workers_follow_the_container_cpu_limit(rendered: Objects, service: str) -> None:
+    """`authorium serve` runs AUTHORIUM_WORKERS processes: the Downward API gives it the CPU limit, in whole CPUs
+    rounded up (divisor 1), so each worker has a CPU and connections do not multiply by the node's CPUs."""
+    (container,) = pod_spec(authorium_workloads(rendered)[service])["containers"]
+    source = env_of(authorium_workloads(rendered)[service])["AUTHORIUM_WORKERS"]["valueFrom"]
+    assert source == {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
+    workers = math.ceil(quantity(container["resources"]["limits"]["cpu"]))
+    assert workers == {"authz": 2, "resource": 1, "client-demo": 1}[service]
+
+
+def test_a_changed_setting_or_image_rolls_the_pods_and_makes_a_new_setup_job(base: Objects, tmp_path: Path) -> None:
+    def names(objects: Objects) -> dict[str, str]:
+        found = {c: authorium_workloads(objects)[c] for c in (*SERVICES, "setup")}
+        found_names = {c: pod_spec(w)["containers"][0]["envFrom"][0]["configMapRef"]["name"] for c, w in found.items()}
+        return {**found_names, "job": found["setup"]["metadata"]["name"]}
+
+    before = names(base)
+    assert set(before.values()) == {config_map(base)["metadata"]["name"]}
+    assert names(kustomize.render(K8S)) == before, "the same input, the same names: re-applying changes nothing"
+    changes = {
+        "setting": {"patches": [{"path": "configmap.yaml"}]},
+        "image": {"images": [{"name": IMAGE_NAME, "newTag": "0.2.0"}]},
+    }
+    (tmp_path / "configmap.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "authorium", "namespace": NAMESPACE},
+                "data": {"AUTHORIUM_LOG_LEVEL": "DEBUG"},
+            }
+        )
+    )
+    for what, change in changes.items():
+        base_path = os.path.relpath(BASE, tmp_path)  # kustomize refuses absolute paths
+        (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({"resources": [base_path], **change}))
+        after = names(kustomize.render(tmp_path))
+        assert len(set(after.values())) == 1 and set(after.values()) != set(before.values()), what
+
+
+@pytest.mark.parametrize("name", ["overlay", "kind"])
+def test_overlay_databases_read_their_secrets_from_the_secret(request: pytest.FixtureRequest, name: str) -> None:
+    overlay = request.getfixturevalue(name)
+    secret = decoded_secret(one(overlay, "Secret", "authorium")) if name == "overlay" else kind_secret_keys()
     for workload in (one(overlay, "StatefulSet", "postgres"), one(overlay, "Deployment", "redis")):
         refs = [var["valueFrom"]["secretKeyRef"] for var in env_of(workload).values() if "valueFrom" in var]
         assert refs
@@ -413,11 +528,20 @@ def test_overlay_databases_read_their_secrets_from_the_secret(overlay: Objects) 
 # Configuration and secrets
 
 
-def test_configmap_urls_are_public_origins_and_in_cluster_back_channels(rendered: Objects) -> None:
-    config = one(rendered, "ConfigMap", "authorium")["data"]
-    for name in ("AUTHORIUM_ISSUER", "AUTHORIUM_RESOURCE_URL", "AUTHORIUM_CLIENT_DEMO_URL"):
-        url = urlsplit(config[name])
-        assert url.scheme == "https" and url.hostname and url.path == "", name
+def test_configmap_urls_are_public_origins_and_in_cluster_back_channels(rendered: Objects, variant: str) -> None:
+    config = config_map(rendered)["data"]
+    if variant == "kind":  # browsers reach it through kubectl port-forward; the API only the demo client calls
+        assert [
+            config[name] for name in ("AUTHORIUM_ISSUER", "AUTHORIUM_CLIENT_DEMO_URL", "AUTHORIUM_RESOURCE_URL")
+        ] == [
+            "http://localhost:8000",
+            "http://localhost:8002",
+            "http://resource:8001",
+        ]
+    else:
+        for name in ("AUTHORIUM_ISSUER", "AUTHORIUM_RESOURCE_URL", "AUTHORIUM_CLIENT_DEMO_URL"):
+            url = urlsplit(config[name])
+            assert url.scheme == "https" and url.hostname and url.path == "", name
     authz_service = one(rendered, "Service", "authz")
     for name, path in (("AUTHORIUM_JWKS_URL", "/jwks.json"), ("AUTHORIUM_CLIENT_DEMO_AUTHZ_URL", "")):
         url = urlsplit(config[name])
@@ -426,7 +550,21 @@ def test_configmap_urls_are_public_origins_and_in_cluster_back_channels(rendered
     assert config["AUTHORIUM_LOG_LEVEL"] in ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def test_base_leaves_the_secret_to_the_operator_with_a_template_of_placeholders(
+def test_the_services_accept_the_configuration(rendered: Objects) -> None:
+    """Each service's own settings check, over the ConfigMap and well-formed secrets: what would stop a pod at start
+    with a configuration error (on kind, the http issuer on localhost among them) fails here first."""
+    environ = {
+        **config_map(rendered)["data"],
+        "DATABASE_URL": "postgresql://authorium:password@postgres:5432/authorium",
+        "REDIS_URL": "redis://:password@redis:6379/0",
+        "AUTHORIUM_KEK": generate_kek(),
+        "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": "s" * 40,
+    }
+    for settings in (AuthzSettings, ResourceSettings, ClientDemoSettings):
+        settings.from_env(environ)
+
+
+def test_the_base_leaves_the_secret_to_the_operator_with_a_template_of_placeholders(
     base: Objects, secret_template: Objects
 ) -> None:
     assert "Secret" not in {obj["kind"] for obj in base}  # re-applying the base never resets the real one
@@ -436,6 +574,36 @@ def test_base_leaves_the_secret_to_the_operator_with_a_template_of_placeholders(
     assert decoded_secret(secret) == dict.fromkeys(
         ["DATABASE_URL", "REDIS_URL", "AUTHORIUM_KEK", "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"], "REPLACE_ME"
     )
+
+
+def test_kind_secret_command_points_at_the_in_cluster_databases(kind: Objects) -> None:
+    section = README.read_text().split("## On kind", 1)[1].split("\n## ", 1)[0]
+    command = section[section.index("kubectl -n authorium create secret") :].split("\n```", 1)[0]
+    words = shlex.split(command.replace("\\\n", " "), comments=True)
+    given = dict(w.removeprefix("--from-literal=").split("=", 1) for w in words if w.startswith("--from-literal="))
+    assert set(given) == set(kind_secret_keys())
+    needed = {
+        var["valueFrom"]["secretKeyRef"]["key"]
+        for workload in workloads(kind)
+        for container in pod_spec(workload)["containers"]
+        for var in container.get("env", [])
+        if "secretKeyRef" in var.get("valueFrom", {}) and not var["valueFrom"]["secretKeyRef"].get("optional")
+    }
+    assert needed <= set(given), f"the README's command leaves out {needed - set(given)}"
+
+    def variable(value: str) -> str:
+        return value.removeprefix("$").strip("{}")
+
+    database, redis = urlsplit(given["DATABASE_URL"]), urlsplit(given["REDIS_URL"])
+    assert (database.scheme, database.hostname, database.port, database.path) == (
+        "postgresql",
+        "postgres",
+        5432,
+        "/authorium",
+    )
+    assert variable(database.password or "") == variable(given["POSTGRES_PASSWORD"])
+    assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)
+    assert variable(redis.password or "") == variable(given["REDIS_PASSWORD"])
 
 
 def test_overlay_secret_points_at_the_in_cluster_databases_and_holds_only_placeholders(overlay: Objects) -> None:
@@ -504,7 +672,7 @@ def test_autoscalers_scale_authz_and_resource(base: Objects) -> None:
 
 def test_ingress_serves_the_three_public_hosts_over_tls(base: Objects) -> None:
     ingress = one(base, "Ingress", "authorium")
-    config = one(base, "ConfigMap", "authorium")["data"]
+    config = config_map(base)["data"]
     expected = {
         urlsplit(config["AUTHORIUM_ISSUER"]).hostname: ("authz", "http"),
         urlsplit(config["AUTHORIUM_RESOURCE_URL"]).hostname: ("resource", "http"),
@@ -634,18 +802,24 @@ def test_only_the_services_reach_external_postgres_and_redis(base: Objects) -> N
                     assert ipaddress.ip_network(peer["ipBlock"]["cidr"]).subnet_of(ipaddress.ip_network("192.0.2.0/24"))
 
 
-def test_services_are_reached_only_from_the_ingress_controller_and_their_clients(rendered: Objects) -> None:
+def test_services_are_reached_only_from_the_ingress_controller_and_their_clients(
+    rendered: Objects, variant: str
+) -> None:
+    # On kind, the demo client calls the API at its in-cluster address (AUTHORIUM_RESOURCE_URL) instead of through
+    # an ingress; elsewhere, at its public URL.
+    on_kind = variant == "kind"
     for service, port in SERVICES.items():
         assert reachable(rendered, INGRESS_CONTROLLER, pod(service), port)
         assert not reachable(rendered, ELSEWHERE, pod(service), port)
         assert not reachable(rendered, INGRESS_CONTROLLER, pod(service), port + 100)
     assert reachable(rendered, pod("resource"), pod("authz"), 8000)  # JWKS
     assert reachable(rendered, pod("client-demo"), pod("authz"), 8000)  # back channel
+    assert reachable(rendered, pod("client-demo"), pod("resource"), 8001) is on_kind
+    assert not reachable(rendered, pod("client-demo"), pod("resource"), 8000)
     for source, destination in [
         ("authz", "resource"),
         ("authz", "client-demo"),
         ("resource", "client-demo"),
-        ("client-demo", "resource"),  # the demo calls the API at its public URL, through the ingress
         ("setup", "authz"),
     ]:
         assert not reachable(rendered, pod(source), pod(destination), SERVICES[destination])
@@ -655,15 +829,23 @@ def test_services_are_reached_only_from_the_ingress_controller_and_their_clients
         service: {c for c in COMPONENTS if _allowed(policies, pod(service), "Ingress", pod(c), port, "TCP")}
         for service, port in SERVICES.items()
     }
-    assert admitted == {"authz": {"resource", "client-demo"}, "resource": set(), "client-demo": set()}
+    assert admitted == {
+        "authz": {"resource", "client-demo"},
+        "resource": {"client-demo"} if on_kind else set(),
+        "client-demo": set(),
+    }
     sends_to_authz = {c for c in COMPONENTS if _allowed(policies, pod(c), "Egress", pod("authz"), 8000, "TCP")}
     assert sends_to_authz == {"resource", "client-demo"}
-    assert reachable(rendered, pod("client-demo"), Peer(ip=PUBLIC_INGRESS_IP), 443)
-    assert reachable(rendered, pod("client-demo"), INGRESS_CONTROLLER, 443)
+    sends_to_resource = {c for c in COMPONENTS if _allowed(policies, pod(c), "Egress", pod("resource"), 8001, "TCP")}
+    assert sends_to_resource == ({"client-demo"} if on_kind else set())
+    assert reachable(rendered, pod("client-demo"), Peer(ip=PUBLIC_INGRESS_IP), 443) is not on_kind
+    assert reachable(rendered, pod("client-demo"), INGRESS_CONTROLLER, 443) is not on_kind
     assert not reachable(rendered, pod("authz"), INGRESS_CONTROLLER, 443)
 
 
-def test_overlay_databases_are_reached_only_by_authorium(overlay: Objects) -> None:
+@pytest.mark.parametrize("name", ["overlay", "kind"])
+def test_overlay_databases_are_reached_only_by_authorium(request: pytest.FixtureRequest, name: str) -> None:
+    overlay = request.getfixturevalue(name)
     postgres = Peer(NAMESPACE, pod_labels(one(overlay, "StatefulSet", "postgres")))
     redis = Peer(NAMESPACE, pod_labels(one(overlay, "Deployment", "redis")))
     for component in COMPONENTS:
@@ -826,8 +1008,19 @@ def test_renderer_implements_the_subset(sample: Path) -> None:
 @pytest.mark.parametrize(
     ("where", "change", "message"),
     [
-        ("base", {"configMapGenerator": [{"name": "x"}]}, "unsupported kustomization fields"),
+        ("base", {"secretGenerator": [{"name": "x"}]}, "unsupported kustomization fields"),
         ("base", {"commonLabels": {"a": "b"}}, "unsupported kustomization fields"),
+        ("base", {"configMapGenerator": [{"name": "x", "behavior": "merge"}]}, "configMapGenerator supports"),
+        ("base", {"configMapGenerator": [{"name": "x", "files": ["f"]}]}, "configMapGenerator supports"),
+        (
+            "base",
+            {"configMapGenerator": [{"name": "x", "options": {"disableNameSuffixHash": True}}]},
+            "options other than labels",
+        ),
+        ("base", {"configMapGenerator": [{"name": "x", "literals": ["NOVALUE"]}]}, "not KEY=VALUE"),
+        ("base", {"configMapGenerator": [{"name": "x", "literals": ["A=1", "A=2"]}]}, "given twice"),
+        ("base", {"components": ["../base"]}, "includes it"),
+        ("overlay", {"components": ["../base"]}, "where a Component belongs"),
         ("base", {"labels": [{"pairs": {"a": "b"}, "includeSelectors": True}]}, "includeSelectors"),
         ("base", {"labels": [{"pairs": {"a": "b"}, "includeTemplates": True}]}, "only `pairs`"),
         ("base", {"images": [{"name": "x", "newTag": "1", "digest": "sha256:0"}]}, "digest"),
@@ -862,6 +1055,190 @@ def test_renderer_refuses_patches_it_cannot_apply_exactly(sample: Path, patch: d
         kustomize.render(sample / "overlay")
 
 
+# kustomize's hash suffixes, as `kubectl kustomize` (kustomize v5.5.0) printed them for these ConfigMaps.
+GENERATED_ENV = '# comment\n  INDENTED=1\nEQUALS=x=y \nQUOTED="q"\nIMAGE=example.org/app\n\n'
+GENERATED_BASE = {
+    "kustomization.yaml": {
+        "namespace": "sample",
+        "resources": ["objects.yaml"],
+        "configMapGenerator": [
+            {
+                "name": "settings",
+                "envs": ["settings.env"],
+                "literals": ["HTML=<a&b>", "ACCENT='é'"],
+                "options": {"labels": {"generated": "yes"}},
+            }
+        ],
+        "configurations": ["kustomizeconfig.yaml"],
+        "images": [{"name": "example.org/app", "newTag": "2.0"}],
+    },
+    "kustomizeconfig.yaml": {
+        "nameReference": [{"kind": "ConfigMap", "fieldSpecs": [{"kind": "Job", "path": "metadata/name"}]}],
+        "images": [{"kind": "ConfigMap", "path": "data/IMAGE"}],
+    },
+    "objects.yaml": [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "app"},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {
+                        "initContainers": [
+                            {
+                                "name": "init",
+                                "image": "example.org/app",
+                                "envFrom": [{"configMapRef": {"name": "settings"}}],
+                            }
+                        ],
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": "example.org/app",
+                                "env": [
+                                    {
+                                        "name": "X",
+                                        "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "EQUALS"}},
+                                    },
+                                    {"name": "Y", "valueFrom": {"configMapKeyRef": {"name": "other", "key": "Y"}}},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "v", "configMap": {"name": "settings"}},
+                            {"name": "p", "projected": {"sources": [{"configMap": {"name": "settings"}}]}},
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "settings"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "j", "image": "x"}]}}},
+        },
+    ],
+    "settings.env": None,
+}
+GENERATED_COMPONENT = {
+    "kustomization.yaml": {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "resources": ["extra.yaml"],
+        "patches": [{"path": "patches.yaml"}],
+    },
+    "extra.yaml": {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "extra"},
+        "spec": {"ports": [{"port": 1}]},
+    },
+    "patches.yaml": [  # two patches in one file; the first meets the base's Deployment, already in `sample`
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "app", "namespace": "sample"},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "imagePullPolicy": "Always"}]}}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "sample"},
+            "data": {"C": "3"},
+        },
+    ],
+}
+GENERATED_OVERLAY = {
+    "kustomization.yaml": {
+        "resources": ["../base"],
+        "components": ["../component"],
+        "images": [{"name": "example.org/app", "newName": "local/app", "newTag": "dev"}],
+        "patches": [{"path": "patches.yaml"}],
+    },
+    "patches.yaml": [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "app", "namespace": "sample"},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "imagePullPolicy": "Never"}]}}},
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "settings", "namespace": "sample"},
+            "spec": {"backoffLimit": 2},
+        },
+    ],
+}
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    _write(tmp_path / "base", {k: v for k, v in GENERATED_BASE.items() if v is not None})
+    (tmp_path / "base" / "settings.env").write_text(GENERATED_ENV)
+    _write(tmp_path / "component", GENERATED_COMPONENT)
+    _write(tmp_path / "overlay", GENERATED_OVERLAY)
+    return tmp_path
+
+
+def test_renderer_generates_configmaps_with_kustomizes_hash_and_rewrites_references(generated: Path) -> None:
+    base = kustomize.render(generated / "base")
+    (config,) = of_kind(base, "ConfigMap").values()
+    assert config["data"] == {
+        "INDENTED": "1",
+        "EQUALS": "x=y ",  # an env file's value is kept as it is, trailing blank and quotes included
+        "QUOTED": '"q"',
+        "IMAGE": "example.org/app:2.0",  # an image field by configuration
+        "HTML": "<a&b>",
+        "ACCENT": "é",  # a literal loses its surrounding quotes
+    }
+    name = "settings-" + kustomize.configmap_hash(config["data"])
+    assert config["metadata"] == {"name": name, "namespace": "sample", "labels": {"generated": "yes"}}
+    deployment = one(base, "Deployment", "app")
+    pod = pod_spec(deployment)
+    assert pod["initContainers"][0]["envFrom"] == [{"configMapRef": {"name": name}}]
+    assert [v["valueFrom"]["configMapKeyRef"]["name"] for v in pod["containers"][0]["env"]] == [name, "other"]
+    assert pod["volumes"][0]["configMap"]["name"] == name
+    assert pod["volumes"][1]["projected"]["sources"][0]["configMap"]["name"] == name
+    assert one(base, "Job", name)  # a name reference by configuration
+
+    overlay = kustomize.render(generated / "overlay")
+    (changed,) = of_kind(overlay, "ConfigMap").values()
+    assert changed["data"]["C"] == "3" and changed["data"]["IMAGE"] == "local/app:dev"
+    assert changed["metadata"]["name"] == "settings-" + kustomize.configmap_hash(changed["data"]) != name
+    assert pod_spec(one(overlay, "Deployment", "app"))["containers"][0]["imagePullPolicy"] == "Never"
+    assert one(overlay, "Job", changed["metadata"]["name"])["spec"]["backoffLimit"] == 2
+    assert one(overlay, "Service", "extra")["metadata"] == {"name": "extra"}
+
+
+def test_configmap_hash_is_kustomizes() -> None:
+    assert kustomize.configmap_hash({"A": "1"}) == "89g4tffbfk"
+    assert kustomize.configmap_hash({"A": "1", "B": "x=y ", "C": '"q"', "IMAGE": "img:2.0"}) == "7chd448mmg"
+
+
+def test_renderer_refuses_what_it_does_not_implement_in_generators_and_components(generated: Path) -> None:
+    env = generated / "base" / "settings.env"
+    env.write_text("NO_EQUALS_SIGN\n")
+    with pytest.raises(kustomize.Unsupported, match="without `=`"):
+        kustomize.render(generated / "base")
+    env.write_text(GENERATED_ENV)
+    config = generated / "base" / "kustomizeconfig.yaml"
+    config.write_text(yaml.safe_dump({"namePrefix": [{"kind": "Job", "path": "metadata/name"}]}))
+    with pytest.raises(kustomize.Unsupported, match="only `nameReference` and `images`"):
+        kustomize.render(generated / "base")
+    config.write_text(yaml.safe_dump({"images": [{"kind": "Job", "path": "spec/containers[]/image"}]}))
+    with pytest.raises(kustomize.Unsupported, match="through mappings"):
+        kustomize.render(generated / "base")
+    config.write_text(yaml.safe_dump(GENERATED_BASE["kustomizeconfig.yaml"]))
+    component = generated / "component" / "kustomization.yaml"
+    component.write_text(yaml.safe_dump({**GENERATED_COMPONENT["kustomization.yaml"], "namespace": "x"}))
+    with pytest.raises(kustomize.Unsupported, match="unsupported component fields"):
+        kustomize.render(generated / "overlay")
+
+
 def test_renderer_refuses_an_overlay_inside_its_base(tmp_path: Path) -> None:
     _write(tmp_path, {"kustomization.yaml": {"resources": ["overlay"]}})
     _write(tmp_path / "overlay", {"kustomization.yaml": {"resources": [".."]}})
@@ -875,10 +1252,21 @@ def _canonical(objects: Objects) -> list[str]:
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 @pytest.mark.parametrize(
-    "directory", ["k8s", "k8s/secret-template", "k8s/overlays/single-instance", "sample/base", "sample/overlay"]
+    "directory",
+    [
+        "k8s",
+        "k8s/secret-template",
+        "k8s/overlays/single-instance",
+        "k8s/overlays/kind",
+        "sample/base",
+        "sample/overlay",
+        "generated/base",
+        "generated/overlay",
+    ],
 )
-def test_renderer_agrees_with_kubectl_kustomize(sample: Path, directory: str) -> None:
-    path = sample / directory.removeprefix("sample/") if directory.startswith("sample/") else ROOT / directory
+def test_renderer_agrees_with_kubectl_kustomize(sample: Path, generated: Path, directory: str) -> None:
+    where, _, rest = directory.partition("/")
+    path = {"sample": sample, "generated": generated}.get(where, ROOT / where) / rest
     kubectl = subprocess.run(
         ["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=True, timeout=60
     )
