@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,17 +35,21 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 @contextmanager
 def redis_server(
-    port: int | None = None, directory: Path | None = None
+    port: int | None = None, directory: Path | None = None, *, config: Mapping[str, Sequence[str]] | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """A throwaway Redis on its own port, so a test can stop it without touching anyone else's: an installed
     redis-server, else the embedded package's. It keeps nothing on disk, unless `directory` is given: then it loads
-    (and SAVE writes) `directory`/dump.rdb, so a restart keeps data."""
+    (and SAVE writes) `directory`/dump.rdb, so a restart keeps data. `config` adds directives: name -> arguments."""
     port = port or free_port()
     options = {"port": str(port), "bind": "127.0.0.1", "save": "", "appendonly": "no"}
     if directory is not None:
         options["dir"] = str(directory)
     proc = subprocess.Popen(
-        [str(redis_program().path), *(part for name, value in options.items() for part in (f"--{name}", value))],
+        [
+            str(redis_program().path),
+            *(part for name, value in options.items() for part in (f"--{name}", value)),
+            *(part for name, args in (config or {}).items() for part in (f"--{name}", *args)),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         # Its own session: a Ctrl-C at the terminal reaches pytest, which then stops it in order.
