@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from authorium_shared import resources, schema
+from authorium_shared import redis_eviction, resources, schema
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS_REGISTRY, READINESS_CHECKS, SCHEMA, SERVICE_NAME
 from authorium_shared.health import add_health_routes, new_registry
 from authorium_shared.middleware import HttpMetrics, client_address, observe, render_errors
@@ -69,6 +69,7 @@ def base_app(
         app[SCHEMA] = SchemaRequirement(service, common.database_url)
         app.cleanup_ctx.append(resources.postgres(common.database_url, max_size=pg_max_size))
     app.cleanup_ctx.append(resources.redis(common.redis_url, common.redis_prefix))
+    app.cleanup_ctx.append(redis_eviction.watch(common.redis_maxmemory_policy))
     add_health_routes(app)
     return app
 

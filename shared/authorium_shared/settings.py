@@ -181,6 +181,8 @@ class CommonSettings:
     log_level: str
     # Reverse proxies in front of the service that append to X-Forwarded-For (an ingress: 1). 0 trusts none.
     trusted_proxy_hops: int = 0
+    # Redis's maxmemory-policy as the operator states it, for a Redis that refuses CONFIG GET; None: ask Redis.
+    redis_maxmemory_policy: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> CommonSettings:
@@ -197,7 +199,29 @@ class CommonSettings:
             issuer=env_url(environ, "AUTHORIUM_ISSUER", DEFAULT_ISSUER, schemes=("http", "https")),
             log_level=log_level,
             trusted_proxy_hops=env_int(environ, "AUTHORIUM_TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=10),
+            redis_maxmemory_policy=_maxmemory_policy(environ),
         )
+
+
+# Redis 7's policies; only `noeviction` is safe for Authorium (`redis_eviction` says why), but the others are
+# accepted here so that the readiness reason, not a refusal to start, tells the operator what to change.
+MAXMEMORY_POLICIES: Final = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+
+
+def _maxmemory_policy(environ: Mapping[str, str]) -> str | None:
+    value = env_str(environ, "AUTHORIUM_REDIS_MAXMEMORY_POLICY", "").lower()
+    if value and value not in MAXMEMORY_POLICIES:
+        raise ConfigError("AUTHORIUM_REDIS_MAXMEMORY_POLICY", f"must be one of {', '.join(MAXMEMORY_POLICIES)}")
+    return value or None
 
 
 def listen_port(environ: Mapping[str, str], name: str, default: int) -> int:
