@@ -23,7 +23,7 @@ from client_demo.settings import ClientDemoSettings
 from resource_server.app import create_app as create_resource
 from resource_server.settings import ResourceSettings
 from tests.conftest import DEMO_CLIENT_ENV
-from tests.processes import redis_server
+from tests.processes import free_port, redis_server
 from tests.servers import run_service
 from tests.waiting import eventually
 
@@ -156,3 +156,25 @@ async def test_where_config_is_refused_the_setting_decides(stated: str, expected
     assert status == expected, body
     if expected == 503:
         assert "maxmemory-policy is allkeys-lru" in body["reasons"]["redis_eviction"]
+
+
+async def test_a_redis_that_answers_only_after_the_start_is_read_within_seconds(environ: dict[str, str]) -> None:
+    _, settings, factory = SERVICES[2]
+    port = free_port()
+    env = {**environ, **DEMO_CLIENT_ENV, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
+        status, body = await readiness(http, url)
+        assert status == 503
+        assert body["reasons"]["redis_eviction"].startswith("maxmemory-policy not read yet"), body
+        with redis_server(port, config={"maxmemory-policy": ("allkeys-random",)}):
+
+            async def reason() -> str | None:
+                return (await readiness(http, url))[1].get("reasons", {}).get("redis_eviction")
+
+            await eventually(
+                lambda: _reads(reason, "allkeys-random"), timeout=5, message="the policy read on reconnect"
+            )
+
+
+async def _reads(reason: Callable[[], Any], policy: str) -> bool:
+    return f"maxmemory-policy is {policy}" in (await reason() or "")
