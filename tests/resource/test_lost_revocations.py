@@ -16,6 +16,8 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.revocation_lists import RevocationList, announce_resync
 from tests.authz.flows import make_client, make_user, sign_in_and_redeem, token_request
 from tests.processes import redis_server
 from tests.resource.conftest import RESOURCE_URL, running_authz, running_resource, unverified_claims
@@ -145,3 +147,31 @@ async def test_a_retried_revocation_publishes_again(
                 assert await redis.zscore(redis_prefix + "revoked:grant", grant_id) is not None
             finally:
                 await redis.aclose()
+
+
+async def test_a_replica_that_finds_no_marker_stays_closed_until_a_refill_is_announced(
+    environ: dict[str, str], db: asyncpg.Pool, http: aiohttp.ClientSession, redis_prefix: str
+) -> None:
+    """No authorization server runs here, so nobody refills: the resource server fails closed and says why in
+    `/readyz`, however long it waits, until a refill is written and announced."""
+    client = await make_client(db, grant_types=("client_credentials",), scope="notes:read", redirect_uris=())
+    with _stack_env(environ) as (env, port, _):
+        async with running_authz(environ) as authz:
+            status, body, _ = await token_request(http, authz, client, grant_type="client_credentials")
+            assert status == 200, body
+            token = body["access_token"]
+            async with running_resource({**env, "AUTHORIUM_ISSUER": authz}) as api:
+                for _ in range(3):
+                    assert await _me(http, api, token) == 503
+                    async with http.get(api + "/readyz") as resp:
+                        assert resp.status == 503
+                        assert "generation marker" in (await resp.json())["reasons"]["revocation_feed"]
+                    await asyncio.sleep(0.5)
+                redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
+                try:
+                    listed = RevocationList(redis, RedisKeys(redis_prefix))
+                    await listed.refill([], "refilled")
+                    await announce_resync(redis, RedisKeys(redis_prefix))
+                finally:
+                    await redis.aclose()
+                await eventually(lambda: _is(http, api, token, 200), timeout=3, message="the announced refill")
