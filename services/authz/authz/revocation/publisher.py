@@ -23,7 +23,8 @@ LOCK_KEY = 7_009_0001
 # How often the marker is checked and the outbox drained when nothing wakes the publisher earlier.
 INTERVAL = 0.5
 MAX_BACKOFF = 5.0
-# What a pass may fail on: it is tried again, with backoff, until it succeeds.
+# What a pass is expected to fail on while Postgres or Redis is away (logged once per outage); anything else is
+# logged with its traceback. Either way the pass is tried again, with backoff, until it succeeds.
 RETRIED = (RedisError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -46,8 +47,11 @@ class Publisher:
                 await self.publish()
             except asyncio.CancelledError:
                 raise
-            except RETRIED as exc:
-                if not failing:
+            except Exception as exc:
+                # Whatever fails, the task goes on: it is what brings revocations into Redis at all.
+                if not isinstance(exc, RETRIED):
+                    log.exception("revocation publisher failed; retrying")
+                elif not failing:
                     log.warning("revocations not published yet; retrying", extra={"error": str(exc)})
                 failing = True
                 delay = min(delay * 2, MAX_BACKOFF)
