@@ -71,9 +71,10 @@ async def mark_published(db: asyncpg.Pool | asyncpg.Connection, found: Sequence[
 
 
 async def latest_published(db: asyncpg.Pool | asyncpg.Connection) -> Revocation | None:
-    """The newest unexpired revocation already in Redis: a Redis without it has lost data."""
+    """The newest unexpired revocation already in Redis: a Redis without it has lost data. One about to expire is
+    passed over: Redis keeps whole-second expiries and prunes them on its own clock, so it may be gone already."""
     row = await db.fetchrow(
-        """SELECT kind, id, expires_at FROM revocations WHERE published AND expires_at > now()
+        """SELECT kind, id, expires_at FROM revocations WHERE published AND expires_at > now() + interval '5 seconds'
            ORDER BY revoked_at DESC LIMIT 1"""
     )
     return None if row is None else _revocation(row)
