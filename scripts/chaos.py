@@ -45,8 +45,8 @@ from authorium_shared.keys import generate_kek  # noqa: E402
 from authorium_shared.resources import create_pg_pool  # noqa: E402
 from tests.authz.flows import make_client, make_user, pkce_pair  # noqa: E402
 from tests.processes import free_port, wait_for_port  # noqa: E402
-from tests.programs import redis_program  # noqa: E402
-from tests.stores import _WATCHDOG, PrivatePostgres, postgres_programs  # noqa: E402
+from tests.programs import postgres_programs, redis_program  # noqa: E402
+from tests.stores import _WATCHDOG, PrivatePostgres  # noqa: E402
 
 RESOURCE_ID = "https://api.example"
 REDIRECT_URI = "https://client.example/callback"
@@ -166,7 +166,9 @@ class Stores:
     def start_redis(self) -> None:
         options = ["--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self.redis = subprocess.Popen(
-            [str(redis_program().path), *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [str(redis_program().path), *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         self.watchdog.tell(f"pid {self.redis.pid} {int(signal.SIGKILL)}")
@@ -253,15 +255,22 @@ class Run:
         verifier, challenge = pkce_pair()
         authz = self.authz()
         query = {
-            "response_type": "code", "client_id": self.app[0], "redirect_uri": REDIRECT_URI, "scope": API_SCOPE,
-            "code_challenge": challenge, "code_challenge_method": "S256", "state": "chaos",
+            "response_type": "code",
+            "client_id": self.app[0],
+            "redirect_uri": REDIRECT_URI,
+            "scope": API_SCOPE,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": "chaos",
         }
         url = f"{authz.url}/authorize?{urlencode(query)}"
         code = None
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
             method, form = "GET", None
             for _ in range(6):
-                status, body = await self.call(browser, {"op": "authorize", "replica": authz.name}, method, url, data=form)
+                status, body = await self.call(
+                    browser, {"op": "authorize", "replica": authz.name}, method, url, data=form
+                )
                 if status in (302, 303):
                     if body.startswith(REDIRECT_URI):
                         code = parse_qs(urlsplit(body).query).get("code", [None])[0]
@@ -284,14 +293,27 @@ class Run:
                 method = "POST"
         if code is None:
             return
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        }
         tries = 2 if self.random.random() < 0.3 else 1  # a replay, at another replica
         for _ in range(tries):
             self.grants += 1
             grant = f"g{self.grants}"
             replica = self.authz()
-            record = {"op": "token", "grant_type": "authorization_code", "replica": replica.name, "code": short(code), "grant": grant}
-            status, body = await self.call(http, record, "POST", replica.url + "/token", data=form, headers=self.basic(self.app))
+            record: dict[str, Any] = {
+                "op": "token",
+                "grant_type": "authorization_code",
+                "replica": replica.name,
+                "code": short(code),
+                "grant": grant,
+            }
+            status, body = await self.call(
+                http, record, "POST", replica.url + "/token", data=form, headers=self.basic(self.app)
+            )
             if status == 200:
                 record.update(access=short(body["access_token"]), refresh=short(body["refresh_token"]))
                 self.sessions.append(Session(grant, body["access_token"], body["refresh_token"]))
@@ -305,9 +327,18 @@ class Run:
         if replay:
             presented = session.used_refresh[-1]
         replica = self.authz()
-        record = {"op": "token", "grant_type": "refresh_token", "replica": replica.name, "presented": short(presented), "grant": session.grant, "replay": bool(replay)}
+        record: dict[str, Any] = {
+            "op": "token",
+            "grant_type": "refresh_token",
+            "replica": replica.name,
+            "presented": short(presented),
+            "grant": session.grant,
+            "replay": bool(replay),
+        }
         form = {"grant_type": "refresh_token", "refresh_token": presented}
-        status, body = await self.call(http, record, "POST", replica.url + "/token", data=form, headers=self.basic(self.app))
+        status, body = await self.call(
+            http, record, "POST", replica.url + "/token", data=form, headers=self.basic(self.app)
+        )
         if replay and session in self.sessions:
             # In strict mode the replay revoked the family: nothing of it is used again (but its tokens are probed).
             self.sessions.remove(session)
@@ -318,15 +349,19 @@ class Run:
 
     async def client_credentials(self, http: aiohttp.ClientSession) -> None:
         replica = self.authz()
-        record = {"op": "token", "grant_type": "client_credentials", "replica": replica.name}
+        record: dict[str, Any] = {"op": "token", "grant_type": "client_credentials", "replica": replica.name}
         form = {"grant_type": "client_credentials"}
-        status, body = await self.call(http, record, "POST", replica.url + "/token", data=form, headers=self.basic(self.service))
+        status, body = await self.call(
+            http, record, "POST", replica.url + "/token", data=form, headers=self.basic(self.service)
+        )
         if status == 200:
             record["access"] = short(body["access_token"])
             self.service_tokens = [*self.service_tokens[-20:], body["access_token"]]
 
     async def revoke(self, http: aiohttp.ClientSession) -> None:
         replica = self.authz()
+        record: dict[str, Any]
+        probe: tuple[str, str | None]
         if self.random.random() < 0.5 and len(self.service_tokens) > 2:
             token = self.service_tokens.pop(0)
             record = {"op": "revoke", "token_kind": "access", "token": short(token), "replica": replica.name}
@@ -334,16 +369,30 @@ class Run:
         elif self.sessions and self.random.random() < 0.5:
             session = self.sessions.pop(self.random.randrange(len(self.sessions)))
             token = session.refresh
-            record = {"op": "revoke", "token_kind": "refresh", "token": short(token), "grant": session.grant, "replica": replica.name}
+            record = {
+                "op": "revoke",
+                "token_kind": "refresh",
+                "token": short(token),
+                "grant": session.grant,
+                "replica": replica.name,
+            }
             client, probe = self.app, (session.access, session.grant)
         elif self.sessions:
             session = self.random.choice(self.sessions)
             token = session.access
-            record = {"op": "revoke", "token_kind": "access", "token": short(token), "grant": session.grant, "replica": replica.name}
+            record = {
+                "op": "revoke",
+                "token_kind": "access",
+                "token": short(token),
+                "grant": session.grant,
+                "replica": replica.name,
+            }
             client, probe = self.app, (token, None)
         else:
             return
-        status, _ = await self.call(http, record, "POST", replica.url + "/revoke", data={"token": token}, headers=self.basic(client))
+        status, _ = await self.call(
+            http, record, "POST", replica.url + "/revoke", data={"token": token}, headers=self.basic(client)
+        )
         if status == 200:
             self.revoked.append(probe)
 
@@ -360,9 +409,11 @@ class Run:
             return
         token, grant = picked
         replica = self.authz()
-        record = {"op": "introspect", "token": short(token), "grant": grant, "replica": replica.name}
+        record: dict[str, Any] = {"op": "introspect", "token": short(token), "grant": grant, "replica": replica.name}
         client = self.app if grant else self.service
-        status, body = await self.call(http, record, "POST", replica.url + "/introspect", data={"token": token}, headers=self.basic(client))
+        status, body = await self.call(
+            http, record, "POST", replica.url + "/introspect", data={"token": token}, headers=self.basic(client)
+        )
         if status == 200 and isinstance(body, dict):
             record["active"] = bool(body.get("active"))
 
@@ -371,8 +422,10 @@ class Run:
         if picked is not None:
             await self.present(http, "me", self.resource(), *picked)
 
-    async def present(self, http: aiohttp.ClientSession, op: str, replica: Replica, token: str, grant: str | None) -> None:
-        record = {"op": op, "token": short(token), "grant": grant, "replica": replica.name}
+    async def present(
+        self, http: aiohttp.ClientSession, op: str, replica: Replica, token: str, grant: str | None
+    ) -> None:
+        record: dict[str, Any] = {"op": op, "token": short(token), "grant": grant, "replica": replica.name}
         await self.call(http, record, "GET", replica.url + "/api/me", headers={"Authorization": f"Bearer {token}"})
 
     async def write_note(self, http: aiohttp.ClientSession) -> None:
@@ -382,9 +435,18 @@ class Run:
         replica = self.resource()
         title = f"chaos {secrets.token_hex(8)}"
         body = secrets.token_hex(64)
-        record = {"op": "note_write", "title": title, "body": body, "token": short(session.access), "grant": session.grant, "replica": replica.name}
+        record: dict[str, Any] = {
+            "op": "note_write",
+            "title": title,
+            "body": body,
+            "token": short(session.access),
+            "grant": session.grant,
+            "replica": replica.name,
+        }
         headers = {"Authorization": f"Bearer {session.access}"}
-        status, answer = await self.call(http, record, "POST", replica.url + "/api/notes", json={"title": title, "body": body}, headers=headers)
+        status, answer = await self.call(
+            http, record, "POST", replica.url + "/api/notes", json={"title": title, "body": body}, headers=headers
+        )
         if status == 201:
             record["note_id"] = answer["id"]
             self.notes[answer["id"]] = (title, body)
@@ -395,7 +457,13 @@ class Run:
         note_id = self.random.choice(list(self.notes))
         session = self.random.choice(self.sessions)
         replica = self.resource()
-        record = {"op": "note_read", "note_id": note_id, "token": short(session.access), "grant": session.grant, "replica": replica.name}
+        record: dict[str, Any] = {
+            "op": "note_read",
+            "note_id": note_id,
+            "token": short(session.access),
+            "grant": session.grant,
+            "replica": replica.name,
+        }
         headers = {"Authorization": f"Bearer {session.access}"}
         status, answer = await self.call(http, record, "GET", f"{replica.url}/api/notes/{note_id}", headers=headers)
         if status == 200:
@@ -403,8 +471,16 @@ class Run:
 
     async def workload(self, http: aiohttp.ClientSession, offset: int) -> None:
         steps: list[Callable[[aiohttp.ClientSession], Awaitable[None]]] = [
-            self.client_credentials, self.me, self.refresh, self.introspect, self.write_note, self.revoke,
-            self.read_note, self.me, self.client_credentials, self.introspect,
+            self.client_credentials,
+            self.me,
+            self.refresh,
+            self.introspect,
+            self.write_note,
+            self.revoke,
+            self.read_note,
+            self.me,
+            self.client_credentials,
+            self.introspect,
         ]
         i = offset
         while not self.stopping.is_set():
@@ -523,7 +599,9 @@ class Run:
         while True:
             query = {"limit": "100", **({"cursor": cursor} if cursor else {})}
             replica = self.resources[0]
-            async with http.get(f"{replica.url}/api/notes?{urlencode(query)}", headers={"Authorization": f"Bearer {token}"}) as resp:
+            async with http.get(
+                f"{replica.url}/api/notes?{urlencode(query)}", headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
                 if resp.status != 200:
                     return None
                 page = await resp.json()
@@ -555,7 +633,11 @@ class Run:
                 "AUTHORIUM_LOG_LEVEL": "WARNING",
             }
             migrate = subprocess.run(
-                [sys.executable, "-m", "authorium", "migrate"], env=self.env, capture_output=True, text=True, check=False
+                [sys.executable, "-m", "authorium", "migrate"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if migrate.returncode != 0:
                 raise RuntimeError(f"authorium migrate failed: {migrate.stderr}")
@@ -649,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = chaos_checker.summary(history, violations)
     print(json.dumps(summary, indent=2))
     for violation in violations[:30]:
-        hint = f" (after {', '.join(violation.after_redis_loss)})" if violation.after_redis_loss else ""
+        hint = f" (known gap: after {', '.join(violation.after_redis_loss)})" if violation.after_redis_loss else ""
         print(f"VIOLATION {violation.rule}: {violation.detail}{hint}")
     if len(violations) > 30:
         print(f"... and {len(violations) - 30} more")
