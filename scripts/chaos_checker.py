@@ -121,7 +121,9 @@ def check_single_use(history: dict[str, Any]) -> list[Violation]:
 def check_notes(history: dict[str, Any]) -> list[Violation]:
     """Every acknowledged write is in the final read, whole; a note found there is one that was written, whole
     (an unacknowledged write may or may not have landed, but never in part)."""
-    final: dict[str, dict[str, str]] = history.get("final_notes") or {}
+    if history.get("final_notes") is None:
+        return [Violation("final-read-failed", "the final read of the notes failed: nothing can be said of them")]
+    final: dict[str, dict[str, str]] = history["final_notes"]
     by_title = {n["title"]: (nid, n) for nid, n in final.items()}
     written: dict[str, str] = {}  # title -> body, for every write attempted
     found = []

@@ -131,3 +131,9 @@ def test_the_summary_counts_faults_operations_and_violations() -> None:
     assert summary["operations"]["revoke refresh"] == 1
     assert summary["violations"] == {"server-error": 1}
     assert summary["known_gap_violations"] == 0
+
+
+def test_a_failed_final_read_is_one_violation_not_every_note_lost() -> None:
+    history = clean()
+    history["final_notes"] = None
+    assert rules(history) == ["final-read-failed"]
