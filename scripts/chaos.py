@@ -199,7 +199,9 @@ class Session:
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        # Two generators: the fault schedule stays the same for a seed however the workload's timing varies.
         self.random = random.Random(args.seed)
+        self.fault_random = random.Random(f"faults {args.seed}")
         self.t0 = time.monotonic()
         self.ops: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
@@ -510,7 +512,7 @@ class Run:
         stores = self.stores
         if kind == "redis_restart_empty":
             await asyncio.to_thread(stores.kill_redis)
-            await asyncio.sleep(self.random.uniform(0.2, 1.5))
+            await asyncio.sleep(self.fault_random.uniform(0.2, 1.5))
             await asyncio.to_thread(stores.start_redis)
         elif kind == "flushall":
             client = Redis(host="127.0.0.1", port=stores.redis_port, socket_timeout=5)
@@ -521,17 +523,17 @@ class Run:
         elif kind == "redis_stop":
             assert stores.redis is not None
             stores.redis.send_signal(signal.SIGSTOP)
-            await asyncio.sleep(self.random.uniform(0.5, 3.0))
+            await asyncio.sleep(self.fault_random.uniform(0.5, 3.0))
             stores.redis.send_signal(signal.SIGCONT)
         elif kind == "postgres_restart":
             await asyncio.to_thread(stores.postgres.stop, "fast")
-            await asyncio.sleep(self.random.uniform(0.2, 1.0))
+            await asyncio.sleep(self.fault_random.uniform(0.2, 1.0))
             await asyncio.to_thread(stores.start_postgres)
         elif kind == "replica_kill":
-            replica = self.random.choice(self.authzs + self.resources)
+            replica = self.fault_random.choice(self.authzs + self.resources)
             record["target"] = replica.name
             replica.kill()
-            await asyncio.sleep(self.random.uniform(0.2, 1.5))
+            await asyncio.sleep(self.fault_random.uniform(0.2, 1.5))
             replica.start(self.watchdog)
         elif kind == "new_resource":
             replica = self.new_replica("resource", f"resource{len(self.resources) + 1}")
@@ -548,8 +550,8 @@ class Run:
         await asyncio.sleep(3)
         while self.now() < until:
             choices = kinds if len(self.resources) < MAX_RESOURCE_REPLICAS else kinds[:-1]
-            await self.inject(self.random.choice(choices))
-            await asyncio.sleep(self.random.uniform(self.args.fault_gap / 2, self.args.fault_gap * 1.5))
+            await self.inject(self.fault_random.choice(choices))
+            await asyncio.sleep(self.fault_random.uniform(self.args.fault_gap / 2, self.args.fault_gap * 1.5))
 
     async def readiness(self, http: aiohttp.ClientSession, since: float, limit: float) -> dict[str, float | None]:
         """Seconds after `since` each replica first answered /readyz 200 (None: not within `limit`)."""
