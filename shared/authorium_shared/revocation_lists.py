@@ -1,7 +1,8 @@
 """The revocation lists in Redis: denied access-token ids and grant ids, each kept until nothing it revoked
 can still be valid. The authorization server adds to them and announces each addition on the event channel;
 every replica of either server keeps a copy in memory (RevocationCache), loaded whole whenever its event feed
-(re)connects and then kept current by the announcements."""
+(re)connects and then kept current by the announcements. A generation marker written with the lists by every refill
+tells a copy whether what it loads is whole: Redis can lose its data without dropping a connection."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ EVENT_TYPE = "revoked"
 # Sent after the authorization server has put Postgres's revocations back into Redis (which may have lost
 # them): every copy reloads, including those that reloaded from the emptied Redis a moment before.
 RESYNC_EVENT_TYPE = "revocations-resynced"
+# What a copy that finds no generation marker reports until a refill is announced.
+MARKER_MISSING = "the revocation lists in Redis lost their generation marker (data lost); waiting for the refill"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,21 @@ class RevocationList:
             for r in revocations:
                 await events.publish(self.redis, self.keys, r.event())
 
+    def marker_key(self) -> str:
+        return self.keys("revoked", "generation")
+
+    async def generation(self) -> str | None:
+        """The marker the last refill wrote with the lists; None when Redis lost it (and so, maybe, the lists)."""
+        value = await self.redis.get(self.marker_key())
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def refill(self, revocations: list[Revocation], generation: str, *, batch: int = 1000) -> None:
+        """Put `revocations` (all there are) back, then the marker naming this refill: a copy that reads the marker
+        finds the lists whole. No announcement: the caller announces the resync once this is done."""
+        for start in range(0, len(revocations), batch):
+            await self.add(*revocations[start : start + batch], announce=False)
+        await self.redis.set(self.marker_key(), generation)
+
     async def is_revoked(self, *, jti: str | None, grant_id: str | None) -> bool:
         now = int(time.time())
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -111,13 +129,21 @@ class RevocationCache(Subscriber):
         self.clock = clock
         self.revoked: dict[Kind, dict[str, int]] = {"token": {}, "grant": {}}
         self.loaded = False
+        # Set when the last load found no generation marker: Redis lost the lists, which may be partial or empty
+        # until the authorization server refills them and announces it.
+        self.marker_missing = False
         # Since when the feed has been down (from the start, until it first connects); None while it is up.
         self.down_since: float | None = clock()
 
     async def reload(self) -> None:
         """What this copy knew is kept (revocations are never undone, and `prune` drops them once expired): a Redis
         that lost its data may be reconnected to before the authorization server has put the revocations back."""
+        # The marker before and after: a loss between the two reads is seen (no marker, or another one), and one
+        # after them is a loss like any other while running, refilled and announced.
+        before = await self.source.generation()
         loaded = await self.source.load()
+        after = await self.source.generation()
+        self.marker_missing = before is None or before != after
         for kind, entries in self.revoked.items():
             for rid, expires_at in entries.items():
                 loaded[kind][rid] = max(loaded[kind].get(rid, 0), expires_at)
@@ -149,6 +175,8 @@ class RevocationCache(Subscriber):
         """Why revocation cannot be checked right now, or None when it can."""
         if not self.loaded:
             return "revocations are not loaded yet"
+        if self.marker_missing:
+            return MARKER_MISSING
         down = 0.0 if self.down_since is None else self.clock() - self.down_since
         if down > self.max_staleness:
             return f"the revocation feed has been down for {down:.0f}s"

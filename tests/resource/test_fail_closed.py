@@ -45,6 +45,19 @@ def _assert_unavailable(body: Any, headers: Any) -> None:
     assert headers["Cache-Control"] == "no-store"
 
 
+async def _refilled(redis_url: str, prefix: str, *, save: bool = False) -> None:
+    """What an authorization server does to a Redis with no revocation lists: fills them (here with nothing) and
+    writes their generation marker. No authz runs on these tests' Redis, and without a marker the resource server
+    stays fail-closed (tests/resource/test_lost_revocations.py)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        await RevocationList(redis, RedisKeys(prefix)).refill([], "test")
+        if save:
+            await redis.save()
+    finally:
+        await redis.aclose()
+
+
 async def test_fails_closed_while_redis_is_down_and_recovers_alone(
     start_resource: ResourceFactory,
     authz: str,
@@ -58,6 +71,7 @@ async def test_fails_closed_while_redis_is_down_and_recovers_alone(
     port = free_port()
     redis_url = f"redis://127.0.0.1:{port}/0"
     with redis_server(port, tmp_path) as (_, redis_proc):
+        await _refilled(redis_url, redis_prefix)
         async with start_resource(
             REDIS_URL=redis_url,
             AUTHORIUM_RESOURCE_URL=RESOURCE_URL,
@@ -107,10 +121,18 @@ async def test_fails_closed_while_redis_is_down_and_recovers_alone(
 
 
 async def test_starts_closed_when_redis_is_not_there_yet(
-    start_resource: ResourceFactory, authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, tmp_path: Path
+    start_resource: ResourceFactory,
+    authz: str,
+    http: aiohttp.ClientSession,
+    db: asyncpg.Pool,
+    tmp_path: Path,
+    redis_prefix: str,
 ) -> None:
     caller = await service_token(http, authz, db, scope="notes:read")
     port = free_port()
+    # The Redis that comes up later has its lists (saved in tmp_path), as one an authorization server filled would.
+    with redis_server(port, tmp_path):
+        await _refilled(f"redis://127.0.0.1:{port}/0", redis_prefix, save=True)
     async with start_resource(
         REDIS_URL=f"redis://127.0.0.1:{port}/0",
         AUTHORIUM_RESOURCE_URL=RESOURCE_URL,

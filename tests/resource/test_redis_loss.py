@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import asyncpg
 import pytest
 
+from authorium_shared.resources import create_pg_pool
 from tests.authz.flows import make_client, token_request
+from tests.conftest import DatabaseFactory
 from tests.processes import redis_server
 from tests.resource.conftest import RESOURCE_URL, running_authz, running_resource
 from tests.waiting import eventually
@@ -24,11 +25,23 @@ async def _me(http: aiohttp.ClientSession, api: str, token: str) -> int:
 
 
 async def test_revocations_survive_a_redis_that_loses_everything(
-    environ: dict[str, str], db: asyncpg.Pool, http: aiohttp.ClientSession
+    environ: dict[str, str], make_database: DatabaseFactory, http: aiohttp.ClientSession
 ) -> None:
-    client = await make_client(db, grant_types=("client_credentials",), scope="notes:read", redirect_uris=())
+    # A database of its own: one deployment is one Postgres with one Redis, and the revocations other tests make in
+    # the shared database were never published to this test's Redis.
+    database_url = await make_database()
+    db = await create_pg_pool(database_url, max_size=2)
+    try:
+        client = await make_client(db, grant_types=("client_credentials",), scope="notes:read", redirect_uris=())
+    finally:
+        await db.close()
     with redis_server() as (port, proc):
-        env = {**environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0", "AUTHORIUM_RESOURCE_URL": RESOURCE_URL}
+        env = {
+            **environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+            "AUTHORIUM_RESOURCE_URL": RESOURCE_URL,
+        }
         async with running_authz(env) as authz, running_resource({**env, "AUTHORIUM_ISSUER": authz}) as api:
             tokens = []
             for _ in range(2):

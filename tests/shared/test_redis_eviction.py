@@ -24,6 +24,7 @@ from resource_server.app import create_app as create_resource
 from resource_server.settings import ResourceSettings
 from tests.conftest import DEMO_CLIENT_ENV
 from tests.processes import free_port, redis_server
+from tests.revocations import refilled
 from tests.servers import run_service
 from tests.waiting import eventually
 
@@ -68,6 +69,7 @@ async def service_on_private_redis(
         env = {**environ, **DEMO_CLIENT_ENV, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
         if stated is not None:
             env["AUTHORIUM_REDIS_MAXMEMORY_POLICY"] = stated
+        await refilled(env["REDIS_URL"], env["AUTHORIUM_REDIS_PREFIX"])  # the revocation lists, as an authz fills them
         async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
             yield url, http, port
 
@@ -142,6 +144,7 @@ async def test_config_refused_by_an_acl_without_the_setting_is_not_ready(environ
     _, settings, factory = SERVICES[1]
     with redis_server(config=config) as (port, _):
         env = {**environ, "REDIS_URL": f"redis://authorium:secret@127.0.0.1:{port}/0"}
+        await refilled(f"redis://127.0.0.1:{port}/0", env["AUTHORIUM_REDIS_PREFIX"])
         async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
             status, body = await readiness(http, url)
     assert status == 503

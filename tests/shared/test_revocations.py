@@ -16,7 +16,14 @@ from redis.asyncio import Redis
 from authorium_shared import events
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
-from authorium_shared.revocation_lists import Revocation, RevocationList
+from authorium_shared.revocation_lists import (
+    MARKER_MISSING,
+    RESYNC_EVENT_TYPE,
+    Revocation,
+    RevocationCache,
+    RevocationList,
+    RevocationsUnknown,
+)
 from tests.conftest import REDIS_URL
 from tests.waiting import eventually
 
@@ -147,3 +154,31 @@ def test_an_event_with_a_boolean_expiry_is_ignored() -> None:
     from authorium_shared.revocation_lists import Revocation
 
     assert Revocation.from_event({"type": "revoked", "kind": "token", "id": "x", "expires_at": True}) is None
+
+
+async def test_a_copy_loaded_without_the_generation_marker_fails_closed_until_a_refill(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    listed = RevocationList(redis, keys)
+    copy = RevocationCache(listed, max_staleness=5)
+    await listed.add(Revocation("token", "t1", later()), announce=False)
+    await copy.on_connect()
+    # Lists nobody refilled: not known to be whole.
+    assert copy.problem() == MARKER_MISSING
+    with pytest.raises(RevocationsUnknown):
+        copy.is_revoked("t1", None)
+
+    await listed.refill([Revocation("token", "t2", later())], "generation-1")
+    assert await listed.generation() == "generation-1"
+    await copy.on_event({"type": RESYNC_EVENT_TYPE})
+    assert copy.problem() is None
+    assert copy.is_revoked("t1", None) and copy.is_revoked("t2", None)
+
+    # Redis loses everything: the copy that loads again keeps what it knew, and refuses to vouch until the refill.
+    await redis.delete(keys("revoked", "token"), listed.marker_key())
+    await copy.reload()
+    assert copy.problem() == MARKER_MISSING
+    await listed.refill([], "generation-2")
+    await copy.reload()
+    assert copy.problem() is None
+    assert copy.is_revoked("t2", None)

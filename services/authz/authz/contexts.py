@@ -38,6 +38,7 @@ from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
 from authz.pruning import prune_periodically
 from authz.ratelimit import Counter, LoginThrottle
+from authz.revocation.publisher import Publisher
 from authz.revocation.revoker import Revoker
 from authz.sessions.store import SessionStore
 from authz.signing.lifecycle import ensure as ensure_keys
@@ -92,15 +93,17 @@ async def signing_keys(app: web.Application) -> AsyncIterator[None]:
 
 
 async def revocations(app: web.Application) -> AsyncIterator[None]:
-    """Revoking, and this replica's copy of the revocation lists. On every feed (re)connect, Redis may have lost
-    its data: the revoker puts Postgres's revocations back (and has every replica reload) before the copy reloads."""
+    """Revoking, this replica's copy of the revocation lists, and the outbox's publisher, which every second or so
+    publishes what Redis lacks and refills the lists when their generation marker is gone (and has every replica
+    reload). On every feed (re)connect it makes a pass before the copy reloads."""
     settings = app[SETTINGS]
     listed = RevocationList(app[REDIS], app[REDIS_KEYS])
     copy = RevocationCache(listed, max_staleness=settings.revocation_max_staleness)
-    app[REVOKER] = Revoker(app[PG_POOL], app[GRANT_STORE], listed, settings, copy)
+    publisher = Publisher(app[PG_POOL], listed)
+    app[REVOKER] = Revoker(app[PG_POOL], app[GRANT_STORE], listed, settings, copy, publisher)
     app[EVENT_SUBSCRIBERS].append(app[REVOKER])
     app[ACCESS_TOKENS] = AccessTokenReader(settings, app[KEY_RING], copy)
-    async with revocation_copy(app, copy):
+    async with revocation_copy(app, copy), background(publisher.run()):
         yield
 
 

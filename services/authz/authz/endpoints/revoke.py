@@ -61,6 +61,7 @@ async def _revoke_refresh(app: web.Application, client_id: str, token: str) -> d
     grant, _ = found
     if grant.client_id != client_id:
         raise UnauthorizedClient("the token was not issued to this client")
-    if grant.revoked_at is None:
-        await app[REVOKER].grant(grant.grant_id, "revoked by client")
+    # Even when Postgres has it revoked already: the earlier attempt may have failed before Redis had it (the client
+    # got 503 and retries), and recording it again publishes it again.
+    await app[REVOKER].grant(grant.grant_id, "revoked by client")
     return {"grant_id": str(grant.grant_id)}

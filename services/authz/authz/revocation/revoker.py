@@ -1,5 +1,6 @@
-"""Revoking access tokens and grants: first the durable record in Postgres, then Redis's lists, then an
-announcement on the event channel so every resource server refuses the token within a second."""
+"""Revoking access tokens and grants: first the durable record in Postgres (the outbox), then Redis's lists, then an
+announcement on the event channel so every resource server refuses the token within a second. When Redis does not
+take it, the caller gets 503 and the outbox's publisher brings it into Redis as soon as Redis does."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from redis.exceptions import RedisError
 
 from authorium_shared.events import Subscriber
-from authorium_shared.revocation_lists import Revocation, RevocationCache, RevocationList, announce_resync
+from authorium_shared.revocation_lists import Revocation, RevocationCache, RevocationList
 from authz.revocation import repository as revocations
+from authz.revocation.publisher import Publisher
 from authz.settings import AuthzSettings
 from authz.tokens.families import GrantRepository
 
@@ -30,6 +33,7 @@ class Revoker(Subscriber):
         listed: RevocationList,
         settings: AuthzSettings,
         local: RevocationCache,
+        publisher: Publisher | None = None,
     ) -> None:
         self.pool = pool
         self.grants = grants
@@ -37,6 +41,7 @@ class Revoker(Subscriber):
         self.settings = settings
         # This replica's copy learns of its own revocations at once, not only when the announcement comes back.
         self.local = local
+        self.publisher = publisher or Publisher(pool, listed)
 
     def grant_revocation_expiry(self, now: datetime | None = None) -> datetime:
         """After this, no access token from a grant revoked now can still be valid."""
@@ -59,26 +64,32 @@ class Revoker(Subscriber):
 
     async def announce_grants(self, grant_ids: Sequence[uuid.UUID], expires_at: datetime) -> None:
         """`announce_grant` for many grants at once (a deleted client's)."""
-        found = [Revocation("grant", str(g), int(expires_at.timestamp())) for g in grant_ids]
+        await self._add(*(Revocation("grant", str(g), int(expires_at.timestamp())) for g in grant_ids))
+
+    async def _add(self, *found: Revocation) -> None:
+        """The Redis half of revocations already committed to Postgres, done now so they are refused everywhere
+        within a second. If Redis fails, the RedisError reaches the caller (503: RFC 7009 section 2.2.1 lets the
+        client retry, and a retry publishes again), and the publisher, woken, retries until Redis takes them."""
         for revocation in found:
             self.local.note(revocation)
-        await self.listed.add(*found)
-
-    async def _add(self, revocation: Revocation) -> None:
-        self.local.note(revocation)
-        await self.listed.add(revocation)
+        try:
+            await self.listed.add(*found)
+        except RedisError:
+            self.publisher.wake()
+            raise
+        try:
+            await revocations.mark_published(self.pool, found)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            # Published all the same; left marked unpublished, the publisher adds it again, harmlessly.
+            log.warning("a published revocation could not be marked published")
 
     async def rebuild(self) -> int:
-        """Put every unexpired revocation from Postgres back into Redis (which may have lost its data), then
-        tell every replica to reload its copy. Run whenever this server's event feed (re)connects."""
-        found = await revocations.unexpired(self.pool)
-        await self.listed.add(*found, announce=False)
-        await announce_resync(self.listed.redis, self.listed.keys)
-        return len(found)
+        """Put every unexpired revocation from Postgres back into Redis, with a new generation marker, and tell every
+        replica to reload its copy."""
+        return await self.publisher.refill()
 
     async def on_connect(self) -> None:
-        """Redis may have lost its data while the feed was down; put the revocations back before any copy of
-        the lists reloads (this replica's copy follows the feed after this)."""
-        restored = await self.rebuild()
-        if restored:
-            log.info("revocations put back into Redis", extra={"count": restored})
+        """Redis may have lost its data while the feed was down: before any copy of the lists reloads (this
+        replica's follows the feed after this), a publisher pass refills them if their marker is gone and
+        publishes what is pending. Another replica holding the publisher's lock does it instead."""
+        await self.publisher.publish()

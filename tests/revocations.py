@@ -1,0 +1,19 @@
+"""What an authorization server does to a Redis whose revocation lists are missing, for tests that run a resource
+server without one: fill the lists (here with nothing), write their generation marker, and announce the refill.
+Without a marker a resource server stays fail-closed (tests/resource/test_lost_revocations.py)."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.revocation_lists import RevocationList, announce_resync
+
+
+async def refilled(redis_url: str, prefix: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        await RevocationList(redis, RedisKeys(prefix)).refill([], "test")
+        await announce_resync(redis, RedisKeys(prefix))
+    finally:
+        await redis.aclose()
