@@ -50,10 +50,13 @@ async def test_health_readiness_and_metrics(
 
 @pytest.mark.parametrize(("name", "settings", "factory"), SERVICES, ids=[s[0] for s in SERVICES])
 async def test_readyz_is_503_with_a_reason_while_redis_is_stopped_and_recovers(
-    name: str, settings: Callable[..., Any], factory: Callable[[Any], web.Application], environ: dict[str, str]
+    name: str,
+    settings: Callable[..., Any],
+    factory: Callable[[Any], web.Application],
+    private_redis_environ: dict[str, str],
 ) -> None:
     with redis_server() as (port, proc):
-        env = {**environ, **DEMO_CLIENT_ENV, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        env = {**private_redis_environ, **DEMO_CLIENT_ENV, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
         await refilled(env["REDIS_URL"], env["AUTHORIUM_REDIS_PREFIX"])  # as an authz would have
         async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
             async with http.get(url + "/readyz") as resp:

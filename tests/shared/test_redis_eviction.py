@@ -81,10 +81,11 @@ async def readiness(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[st
 
 @pytest.mark.parametrize("service", SERVICES, ids=[s[0] for s in SERVICES])
 async def test_an_evicting_policy_makes_readyz_fail_naming_it(
-    service: tuple[str, Callable[..., Any], Callable[[Any], web.Application]], environ: dict[str, str]
+    service: tuple[str, Callable[..., Any], Callable[[Any], web.Application]],
+    private_redis_environ: dict[str, str],
 ) -> None:
     config = {"maxmemory-policy": ("allkeys-lru",)}
-    async with service_on_private_redis(environ, config, service=service) as (url, http, _):
+    async with service_on_private_redis(private_redis_environ, config, service=service) as (url, http, _):
         status, body = await readiness(http, url)
     assert status == 503
     assert set(body["reasons"]) == {"redis_eviction"}
