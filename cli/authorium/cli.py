@@ -143,6 +143,7 @@ async def cmd_client_create(args: argparse.Namespace, environ: Mapping[str, str]
         scope=args.scope,
         public=args.public,
         token_endpoint_auth_method=args.auth_method,
+        may_introspect=args.introspect,
     )
     pool = await create_pg_pool(CommonSettings.from_env(environ).database_url, max_size=2)
     try:
@@ -249,6 +250,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--redirect-uri", action="append", help="repeatable; matched exactly")
     create.add_argument("--scope", help='allowed scopes, space-separated, e.g. "openid notes:read"')
     create.add_argument("--auth-method", choices=AUTH_METHODS)
+    create.add_argument(
+        "--introspect",
+        action="store_true",
+        help="may introspect any token of this issuer, not only its own (a resource server; RFC 7662 section 2.1)",
+    )
     create.add_argument("--json", action="store_true", help="print only a JSON object")
     create.set_defaults(func=cmd_client_create)
 
