@@ -1,4 +1,5 @@
-"""Running the real services on loopback sockets for tests, the way clients reach them."""
+"""Running the real services on loopback sockets for tests, the way clients reach them: each on a public listener
+and a private one (`authorium_shared.listeners`), as `authorium serve` runs them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
+
+from authorium_shared.appkeys import PRIVATE_PORTS
+from authorium_shared.listeners import declare_private
 
 
 def bound_socket() -> socket.socket:
@@ -22,11 +26,24 @@ def url_of(sock: socket.socket) -> str:
     return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+def private_url(app: web.Application) -> str:
+    """The private listener's URL (`/readyz`, `/metrics`, authz's admin API) of an app served with one."""
+    (port,) = app[PRIVATE_PORTS]
+    return f"http://127.0.0.1:{port}"
+
+
 @asynccontextmanager
-async def serve(app: web.Application, sock: socket.socket) -> AsyncIterator[web.Application]:
+async def serve(
+    app: web.Application, sock: socket.socket, private: socket.socket | None = None
+) -> AsyncIterator[web.Application]:
+    """Serve `app` on `sock`, and on `private` as its private listener if given (else it has only a public one)."""
+    if private is not None:
+        declare_private(app, [private], [sock])
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
+    for listening in (sock, private):
+        if listening is not None:
+            await web.SockSite(runner, listening).start()
     try:
         yield app
     finally:
@@ -40,15 +57,17 @@ async def run_service(
     environ: Mapping[str, str],
     url_variable: str | None = None,
 ) -> AsyncIterator[tuple[str, web.Application]]:
-    """Start a service on a fresh port; `url_variable` (e.g. AUTHORIUM_ISSUER) is set to its own URL."""
-    sock = bound_socket()
+    """Start a service on fresh ports; `url_variable` (e.g. AUTHORIUM_ISSUER) is set to its own URL. Yields the
+    public URL and the application; `private_url(app)` is its private listener's."""
+    sock, private = bound_socket(), bound_socket()
     url = url_of(sock)
     env = dict(environ)
     if url_variable:
         env[url_variable] = url
     try:
         app = create_app(settings_from_env(env))
-        async with serve(app, sock):
+        async with serve(app, sock, private):
             yield url, app
     finally:
         sock.close()
+        private.close()
