@@ -26,9 +26,16 @@ def url_of(sock: socket.socket) -> str:
     return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def private_url(app: web.Application) -> str:
-    """The private listener's URL (`/readyz`, `/metrics`, authz's admin API) of an app served with one."""
-    (port,) = app[PRIVATE_PORTS]
+# The private listener of each service `run_service` runs, by its public URL, for callers that hold only that.
+_PRIVATE_BY_PUBLIC: dict[str, str] = {}
+
+
+def private_url(served: web.Application | str) -> str:
+    """The private listener's URL (`/readyz`, `/metrics`, authz's admin API) of an app served with one, or of the
+    service `run_service` serves at a public URL."""
+    if isinstance(served, str):
+        return _PRIVATE_BY_PUBLIC[served]
+    (port,) = served[PRIVATE_PORTS]
     return f"http://127.0.0.1:{port}"
 
 
@@ -58,7 +65,7 @@ async def run_service(
     url_variable: str | None = None,
 ) -> AsyncIterator[tuple[str, web.Application]]:
     """Start a service on fresh ports; `url_variable` (e.g. AUTHORIUM_ISSUER) is set to its own URL. Yields the
-    public URL and the application; `private_url(app)` is its private listener's."""
+    public URL and the application; `private_url(app)`, or `private_url(public URL)`, is its private listener's."""
     sock, private = bound_socket(), bound_socket()
     url = url_of(sock)
     env = dict(environ)
@@ -67,7 +74,11 @@ async def run_service(
     try:
         app = create_app(settings_from_env(env))
         async with serve(app, sock, private):
-            yield url, app
+            _PRIVATE_BY_PUBLIC[url] = url_of(private)
+            try:
+                yield url, app
+            finally:
+                del _PRIVATE_BY_PUBLIC[url]
     finally:
         sock.close()
         private.close()
