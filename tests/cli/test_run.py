@@ -129,3 +129,20 @@ def test_a_kek_mismatch_without_a_record_says_what_it_knows() -> None:
         " recorded whose secrets made them, and this run uses the secrets in /b/.authorium/dev-secrets.json (set the"
         " AUTHORIUM_KEK they were made with, or give this checkout another database with DATABASE_URL)"
     )
+
+
+def test_run_refuses_two_listeners_on_one_port() -> None:
+    """Issue 14: each of the six listeners `run` opens has a port of its own; a clash stops it with one line naming the
+    variable, before anything starts (with SO_REUSEPORT, two of its own sockets could otherwise share a port)."""
+    from authorium.devrun import Ports, service_ports
+    from authorium_shared.settings import ConfigError
+
+    assert service_ports({}) == {
+        "authz": Ports(8000, 8010),
+        "resource": Ports(8001, 8011),
+        "client-demo": Ports(8002, 8012),
+    }
+    with pytest.raises(ConfigError, match="AUTHORIUM_RESOURCE_ADMIN_PORT is 8010, the port of AUTHORIUM_AUTHZ_ADMIN"):
+        service_ports({"AUTHORIUM_RESOURCE_ADMIN_PORT": "8010"})
+    with pytest.raises(ConfigError, match="AUTHORIUM_AUTHZ_ADMIN_PORT is 8000"):
+        service_ports({"AUTHORIUM_AUTHZ_ADMIN_PORT": "8000"})
