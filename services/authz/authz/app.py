@@ -13,6 +13,7 @@ from authorium_shared.middleware import secure_pages
 from authorium_shared.resources import event_feed
 from authorium_shared.service import base_app
 from authz import contexts
+from authz.admin import add_admin_routes
 from authz.appkeys import SETTINGS
 from authz.interaction import page_errors
 from authz.routes import add_routes
@@ -34,4 +35,6 @@ def create_app(settings: AuthzSettings) -> web.Application:
     app.cleanup_ctx.append(event_feed(start_wait=settings.revocation_max_staleness))
     app.cleanup_ctx.append(asynccontextmanager(contexts.pruning))
     add_routes(app, HERE / "static")
+    # MERGE (issue 14): the admin API belongs on the private listener (AUTHORIUM_ADMIN_PORT); until then, here.
+    add_admin_routes(app.router)
     return app

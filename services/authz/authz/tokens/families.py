@@ -102,8 +102,8 @@ class GrantRepository:
             await _lock_grant(conn, grant.grant_id)
             row = await conn.fetchrow(
                 f"""INSERT INTO grants AS g (grant_id, client_id, user_id, scopes, audience, nonce, auth_time,
-                        expires_at, revoked_at, revoked_reason)
-                    SELECT $1, $2, $3, $4, $5, $6, $7, $8, r.revoked_at, CASE WHEN r.id IS NULL THEN NULL
+                        expires_at, last_used_at, revoked_at, revoked_reason)
+                    SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), r.revoked_at, CASE WHEN r.id IS NULL THEN NULL
                         ELSE 'code replay' END
                     FROM (SELECT 1) AS one
                     LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $1::uuid::text
@@ -192,7 +192,12 @@ class GrantRepository:
                 )
                 expires_at = now + ttl
                 await self._insert_refresh(conn, grant.grant_id, grant.scopes, successor, expires_at)
-                await conn.execute("UPDATE grants SET expires_at = $2 WHERE grant_id = $1", grant.grant_id, expires_at)
+                await conn.execute(
+                    "UPDATE grants SET expires_at = $2, last_used_at = $3 WHERE grant_id = $1",
+                    grant.grant_id,
+                    expires_at,
+                    now,
+                )
                 return Rotated(grant=grant, successor=successor)
             # `now` has whole seconds, so without a grace window a reuse in the same second would look like
             # `now - used_at == 0 <= grace`: strict mode must never repeat.
@@ -229,7 +234,7 @@ class GrantRepository:
         self, conn: asyncpg.Connection, client_id: str, reason: str, revocation_expires_at: datetime
     ) -> list[uuid.UUID]:
         """Revoke every grant of `client_id` not revoked yet, inside the caller's transaction; returns their ids.
-        The caller holds the client's row lock (`ClientRepository.lock`), so no grant of it is being created
+        The caller holds the client's row lock (`ClientRepository.locked`), so no grant of it is being created
         meanwhile, and the per-grant lock `revoke` takes for that race is not needed."""
         rows = await conn.fetch(
             """UPDATE grants SET revoked_at = now(), revoked_reason = $2

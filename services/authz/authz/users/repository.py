@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -15,13 +16,15 @@ class User:
     password_hash: str
     name: str | None
     email: str | None
+    disabled: bool = False
+    created_at: datetime | None = None
 
 
 class UsernameTaken(Exception):
     pass
 
 
-_COLUMNS = "user_id, username, password_hash, name, email"
+_COLUMNS = "user_id, username, password_hash, name, email, disabled, created_at"
 
 
 class UserRepository:
