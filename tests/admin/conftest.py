@@ -25,10 +25,16 @@ def authz(module_authz: str) -> str:  # noqa: F811
     return module_authz
 
 
+def admin_base(authz_url: str) -> str:
+    """Where the admin API of the authorization server at `authz_url` answers. MERGE (issue 14): its private listener
+    (AUTHORIUM_ADMIN_PORT) serves it; until then, the public one."""
+    return authz_url
+
+
 @pytest.fixture
 def admin_url(authz: str) -> str:
-    """Where the admin API answers. MERGE (issue 14): the authorization server's private listener serves it."""
-    return authz
+    """The admin API of the module's authorization server: tests reach it only through this (or `admin_base`)."""
+    return admin_base(authz)
 
 
 @pytest.fixture
