@@ -237,3 +237,22 @@ async def test_every_change_is_an_audit_event_naming_the_admin_client(
             "client_deleted",
         )
     ]
+
+
+async def test_a_client_registered_under_older_rules_can_still_be_disabled(
+    http: aiohttp.ClientSession, admin: Admin, admin_url: str, db: asyncpg.Pool
+) -> None:
+    """Disabling checks nothing but the client's existence: a registration today's rules would refuse (here a plain
+    http redirect URI off loopback, RFC 9700 section 2.1) must not keep it enabled."""
+    created = await create(
+        http, admin, admin_url, grant_types=["authorization_code"], redirect_uris=["https://a.example/cb"]
+    )
+    await db.execute(
+        "UPDATE clients SET redirect_uris = '{http://legacy.example/cb}' WHERE client_id = $1", created["client_id"]
+    )
+    url = f"{admin_url}/admin/v1/clients/{created['client_id']}"
+    status, shown, _ = await call(http, admin, "PATCH", url, json={"disabled": True})
+    assert status == 200, shown
+    assert shown["disabled"] is True and shown["redirect_uris"] == ["http://legacy.example/cb"]
+    status, answer, resp = await call(http, admin, "PATCH", url, json={"name": "renamed"})
+    assert_problem(status, answer, resp, 400, "redirect_uris")

@@ -175,24 +175,11 @@ async def update_client(
         if locked is None:
             raise NotFound(f"no client {client_id!r}")
         check_version(client_view(locked), expected_version)
-        current = locked
-        fields = {
-            "name": current.name,
-            "redirect_uris": list(current.redirect_uris),
-            "grant_types": list(current.grant_types),
-            "scopes": list(current.scopes),
-            "access_token_ttl": current.access_token_ttl,
-            "refresh_token_ttl": current.refresh_token_ttl,
-            "id_token_signed_response_alg": current.id_token_signed_response_alg,
-            "token_endpoint_auth_method": current.token_endpoint_auth_method,
-            **changes,
-        }
-        explicit = current.auth_method_explicit or "token_endpoint_auth_method" in changes
-        spec = _spec(fields, control, public=current.is_public, explicit_method=explicit)
-        client = await ClientRepository.update(conn, client_id, replace(spec, metadata=current.metadata))
-        assert client is not None
+        current = client = locked
+        # Only what changes is checked again: disabling must work for a client registered under older rules.
         changed = sorted(k for k in changes if k != "disabled")
         if changed:
+            client = await _replace_spec(conn, control, current, changes)
             await control.record(conn, "client_updated", client_id=client_id, details={"changed": changed})
         disabled = changes.get("disabled")
         if disabled is not None and disabled != current.disabled:
@@ -205,6 +192,28 @@ async def update_client(
             await control.record(conn, event, client_id=client_id, details=details)
     await control.client_changed(client_id)
     await control.revoker.announce_grants(revoked, expires_at)
+    return client
+
+
+async def _replace_spec(
+    conn: asyncpg.Connection, control: Control, current: Client, changes: Mapping[str, Any]
+) -> Client:
+    """`current` with `changes` to its registration, checked by registration's rules as a whole."""
+    fields = {
+        "name": current.name,
+        "redirect_uris": list(current.redirect_uris),
+        "grant_types": list(current.grant_types),
+        "scopes": list(current.scopes),
+        "access_token_ttl": current.access_token_ttl,
+        "refresh_token_ttl": current.refresh_token_ttl,
+        "id_token_signed_response_alg": current.id_token_signed_response_alg,
+        "token_endpoint_auth_method": current.token_endpoint_auth_method,
+        **{k: v for k, v in changes.items() if k != "disabled"},
+    }
+    explicit = current.auth_method_explicit or "token_endpoint_auth_method" in changes
+    spec = _spec(fields, control, public=current.is_public, explicit_method=explicit)
+    client = await ClientRepository.update(conn, current.client_id, replace(spec, metadata=current.metadata))
+    assert client is not None
     return client
 
 
