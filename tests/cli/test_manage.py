@@ -68,8 +68,9 @@ async def test_client_commands(
     shown = await as_json(environ, "client", "show", client_id)
     assert shown["scopes"] == ["notes:read", "notes:write"] and "client_secret" not in shown
 
-    updated = await as_json(environ, "client", "update", client_id, "--name", "renamed", "--scope", "notes:read")
-    assert (updated["name"], updated["scopes"]) == ("renamed", ["notes:read"])
+    renamed = f"renamed {uuid.uuid4().hex[:8]}"
+    updated = await as_json(environ, "client", "update", client_id, "--name", renamed, "--scope", "notes:read")
+    assert (updated["name"], updated["scopes"]) == (renamed, ["notes:read"])
     bad = await run(environ, "client", "update", client_id, "--access-token-ttl", "5")
     assert bad.returncode == 2 and "access_token_ttl" in bad.stderr
     assert (await as_json(environ, "client", "show", client_id))["access_token_ttl"] is None
@@ -78,8 +79,10 @@ async def test_client_commands(
     assert await cc_status(http, authz, client) == 200
     assert "disabled" in await ok(environ, "client", "disable", client_id)
     await eventually(lambda: _refused(http, authz, client), timeout=1.0, message="the disabled client refused")
-    assert (await as_json(environ, "client", "list", "--name", "renamed", "--disabled"))[0]["client_id"] == client_id
-    assert await as_json(environ, "client", "list", "--name", "renamed", "--enabled") == []
+    assert [c["client_id"] for c in await as_json(environ, "client", "list", "--name", renamed, "--disabled")] == [
+        client_id
+    ]
+    assert await as_json(environ, "client", "list", "--name", renamed, "--enabled") == []
     await ok(environ, "client", "enable", client_id)
     assert await cc_status(http, authz, client) == 200
 
