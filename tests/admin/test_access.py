@@ -11,6 +11,7 @@ import uuid
 import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
 
 from authorium_shared.jwt import encode
 from tests.admin.conftest import ADMIN_SCOPE, Admin, make_admin
@@ -106,3 +107,30 @@ async def test_changes_without_a_token_write_nothing(
         assert resp.status == 401
     assert await db.fetchval("SELECT count(*) FROM clients WHERE name = 'intruder'") == 0
     assert await db.fetchval("SELECT count(*) FROM clients WHERE client_id = $1", client.client_id) == 1
+
+
+async def test_every_admin_operation_needs_the_token(
+    http: aiohttp.ClientSession, admin_url: str, authz_app: web.Application, authz: str, db: asyncpg.Pool
+) -> None:
+    """Each route under /admin/v1, whatever its method: 401 with a bare Bearer challenge without a token, and 401
+    `invalid_token` with a token of this issuer for another audience (RFC 6750 section 3.1)."""
+    client = await make_client(db, grant_types=("client_credentials",), scope="notes:read", redirect_uris=())
+    _, notes, _ = await token_request(http, authz, client, grant_type="client_credentials")
+    routes = [
+        (route.method, route.resource.canonical)
+        for route in authz_app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/admin/v1") and route.method != "HEAD"
+    ]
+    assert len(routes) >= 19
+    for method, path in routes:
+        url = admin_url + path.replace("{client_id}", "c").replace("{user_id}", str(uuid.uuid4())).replace(
+            "{grant_id}", str(uuid.uuid4())
+        )
+        for headers, expected in (
+            ({}, (401, None)),
+            ({"Authorization": f"Bearer {notes['access_token']}"}, (401, "invalid_token")),
+        ):
+            async with http.request(method, url, headers=headers, json={}) as resp:
+                scheme, params = challenge(resp)
+                assert (resp.status, params.get("error")) == expected, (method, path)
+                assert scheme == "Bearer"
