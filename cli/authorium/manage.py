@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -277,7 +278,10 @@ async def grant_revoke(args: argparse.Namespace, session: Control) -> int:
 
 @announced
 async def audit(args: argparse.Namespace, session: Control) -> int:
-    user = str((await users.find_user(session.pool, args.user)).user_id) if args.user else None
+    user = args.user
+    if user is not None and not _is_uuid(user):
+        # A username names a user who exists; an id may name one deleted since (their events remain).
+        user = str((await users.find_user(session.pool, user)).user_id)
     page = await list_events(
         session.pool,
         since=args.since,
@@ -289,6 +293,14 @@ async def audit(args: argparse.Namespace, session: Control) -> int:
     )
     table(page.items, ("id", "occurred_at", "type", "client_id", "user_id", "details"), args.json)
     return 0
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

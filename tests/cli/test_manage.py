@@ -158,6 +158,10 @@ async def test_user_commands(
     await ok(environ, "user", "delete", username)
     gone = await run(environ, "user", "show", username)
     assert gone.returncode == 1 and "no user" in gone.stderr
+    # A deleted user's events remain, found by their id.
+    assert [e["type"] for e in await as_json(environ, "audit", "--user", caller.sub, "--type", "user_deleted")] == [
+        "user_deleted"
+    ]
     events = await db.fetch(
         "SELECT event FROM audit_events WHERE user_id = $1 AND details->>'actor' = 'cli' ORDER BY id",
         uuid.UUID(caller.sub),
