@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 from redis.exceptions import RedisError
 
-from authorium import devrun
+from authorium import devrun, manage
 from authorium.services import SERVICES
 from authorium.setup import setup
 from authorium_shared.errors import OAuthError
@@ -27,11 +27,12 @@ from authorium_shared.service import available_cores, serve
 from authorium_shared.settings import ADMIN_PORT_VARIABLE, CommonSettings, ConfigError, env_int, env_str
 from authz.clients.authentication import AUTH_METHODS
 from authz.clients.registration import build_spec, register_client
+from authz.control import CLI_ACTOR, BadInput, ControlError
 from authz.grants import GRANT_TYPES
 from authz.pruning import prune
 from authz.settings import AuthzSettings
 from authz.signing import lifecycle as authz_keys
-from authz.signing.repository import KeyRepository
+from authz.signing.management import list_keys
 from authz.users.accounts import create_user
 from authz.users.passwords import Passwords
 from authz.users.repository import UsernameTaken, UserRepository
@@ -76,7 +77,7 @@ async def cmd_keys_rotate(args: argparse.Namespace, environ: Mapping[str, str]) 
     settings = AuthzSettings.from_env(environ)
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     try:
-        plans = await authz_keys.rotate(pool, settings, args.alg or ALGORITHMS)
+        plans = await authz_keys.rotate(pool, settings, args.alg or ALGORITHMS, actor=CLI_ACTOR)
     except RotationTooEarly as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -112,20 +113,9 @@ async def cmd_keys_list(args: argparse.Namespace, environ: Mapping[str, str]) ->
     settings = AuthzSettings.from_env(environ)
     conn = await asyncpg.connect(settings.common.database_url)
     try:
-        stored = await KeyRepository(settings.kek).load(conn)
+        rows = await list_keys(conn, settings)
     finally:
         await conn.close()
-    rows = [
-        {
-            "kid": k.kid,
-            "alg": k.alg,
-            "state": k.state.value,
-            "created_at": k.created_at.isoformat(),
-            "activated_at": k.activated_at.isoformat() if k.activated_at else None,
-            "retired_at": k.retired_at.isoformat() if k.retired_at else None,
-        }
-        for k in stored
-    ]
     if args.json:
         print(orjson.dumps(rows).decode())
         return 0
@@ -268,12 +258,15 @@ def parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--json", action="store_true", help="print only a JSON object")
     create.set_defaults(func=cmd_client_create)
+    manage.add_client_commands(client)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     ucreate = user.add_parser("create", help="create a user")
     ucreate.add_argument("--username", required=True)
     ucreate.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     ucreate.set_defaults(func=cmd_user_create)
+    manage.add_user_commands(user)
+    manage.add_commands(sub)
     return p
 
 
@@ -294,6 +287,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except OAuthError as exc:
         print(f"authorium: {exc.description or exc.error}", file=sys.stderr)
         return 2
+    except ControlError as exc:  # refused by a management operation: nothing was changed
+        print(f"authorium: {exc.detail}", file=sys.stderr)
+        return 2 if isinstance(exc, BadInput) else 1
     except KeyDecryptionError:
         print(
             "authorium: the signing keys cannot be decrypted with this AUTHORIUM_KEK (nor AUTHORIUM_KEK_PREVIOUS, if"

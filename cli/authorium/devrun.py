@@ -21,7 +21,7 @@ import asyncpg
 
 from authorium import devstack
 from authorium.services import SERVICES
-from authorium.setup import DEMO_USERNAME, ensure_demo_client, ensure_demo_user
+from authorium.setup import DEMO_USERNAME, ensure_admin_client, ensure_demo_client, ensure_demo_user
 from authorium_shared.keys import KeyDecryptionError, generate_kek
 from authorium_shared.logs import configure_logging
 from authorium_shared.migrations import migrate
@@ -72,6 +72,8 @@ async def seed(env: Mapping[str, str], dev: dict[str, str], demo_url: str) -> li
         await ensure_demo_client(
             pool, client_id, dev.setdefault("demo_client_secret", credentials.new_secret()), demo_url
         )
+        admin_id = dev.setdefault("admin_client_id", credentials.new_client_id())
+        await ensure_admin_client(pool, admin_id, dev.setdefault("admin_client_secret", credentials.new_secret()))
     finally:
         await pool.close()
     return changed
@@ -244,6 +246,7 @@ def run(environ: Mapping[str, str], workers: int = 1) -> int:
         env["AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"] = dev["demo_client_secret"]
         print(f"Demo user: {DEMO_USERNAME} / {dev['demo_password']}", flush=True)
         print(f"Demo client: {dev['demo_client_id']} (secret in {secrets_path})", flush=True)
+        print(f"Admin client: {dev['admin_client_id']} (secret in {secrets_path}; scope authorium:admin)", flush=True)
         if changed:
             print("Seeded: " + ", ".join(changed) + ".", flush=True)
         print(f"Services ({workers} worker{'s' if workers > 1 else ''} each):", flush=True)

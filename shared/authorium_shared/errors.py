@@ -10,6 +10,8 @@ class OAuthError(Exception):
 
     error = "server_error"
     status = 400
+    # The request member at fault, where one is (the admin API names it in its problem details).
+    field: str | None = None
 
     def __init__(
         self,

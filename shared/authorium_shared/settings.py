@@ -35,6 +35,7 @@ SECRET_VARIABLES: Final = (
     "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET",
     "AUTHORIUM_REGISTRATION_TOKEN",
     "AUTHORIUM_DEMO_PASSWORD",
+    "AUTHORIUM_ADMIN_CLIENT_SECRET",
 )
 FILE_SUFFIX: Final = "_FILE"
 # A secret is a line or two; anything much larger is the wrong file (a directory dump, /dev/zero).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -76,6 +77,10 @@ async def test_run_starts_everything_and_ctrl_c_stops_it(
     assert proc.returncode == 0, err
     assert "Demo user: demo / " in out
     assert "Demo client: " in out
+    # The first admin client (issue 14): its id, and where its secret is.
+    assert re.search(r"Admin client: \S+ \(secret in .*dev-secrets\.json", out), out
+    secrets = json.loads((tmp_path / "data" / "dev-secrets.json").read_text())
+    assert out.count(secrets["admin_client_secret"]) == 0
     for port in (*ports.values(), *admin_ports.values()):
         assert f"http://127.0.0.1:{port}" in out
     assert (tmp_path / "data" / "dev-secrets.json").stat().st_mode & 0o077 == 0

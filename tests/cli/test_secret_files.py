@@ -28,6 +28,7 @@ READERS = {
     "REDIS_URL": ("serve", "client-demo"),
     "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": ("serve", "client-demo"),
     "AUTHORIUM_DEMO_PASSWORD": ("setup",),
+    "AUTHORIUM_ADMIN_CLIENT_SECRET": ("setup",),
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from authz import browser_origins
+from authz.admin import add_admin_routes
 from authz.appkeys import SETTINGS
 from authz.endpoints import (
     authorize,
@@ -55,4 +56,4 @@ def add_private_routes(router: web.UrlDispatcher) -> None:
     """The routes only the private listener answers (`authorium_shared.listeners`: everything under `/admin/`);
     `/readyz` and `/metrics` come with every service's `base_app`. Handlers here reach `request.app[KEY]` exactly as
     the public endpoints do: one application serves both listeners."""
-    # ISSUE 14 MERGE: the admin API is added here, and only here: `add_admin_routes(router)` from `authz.admin`.
+    add_admin_routes(router)

@@ -33,6 +33,7 @@ DEFAULT_REGISTRATION_GRANT_TYPES = ("authorization_code", "refresh_token")
 # The grant types a registration policy may name: those the token endpoint serves. They are authz.grants.GRANT_TYPES,
 # which cannot be imported here (the grants import these settings); tests/authz/test_register.py keeps them equal.
 REGISTRABLE_GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+DEFAULT_ADMIN_URL = "http://127.0.0.1:8010"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class AuthzSettings:
     # AUTHORIUM_KEK, and AUTHORIUM_KEK_PREVIOUS while keys stored under it are re-encrypted.
     kek: KeyEncryptionKeys
     resource_url: str
+    # The admin API's identifier (RFC 8707): the audience of the access tokens it accepts.
+    admin_url: str
     access_token_ttl: int
     id_token_ttl: int
     refresh_token_ttl: int
@@ -104,6 +107,7 @@ class AuthzSettings:
             common=common,
             kek=kek,
             resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
+            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
             access_token_ttl=env_int(environ, "AUTHORIUM_ACCESS_TOKEN_TTL", 600, minimum=30, maximum=86400),
             id_token_ttl=env_int(environ, "AUTHORIUM_ID_TOKEN_TTL", 600, minimum=30, maximum=86400),
             refresh_token_ttl=env_int(

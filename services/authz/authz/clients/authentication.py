@@ -84,7 +84,7 @@ async def authenticate(
         if not public:
             raise _failure("this endpoint is for confidential clients only", basic=basic is not None)
         return client
-    if not secret_or_none or not credentials.matches(secret_or_none, client.secret_hash):
+    if not secret_or_none or not credentials.matches_client(secret_or_none, client):
         raise _failure("unknown client or wrong credentials", basic=basic is not None)
     used = "client_secret_basic" if basic is not None else "client_secret_post"
     if not accepts(client, used):

@@ -77,6 +77,8 @@ async def proceed(
     app = request.app
     try:
         user = await app[USERS].get(uuid.UUID(session.user_id)) if session and session.user_id else None
+        if user is not None and user.disabled:
+            user = None  # disabled since signing in: as if gone
         if user is None or session is None or pending.needs_login(session):
             if "none" in pending.prompt:
                 raise LoginRequired("the user must sign in")

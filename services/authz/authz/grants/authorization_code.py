@@ -18,7 +18,14 @@ from authz.authorization.codes import Replayed
 from authz.forms import require
 from authz.grants.request import TokenRequest, issues_refresh_token, user_audience
 from authz.tokens.families import Grant, IssuedRefresh, Orphaned
-from authz.tokens.minter import Issue, new_jti, new_refresh_token, refresh_digest
+from authz.tokens.minter import (
+    Issue,
+    access_token_lifetime,
+    new_jti,
+    new_refresh_token,
+    refresh_digest,
+    refresh_token_lifetime,
+)
 
 GRANT_TYPE = "authorization_code"
 _UNUSABLE = "the authorization code is invalid, expired, or already used"
@@ -51,8 +58,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     elif not pkce.verify(verifier, code.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")
     user = await app[USERS].get(uuid.UUID(code.user_id))
-    if user is None:
-        raise InvalidGrant("the user no longer exists")
+    if user is None or user.disabled:
+        raise InvalidGrant("the user no longer exists or is disabled")
 
     settings = app[SETTINGS]
     now = int(time.time())
@@ -64,7 +71,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         if refresh_token
         else None
     )
-    lifetime = settings.refresh_token_ttl if refresh_token else settings.access_token_ttl
+    refresh_lifetime = refresh_token_lifetime(settings, client)
+    lifetime = refresh_lifetime if refresh_token else access_token_lifetime(settings, client)
     audience = user_audience(settings, code.scopes)
     grant = Grant(
         grant_id=uuid.UUID(code.grant_id),
@@ -78,7 +86,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         revoked_at=None,
     )
     try:
-        await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
+        await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
     except Orphaned:
         raise InvalidGrant("the client or the user no longer exists") from None
     return app[MINTER].issue(

@@ -16,7 +16,7 @@ from authz.forms import require
 from authz.grants.request import TokenRequest
 from authz.scopes import parse_scope
 from authz.tokens.families import Rejected, Reused
-from authz.tokens.minter import Issue, new_jti, refresh_digest
+from authz.tokens.minter import Issue, new_jti, refresh_digest, refresh_token_lifetime
 
 GRANT_TYPE = "refresh_token"
 
@@ -35,7 +35,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         access_jti=new_jti(),
         requested_scopes=requested,
         now=now,
-        ttl=timedelta(seconds=settings.refresh_token_ttl),
+        ttl=timedelta(seconds=refresh_token_lifetime(settings, client)),
         grace=timedelta(seconds=settings.refresh_reuse_grace),
         revocation_expires_at=revoker.grant_revocation_expiry(now),
     )
