@@ -24,6 +24,7 @@ from authz.appkeys import (
     MINTER,
     PASSWORDS,
     PENDING,
+    RESOURCES,
     REVOKER,
     SESSIONS,
     SETTINGS,
@@ -38,6 +39,8 @@ from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
 from authz.pruning import prune_periodically
 from authz.ratelimit import Counter, LoginThrottle
+from authz.resources.registry import ResourceCache
+from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
 from authz.revocation.revoker import Revoker
 from authz.sessions.store import SessionStore
@@ -57,6 +60,9 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[AUDIT] = AuditLog(pool)
     app[CLIENTS] = ClientCache(ClientRepository(pool))
     app[EVENT_SUBSCRIBERS].append(app[CLIENTS])
+    app[RESOURCES] = ResourceCache(ResourceRepository(pool, settings))
+    await app[RESOURCES].reload()
+    app[EVENT_SUBSCRIBERS].append(app[RESOURCES])
     app[TOKEN_RATE_LIMIT] = Counter(redis, keys, "token", limit=settings.token_rate_limit, window=60)
     app[USERS] = UserRepository(pool)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)

@@ -22,6 +22,7 @@ from authorium_shared.settings import (
 )
 from authz.scopes import DEFAULT_CLIENT_SCOPES, MAX_SCOPES, parse_scope
 
+DEFAULT_ADMIN_URL = "http://127.0.0.1:8010"
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 # What a dynamically registered client may ask for unless the operator says otherwise: the default scopes and the
 # notes API's scopes for a person's own notes; never `notes:admin`, which reads everyone's.
@@ -39,6 +40,8 @@ class AuthzSettings:
     # AUTHORIUM_KEK, and AUTHORIUM_KEK_PREVIOUS while keys stored under it are re-encrypted.
     kek: KeyEncryptionKeys
     resource_url: str
+    # The admin API's identifier (RFC 8707): the `aud` of tokens with scope `authorium:admin`.
+    admin_url: str
     access_token_ttl: int
     id_token_ttl: int
     refresh_token_ttl: int
@@ -100,6 +103,7 @@ class AuthzSettings:
             common=common,
             kek=kek,
             resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
+            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
             access_token_ttl=env_int(environ, "AUTHORIUM_ACCESS_TOKEN_TTL", 600, minimum=30, maximum=86400),
             id_token_ttl=env_int(environ, "AUTHORIUM_ID_TOKEN_TTL", 600, minimum=30, maximum=86400),
             refresh_token_ttl=env_int(

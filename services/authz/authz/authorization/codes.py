@@ -46,6 +46,8 @@ class AuthorizationCode:
     grant_id: str
     code_challenge: str | None
     nonce: str | None
+    # The identifiers of the resources the request chose (RFC 8707); empty in codes of releases before them.
+    resources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,4 +92,5 @@ class CodeStore:
             return Replayed(grant_id=payload.decode())
         data = orjson.loads(payload)
         data["scopes"] = tuple(data["scopes"])
+        data["resources"] = tuple(data.get("resources", ()))
         return AuthorizationCode(**data)
