@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 from redis.exceptions import RedisError
 
-from authorium import devrun
+from authorium import devrun, resources
 from authorium.services import SERVICES
 from authorium.setup import setup
 from authorium_shared.errors import OAuthError
@@ -257,6 +257,8 @@ def parser() -> argparse.ArgumentParser:
     ucreate.add_argument("--username", required=True)
     ucreate.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     ucreate.set_defaults(func=cmd_user_create)
+
+    resources.add_commands(sub)
     return p
 
 

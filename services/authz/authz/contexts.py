@@ -60,9 +60,6 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[AUDIT] = AuditLog(pool)
     app[CLIENTS] = ClientCache(ClientRepository(pool))
     app[EVENT_SUBSCRIBERS].append(app[CLIENTS])
-    app[RESOURCES] = ResourceCache(ResourceRepository(pool, settings))
-    await app[RESOURCES].reload()
-    app[EVENT_SUBSCRIBERS].append(app[RESOURCES])
     app[TOKEN_RATE_LIMIT] = Counter(redis, keys, "token", limit=settings.token_rate_limit, window=60)
     app[USERS] = UserRepository(pool)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)
@@ -73,6 +70,17 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
     app[GRANT_STORE] = GrantRepository(pool)
     yield
+
+
+async def resources(app: web.Application) -> AsyncIterator[None]:
+    """The resource registry (RFC 8707), loaded now and kept current: on `resources` events and feed reconnects,
+    and on a timer."""
+    registry = ResourceCache(ResourceRepository(app[PG_POOL], app[SETTINGS]))
+    await registry.reload()
+    app[RESOURCES] = registry
+    app[EVENT_SUBSCRIBERS].append(registry)
+    async with background(registry.reload_periodically()):
+        yield
 
 
 async def passwords(app: web.Application) -> AsyncIterator[None]:

@@ -1,9 +1,11 @@
 """This replica's copy of the resource registry, for the authorization and token endpoints, which need it on every
 request. Small (one row per API), so it is held whole and reloaded whenever a change is announced on the event
-channel (`resources` events), and on every reconnect of the feed."""
+channel (`resources` events), on every reconnect of the feed, and every RELOAD_INTERVAL seconds in case an
+announcement was never sent (the CLI could not reach Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -21,6 +23,7 @@ from authz.scopes import USER_SCOPES
 
 log = logging.getLogger("authorium.authz.resources")
 EVENT_TYPE = "resources"
+RELOAD_INTERVAL = 30.0
 
 
 async def announce_change(redis: Redis, keys: RedisKeys) -> None:
@@ -75,6 +78,11 @@ class ResourceCache(Subscriber):
         except (OSError, asyncpg.PostgresError, RedisError) as exc:
             # The copy in hand stays in use; the next announcement or reconnect tries again.
             log.warning("could not reload the resource registry", extra={"error": str(exc)})
+
+    async def reload_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_INTERVAL)
+            await self._reload_or_keep()
 
     async def on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == EVENT_TYPE:
