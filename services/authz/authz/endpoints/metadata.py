@@ -70,4 +70,5 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
 async def metadata(request: web.Request) -> web.Response:
     """Served at both well-known paths: one document, so the two can never disagree."""
     scopes = request.app[RESOURCES].current.known_scopes
-    return json_response(build_metadata(request.app[SETTINGS], scopes), headers={"Cache-Control": "public, max-age=300"})
+    document = build_metadata(request.app[SETTINGS], scopes)
+    return json_response(document, headers={"Cache-Control": "public, max-age=300"})
