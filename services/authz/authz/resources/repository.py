@@ -14,6 +14,7 @@ import asyncpg
 from authz.audit import AuditLog
 from authz.resources.records import (
     ADMIN_ID,
+    ADMIN_SCOPE,
     NOTES_ID,
     NOTES_SCOPES,
     BuiltInResource,
@@ -211,6 +212,15 @@ class ResourceRepository:
             )
             await _audit(conn, "resource_declared", candidate, None)
         return True
+
+
+async def declared_scopes(conn: asyncpg.Connection | asyncpg.Pool) -> frozenset[str]:
+    """Every scope some resource declares: the stored ones', the admin API's, and the notes API's defaults until
+    it is stored. With OpenID Connect's, these are the scopes this server knows (what a client may register)."""
+    rows = await conn.fetch("SELECT resource_id, scopes FROM resources")
+    stored = {scope for row in rows for scope in row["scopes"]}
+    defaults = () if any(row["resource_id"] == NOTES_ID for row in rows) else NOTES_SCOPES
+    return frozenset({ADMIN_SCOPE, *defaults, *stored})
 
 
 async def _audit(conn: asyncpg.Connection, event: str, resource: Resource, actor_client_id: str | None) -> None:
