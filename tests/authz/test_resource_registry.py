@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from authorium_shared.errors import InvalidScope, InvalidTarget
+from authorium_shared.resources import create_pg_pool
 from authz.resources import indicators
 from authz.resources.records import (
     ADMIN_ID,
@@ -23,6 +24,7 @@ from authz.resources.records import (
 from authz.resources.registry import Registry
 from authz.resources.repository import ResourceRepository
 from authz.settings import AuthzSettings
+from tests.conftest import DatabaseFactory
 
 ADMIN_URL = "https://admin.internal"
 NOTES_URL = "https://notes.example"
@@ -186,6 +188,20 @@ async def test_the_built_in_entries_stay(repository: ResourceRepository) -> None
         await repository.delete(str(uuid.uuid4()))
     with pytest.raises(ResourceNotFound):
         await repository.update(str(uuid.uuid4()), name="x")
+
+
+async def test_the_notes_api_lifetime_is_the_operators(make_database: DatabaseFactory, environ: dict[str, str]) -> None:
+    """RFC 8707 section 2 leaves token lifetimes per resource to the server: the default resource's may be set
+    (stored on first change, its identifier still AUTHORIUM_RESOURCE_URL) and set back to the server's. A database of
+    its own, so no other test's server sees the change."""
+    pool = await create_pg_pool(await make_database(), max_size=2)
+    try:
+        repository = ResourceRepository(pool, AuthzSettings.from_env(environ))
+        notes = await repository.update(NOTES_ID, access_token_ttl=300)
+        assert (notes.identifier, notes.access_token_ttl) == (repository.settings.resource_url, 300)
+        assert (await repository.update(NOTES_ID, access_token_ttl=None)).access_token_ttl is None
+    finally:
+        await pool.close()
 
 
 async def test_declaring_the_notes_api_is_idempotent(repository: ResourceRepository, db: asyncpg.Pool) -> None:
