@@ -169,3 +169,11 @@ def module_environ(db_url: str, redis_prefix: str, kek: str) -> dict[str, str]:
 def environ(module_environ: dict[str, str]) -> dict[str, str]:
     """The environment a deployment of this run's state would have: the test's own copy, to change at will."""
     return dict(module_environ)
+
+
+@pytest.fixture
+async def private_redis_environ(environ: dict[str, str], make_database: DatabaseFactory) -> dict[str, str]:
+    """`environ` with a database of its own, for a test that runs an authz on a Redis of its own: one Postgres goes
+    with one Redis, as deployed. On the shared database, an authz would rightly refill its fresh Redis with the
+    revocations other tests published into theirs, and report the refill in `/readyz` while it runs."""
+    return {**environ, "DATABASE_URL": await make_database()}

@@ -24,7 +24,7 @@ from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.rotation import RotationTooEarly
 from authorium_shared.service import available_cores, serve
-from authorium_shared.settings import CommonSettings, ConfigError, env_int, env_str
+from authorium_shared.settings import ADMIN_PORT_VARIABLE, CommonSettings, ConfigError, env_int, env_str
 from authz.clients.authentication import AUTH_METHODS
 from authz.clients.registration import build_spec, register_client
 from authz.grants import GRANT_TYPES
@@ -143,6 +143,7 @@ async def cmd_client_create(args: argparse.Namespace, environ: Mapping[str, str]
         scope=args.scope,
         public=args.public,
         token_endpoint_auth_method=args.auth_method,
+        may_introspect=args.introspect,
     )
     pool = await create_pg_pool(CommonSettings.from_env(environ).database_url, max_size=2)
     try:
@@ -186,7 +187,11 @@ def cmd_serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     configure_logging(service.name, CommonSettings.from_env(environ).log_level)
     host = args.host or env_str(environ, "AUTHORIUM_HOST", "127.0.0.1")
     port = args.port if args.port is not None else service.default_port
-    return serve(lambda: service.create_app(settings), host, port, workers=worker_count(args, environ))
+    if port == settings.admin_port and port != 0:
+        raise ConfigError(ADMIN_PORT_VARIABLE, f"must differ from the public port ({port})")
+    return serve(
+        lambda: service.create_app(settings), host, port, settings.admin_port, workers=worker_count(args, environ)
+    )
 
 
 def worker_count(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -208,14 +213,21 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="authorium", description="Authorium: an OAuth 2.0 / OpenID Connect stack.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="development: all three services on 127.0.0.1:8000/8001/8002")
+    run = sub.add_parser(
+        "run", help="development: all three services on 127.0.0.1:8000/8001/8002 (private listeners 8010/8011/8012)"
+    )
     run.add_argument("--workers", type=int, help=WORKERS_HELP)
     run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser("serve", help="run one service (what containers run)")
     serve.add_argument("service", choices=sorted(SERVICES))
     serve.add_argument("--host", help="address to listen on (default: $AUTHORIUM_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default: 8000 authz, 8001 resource, 8002 client-demo)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        help="public port (default: 8000 authz, 8001 resource, 8002 client-demo); the private listener's is"
+        " $AUTHORIUM_ADMIN_PORT (default: 8010, 8011, 8012), on the same host",
+    )
     serve.add_argument("--workers", type=int, help=WORKERS_HELP)
     serve.set_defaults(func=cmd_serve)
 
@@ -249,6 +261,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--redirect-uri", action="append", help="repeatable; matched exactly")
     create.add_argument("--scope", help='allowed scopes, space-separated, e.g. "openid notes:read"')
     create.add_argument("--auth-method", choices=AUTH_METHODS)
+    create.add_argument(
+        "--introspect",
+        action="store_true",
+        help="may introspect any token of this issuer, not only its own (a resource server; RFC 7662 section 2.1)",
+    )
     create.add_argument("--json", action="store_true", help="print only a JSON object")
     create.set_defaults(func=cmd_client_create)
 

@@ -136,9 +136,10 @@ async def check_revocation_feed(app: web.Application) -> str | None:
 @asynccontextmanager
 async def revocation_copy(app: web.Application, cache: RevocationCache) -> AsyncIterator[None]:
     """Keep `cache` as this service's copy of the revocation lists (`REVOCATIONS`): it follows the event feed,
-    `/readyz` reports it, and expired entries are pruned. For a service's revocations cleanup context."""
+    `/readyz` reports it, expired entries are pruned, and a copy that found the marker gone looks again every
+    second. For a service's revocations cleanup context."""
     app[REVOCATIONS] = cache
     app[EVENT_SUBSCRIBERS].append(cache)
     app[READINESS_CHECKS].append(check_revocation_feed)
-    async with background(cache.prune_periodically()):
+    async with background(cache.prune_periodically()), background(cache.recheck_marker_periodically()):
         yield

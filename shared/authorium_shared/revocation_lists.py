@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from authorium_shared import events
 from authorium_shared.events import Subscriber
@@ -24,6 +25,8 @@ EVENT_TYPE = "revoked"
 # Sent after the authorization server has put Postgres's revocations back into Redis (which may have lost
 # them): every copy reloads, including those that reloaded from the emptied Redis a moment before.
 RESYNC_EVENT_TYPE = "revocations-resynced"
+# How often a copy that found no marker looks again, in case it missed the refill's announcement.
+MARKER_RECHECK_SECONDS = 1.0
 # What a copy that finds no generation marker reports until a refill is announced.
 MARKER_MISSING = "the revocation lists in Redis lost their generation marker (data lost); waiting for the refill"
 
@@ -201,3 +204,17 @@ class RevocationCache(Subscriber):
         while True:
             await asyncio.sleep(interval)
             self.prune()
+
+    async def recheck_marker_periodically(self, interval: float = MARKER_RECHECK_SECONDS) -> None:
+        """While the last load found no marker, look again every `interval` seconds: the refill's announcement goes
+        over pub/sub, which delivers at most once, and a copy that missed it would otherwise stay fail-closed until
+        the next reconnect. A marker back in place means the lists are whole again, so the copy reloads."""
+        while True:
+            await asyncio.sleep(interval)
+            if not self.marker_missing or self.down_since is not None:
+                continue
+            try:
+                if await self.source.generation() is not None:
+                    await self.reload()
+            except RedisError:
+                pass  # the feed notices a lost Redis too, and reloads when it is back

@@ -59,6 +59,7 @@ async def make_client(
     scope: str = "openid profile email offline_access notes:read notes:write",
     redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
     id_token_alg: str = "RS256",
+    introspect: bool = False,
 ) -> RegisteredClient:
     if public:
         grant_types = tuple(g for g in grant_types if g != "client_credentials")
@@ -69,6 +70,7 @@ async def make_client(
         scope=scope,
         public=public,
         id_token_signed_response_alg=id_token_alg,
+        may_introspect=introspect,
     )
     client, secret = await register_client(db, spec)
     return RegisteredClient(client.client_id, secret, redirect_uris[0] if redirect_uris else REDIRECT_URI)

@@ -25,7 +25,7 @@ from resource_server.settings import ResourceSettings
 from tests.conftest import DEMO_CLIENT_ENV
 from tests.processes import free_port, redis_server
 from tests.revocations import refilled
-from tests.servers import run_service
+from tests.servers import private_url, run_service
 from tests.waiting import eventually
 
 SERVICES: list[tuple[str, Callable[..., Any], Callable[[Any], web.Application]]] = [
@@ -70,8 +70,8 @@ async def service_on_private_redis(
         if stated is not None:
             env["AUTHORIUM_REDIS_MAXMEMORY_POLICY"] = stated
         await refilled(env["REDIS_URL"], env["AUTHORIUM_REDIS_PREFIX"])  # the revocation lists, as an authz fills them
-        async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
-            yield url, http, port
+        async with run_service(settings, factory, env) as (_, app), aiohttp.ClientSession() as http:
+            yield private_url(app), http, port
 
 
 async def readiness(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
@@ -81,10 +81,11 @@ async def readiness(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[st
 
 @pytest.mark.parametrize("service", SERVICES, ids=[s[0] for s in SERVICES])
 async def test_an_evicting_policy_makes_readyz_fail_naming_it(
-    service: tuple[str, Callable[..., Any], Callable[[Any], web.Application]], environ: dict[str, str]
+    service: tuple[str, Callable[..., Any], Callable[[Any], web.Application]],
+    private_redis_environ: dict[str, str],
 ) -> None:
     config = {"maxmemory-policy": ("allkeys-lru",)}
-    async with service_on_private_redis(environ, config, service=service) as (url, http, _):
+    async with service_on_private_redis(private_redis_environ, config, service=service) as (url, http, _):
         status, body = await readiness(http, url)
     assert status == 503
     assert set(body["reasons"]) == {"redis_eviction"}
@@ -145,8 +146,8 @@ async def test_config_refused_by_an_acl_without_the_setting_is_not_ready(environ
     with redis_server(config=config) as (port, _):
         env = {**environ, "REDIS_URL": f"redis://authorium:secret@127.0.0.1:{port}/0"}
         await refilled(f"redis://127.0.0.1:{port}/0", env["AUTHORIUM_REDIS_PREFIX"])
-        async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
-            status, body = await readiness(http, url)
+        async with run_service(settings, factory, env) as (_, app), aiohttp.ClientSession() as http:
+            status, body = await readiness(http, private_url(app))
     assert status == 503
     assert set(body["reasons"]) == {"redis_eviction"}
     assert "NOPERM" in body["reasons"]["redis_eviction"] or "permission" in body["reasons"]["redis_eviction"]
@@ -165,7 +166,8 @@ async def test_a_redis_that_answers_only_after_the_start_is_read_within_seconds(
     _, settings, factory = SERVICES[2]
     port = free_port()
     env = {**environ, **DEMO_CLIENT_ENV, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
-    async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
+    async with run_service(settings, factory, env) as (_, app), aiohttp.ClientSession() as http:
+        url = private_url(app)
         status, body = await readiness(http, url)
         assert status == 503
         assert body["reasons"]["redis_eviction"].startswith("maxmemory-policy not read yet"), body

@@ -15,7 +15,7 @@ from authorium_shared.service import base_app
 from authz import contexts
 from authz.appkeys import SETTINGS
 from authz.interaction import page_errors
-from authz.routes import add_routes
+from authz.routes import add_private_routes, add_routes
 from authz.settings import AuthzSettings
 
 SERVICE = "authz"
@@ -40,4 +40,5 @@ def create_app(settings: AuthzSettings) -> web.Application:
     app.cleanup_ctx.append(event_feed(start_wait=settings.revocation_max_staleness))
     app.cleanup_ctx.append(asynccontextmanager(contexts.pruning))
     add_routes(app, HERE / "static")
+    add_private_routes(app.router)
     return app

@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 from authorium_shared.errors import InvalidScope
 from authorium_shared.keys import ALGORITHMS, KeyEncryptionKeys, parse_kek
 from authorium_shared.settings import (
+    DEFAULT_AUTHZ_ADMIN_PORT,
     DEFAULT_RESOURCE_URL,
     CommonSettings,
     ConfigError,
+    admin_port,
     env_bool,
     env_float,
     env_int,
@@ -60,6 +62,8 @@ class AuthzSettings:
     audit_retention_days: int
     # How long the revocation feed may be down before introspection and userinfo are refused (fail closed).
     revocation_max_staleness: float
+    # The private listener's port (readiness, metrics, the admin API), AUTHORIUM_ADMIN_PORT.
+    admin_port: int
 
     @property
     def secure_cookies(self) -> bool:
@@ -124,6 +128,7 @@ class AuthzSettings:
             registration_grant_types=_grant_types(
                 environ, "AUTHORIUM_REGISTRATION_GRANT_TYPES", DEFAULT_REGISTRATION_GRANT_TYPES
             ),
+            admin_port=admin_port(environ, DEFAULT_AUTHZ_ADMIN_PORT),
         )
 
 

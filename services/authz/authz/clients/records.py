@@ -22,6 +22,8 @@ class ClientSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
     # Whether the method was named (by the client at registration, or by the operator): then it is the only one.
     auth_method_explicit: bool = False
+    # May introspect any token of this issuer (RFC 7662 section 2.1): for the operator to grant, never a client.
+    may_introspect: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -44,6 +46,8 @@ class Client:
     auth_method_explicit: bool = False
     # The SHA-256 digest of a self-registered client's registration access token (RFC 7592); None for the others.
     registration_token_hash: bytes | None = None
+    # May introspect any token of this issuer, not only its own (RFC 7662 section 2.1): a resource server.
+    may_introspect: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -64,4 +68,5 @@ class Client:
             created_at=row["created_at"],
             auth_method_explicit=row["auth_method_explicit"],
             registration_token_hash=row["registration_token_hash"],
+            may_introspect=row["may_introspect"],
         )

@@ -89,10 +89,12 @@ def build_spec(
     token_endpoint_auth_method: str | None = None,
     id_token_signed_response_alg: str = "RS256",
     metadata: dict[str, Any] | None = None,
+    may_introspect: bool = False,
 ) -> ClientSpec:
     """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong. Without
     `scope`, the client may ask for DEFAULT_CLIENT_SCOPES. A `token_endpoint_auth_method` given is the only one the
-    client may use; without one, a confidential client may use either secret method."""
+    client may use; without one, a confidential client may use either secret method. `may_introspect` (any token of
+    this issuer, RFC 7662 section 2.1) is the operator's to grant: dynamic registration never passes it."""
     name = name.strip()
     if not 1 <= len(name) <= 200 or _CONTROL.search(name):
         raise InvalidClientMetadata("client name must be 1 to 200 printable characters")
@@ -112,6 +114,8 @@ def build_spec(
         raise InvalidClientMetadata("a public client authenticates with 'none'; a confidential one with a secret")
     if public and "client_credentials" in grants:
         raise InvalidClientMetadata("a public client cannot use client_credentials: it has no secret")
+    if public and may_introspect:
+        raise InvalidClientMetadata("a public client cannot introspect: it has no credentials (RFC 7662 section 2.1)")
     if "refresh_token" in grants and "authorization_code" not in grants:
         raise InvalidClientMetadata("refresh_token is only issued with authorization_code")
     uris = tuple(dict.fromkeys(redirect_uris))
@@ -136,6 +140,7 @@ def build_spec(
         id_token_signed_response_alg=id_token_signed_response_alg,
         metadata=metadata or {},
         auth_method_explicit=token_endpoint_auth_method is not None,
+        may_introspect=may_introspect,
     )
 
 

@@ -8,7 +8,8 @@ from authz.clients.records import Client, ClientSpec
 
 _COLUMNS = (
     "client_id, name, secret_hash, token_endpoint_auth_method, grant_types, redirect_uris, scopes,"
-    " id_token_signed_response_alg, metadata, created_at, auth_method_explicit, registration_token_hash"
+    " id_token_signed_response_alg, metadata, created_at, auth_method_explicit, registration_token_hash,"
+    " may_introspect"
 )
 
 
@@ -17,7 +18,7 @@ _REPLACE = """ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, secret
     redirect_uris = EXCLUDED.redirect_uris, scopes = EXCLUDED.scopes,
     id_token_signed_response_alg = EXCLUDED.id_token_signed_response_alg, metadata = EXCLUDED.metadata,
     auth_method_explicit = EXCLUDED.auth_method_explicit, registration_token_hash = EXCLUDED.registration_token_hash,
-    updated_at = now()"""
+    may_introspect = EXCLUDED.may_introspect, updated_at = now()"""
 
 
 class ClientRepository:
@@ -38,8 +39,8 @@ class ClientRepository:
         row = await self.pool.fetchrow(
             f"""INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, grant_types,
                     redirect_uris, scopes, id_token_signed_response_alg, metadata, auth_method_explicit,
-                    registration_token_hash)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                    registration_token_hash, may_introspect)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                 {_REPLACE if replace else ""}
                 RETURNING {_COLUMNS}""",
             client_id,
@@ -53,6 +54,7 @@ class ClientRepository:
             spec.metadata,
             spec.auth_method_explicit,
             registration_token_hash,
+            spec.may_introspect,
         )
         assert row is not None
         return Client.from_row(row)
@@ -63,7 +65,8 @@ class ClientRepository:
 
     @staticmethod
     async def update(conn: asyncpg.Connection, client_id: str, spec: ClientSpec) -> Client | None:
-        """Replace the registered metadata of `client_id`; its credentials (secret, registration access token) stay."""
+        """Replace the registered metadata of `client_id`; its credentials (secret, registration access token) and
+        what only the operator grants (`may_introspect`) stay."""
         row = await conn.fetchrow(
             f"""UPDATE clients SET name = $2, token_endpoint_auth_method = $3, grant_types = $4, redirect_uris = $5,
                     scopes = $6, id_token_signed_response_alg = $7, auth_method_explicit = $8, updated_at = now()

@@ -22,7 +22,7 @@ log = logging.getLogger("authorium.authz")
 LOCK_KEY = 7_009_0001
 # How often the marker is checked and the outbox drained when nothing wakes the publisher earlier.
 INTERVAL = 0.5
-MAX_BACKOFF = 5.0
+MAX_BACKOFF = 2.0
 # What a pass is expected to fail on while Postgres or Redis is away (logged once per outage); anything else is
 # logged with its traceback. Either way the pass is tried again, with backoff, until it succeeds.
 RETRIED = (RedisError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
