@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 from redis.exceptions import RedisError
 
-from authorium import devrun, manage
+from authorium import devrun, manage, resources
 from authorium.services import SERVICES
 from authorium.setup import setup
 from authorium_shared.errors import OAuthError
@@ -267,6 +267,7 @@ def parser() -> argparse.ArgumentParser:
     ucreate.set_defaults(func=cmd_user_create)
     manage.add_user_commands(user)
     manage.add_commands(sub)
+    resources.add_commands(sub)
     return p
 
 

@@ -21,7 +21,13 @@ import asyncpg
 
 from authorium import devstack
 from authorium.services import SERVICES
-from authorium.setup import DEMO_USERNAME, ensure_admin_client, ensure_demo_client, ensure_demo_user
+from authorium.setup import (
+    DEMO_USERNAME,
+    ensure_admin_client,
+    ensure_demo_client,
+    ensure_demo_user,
+    ensure_notes_api,
+)
 from authorium_shared.keys import KeyDecryptionError, generate_kek
 from authorium_shared.logs import configure_logging
 from authorium_shared.migrations import migrate
@@ -59,13 +65,15 @@ def _save_dev_secrets(path: Path, secrets: dict[str, str]) -> None:
 
 
 async def seed(env: Mapping[str, str], dev: dict[str, str], demo_url: str) -> list[str]:
-    """Make sure keys, the demo user and the demo client exist with the credentials in `dev` (made up the first
-    time); returns what was created."""
+    """Make sure keys, the notes API, the demo user and the demo client exist with the credentials in `dev` (made up
+    the first time); returns what was created."""
     settings = AuthzSettings.from_env(env)
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     changed = []
     try:
         await ensure_keys(pool, settings)
+        if await ensure_notes_api(pool, settings):
+            changed.append(f"notes API registered as {settings.resource_url}")
         if await ensure_demo_user(pool, dev.setdefault("demo_password", secrets.token_urlsafe(12))):
             changed.append("demo user created")
         client_id = dev.setdefault("demo_client_id", credentials.new_client_id())

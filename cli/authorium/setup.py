@@ -1,5 +1,6 @@
-"""`authorium setup`: what a deployment needs before its services start: migrations, signing keys, and the demo
-client and demo user when the environment declares them. Idempotent; replicas and jobs may run it at once."""
+"""`authorium setup`: what a deployment needs before its services start: migrations, signing keys, the notes API in
+the resource registry, and the demo client and demo user when the environment declares them. Idempotent; replicas
+and jobs may run it at once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.settings import ConfigError, env_raw
 from authz.clients.cache import announce_change
 from authz.clients.registration import build_spec, declare_client
+from authz.resources.records import ResourceConflict
+from authz.resources.registry import announce_change as announce_resources
+from authz.resources.repository import ResourceRepository
 from authz.scopes import ADMIN_SCOPE
 from authz.settings import AuthzSettings
 from authz.signing.lifecycle import ensure as ensure_keys
@@ -84,6 +88,24 @@ async def ensure_admin_client(pool: asyncpg.Pool, client_id: str, secret: str) -
         raise ConfigError(f"AUTHORIUM_ADMIN_CLIENT_{name}", f"cannot be used: {problem}") from None
 
 
+async def ensure_notes_api(pool: asyncpg.Pool, settings: AuthzSettings) -> bool:
+    """Make sure the notes API is registered as AUTHORIUM_RESOURCE_URL (RFC 8707), the default resource; True if
+    this registered or moved it (running servers are told)."""
+    try:
+        changed = await ResourceRepository(pool, settings).declare_notes_api()
+    except ResourceConflict as exc:
+        raise ConfigError("AUTHORIUM_RESOURCE_URL", f"cannot register the notes API: {exc.message}") from None
+    if changed:
+        redis = create_redis(settings.common.redis_url)
+        try:
+            await announce_resources(redis, RedisKeys(settings.common.redis_prefix))
+        except (RedisError, OSError):
+            pass  # nothing is serving yet, or servers reload the registry on their own within half a minute
+        finally:
+            await redis.aclose()
+    return changed
+
+
 async def _announce(settings: AuthzSettings, client_id: str) -> None:
     """Running authorization servers drop their cached copy of the client at once (else within a minute)."""
     redis = create_redis(settings.common.redis_url)
@@ -103,6 +125,8 @@ async def setup(environ: Mapping[str, str]) -> list[str]:
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     try:
         done += [f"{plan.alg}: signing key {plan.promote or 'created'}" for plan in await ensure_keys(pool, settings)]
+        if await ensure_notes_api(pool, settings):
+            done.append(f"notes API registered as {settings.resource_url}")
         if any(env_raw(environ, name) for name in DEMO_CLIENT_VARIABLES):
             # Read as the demo client itself reads it, so the two cannot disagree.
             demo = ClientDemoSettings.from_env(environ)

@@ -77,6 +77,12 @@ class InvalidScope(OAuthError):
     error = "invalid_scope"
 
 
+class InvalidTarget(OAuthError):
+    """RFC 8707 section 2: a `resource` that is malformed, unknown, or not one the grant covers."""
+
+    error = "invalid_target"
+
+
 class AccessDenied(OAuthError):
     error = "access_denied"
     status = 403

@@ -49,6 +49,7 @@ async def test_migrations_create_every_table_and_a_second_run_applies_nothing(ma
         "revocations",
         "audit_events",
         "notes",
+        "resources",
         "schema_migrations",
     } <= await _tables(url)
 

@@ -28,7 +28,13 @@ def create_app(settings: AuthzSettings) -> web.Application:
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
-    for context in (contexts.stores, contexts.passwords, contexts.signing_keys, contexts.revocations):
+    for context in (
+        contexts.stores,
+        contexts.resources,
+        contexts.passwords,
+        contexts.signing_keys,
+        contexts.revocations,
+    ):
         app.cleanup_ctx.append(asynccontextmanager(context))
     # Serve once the revocations are loaded, or after a short wait (then introspection fails closed until then).
     app.cleanup_ctx.append(event_feed(start_wait=settings.revocation_max_staleness))

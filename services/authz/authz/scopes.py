@@ -10,7 +10,7 @@ from authorium_shared.errors import InvalidScope
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
 MAX_SCOPES = 50
 # Scopes about a signed-in person (OpenID Connect Core section 5.4 and 11); meaningless for a service token.
-# Discovery lists these as `scopes_supported`, in this order.
+# Discovery's `scopes_supported` lists these, in this order, then the registered resources' scopes.
 OPENID = "openid"
 USER_SCOPES = (OPENID, "profile", "email", "offline_access")
 # The admin API's scope (DESIGN.md, "Admin API"): a client-credentials token asking for it alone is for the admin API.

@@ -24,6 +24,7 @@ from authorium_shared.settings import (
 )
 from authz.scopes import DEFAULT_CLIENT_SCOPES, MAX_SCOPES, parse_scope
 
+DEFAULT_ADMIN_URL = "http://127.0.0.1:8010"
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 # What a dynamically registered client may ask for unless the operator says otherwise: the default scopes and the
 # notes API's scopes for a person's own notes; never `notes:admin`, which reads everyone's.
@@ -33,7 +34,6 @@ DEFAULT_REGISTRATION_GRANT_TYPES = ("authorization_code", "refresh_token")
 # The grant types a registration policy may name: those the token endpoint serves. They are authz.grants.GRANT_TYPES,
 # which cannot be imported here (the grants import these settings); tests/authz/test_register.py keeps them equal.
 REGISTRABLE_GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
-DEFAULT_ADMIN_URL = "http://127.0.0.1:8010"
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class AuthzSettings:
     # AUTHORIUM_KEK, and AUTHORIUM_KEK_PREVIOUS while keys stored under it are re-encrypted.
     kek: KeyEncryptionKeys
     resource_url: str
-    # The admin API's identifier (RFC 8707): the audience of the access tokens it accepts.
+    # The admin API's identifier (RFC 8707): the `aud` of tokens with scope `authorium:admin`.
     admin_url: str
     access_token_ttl: int
     id_token_ttl: int

@@ -14,7 +14,7 @@ from authorium_shared.errors import InvalidClientMetadata
 from authz.audit import AuditLog
 from authz.clients import credentials, management
 from authz.clients.records import Client, ClientSpec
-from authz.clients.registration import build_spec
+from authz.clients.registration import build_spec, check_known_scopes
 from authz.clients.repository import ClientRepository
 from authz.revocation.revoker import Revoker
 from authz.scopes import DEFAULT_CLIENT_SCOPES
@@ -162,6 +162,7 @@ async def replace_client(
 ) -> Client | None:
     """Replace the metadata of `client_id` and record it, in one transaction; None if it no longer exists."""
     async with pool.acquire() as conn, conn.transaction():
+        await check_known_scopes(conn, spec)
         client = await ClientRepository.update(conn, client_id, spec)
         if client is not None:
             details = {"name": client.name}

@@ -19,7 +19,8 @@ from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
 from authz.grants import GRANT_TYPES
-from authz.scopes import DEFAULT_CLIENT_SCOPES, parse_scope
+from authz.resources.repository import declared_scopes
+from authz.scopes import DEFAULT_CLIENT_SCOPES, USER_SCOPES, parse_scope
 
 MAX_REDIRECT_URIS = 20
 # A client's own token lifetimes, in seconds: the ranges the server's own settings allow.
@@ -172,11 +173,24 @@ def build_spec(
     )
 
 
+async def check_known_scopes(conn: asyncpg.Connection | asyncpg.Pool, spec: ClientSpec) -> None:
+    """A client may be registered only for scopes this server knows: OpenID Connect's and those a registered
+    resource declares (RFC 8707); InvalidClientMetadata naming the others."""
+    declared = await declared_scopes(conn)
+    unknown = [s for s in spec.scopes if s not in USER_SCOPES and s not in declared]
+    if unknown:
+        raise InvalidClientMetadata(
+            f"no registered resource declares the scope {' '.join(unknown)} (register its API first:"
+            " `authorium resource create`)"
+        )
+
+
 async def register_client(
     pool: asyncpg.Pool, spec: ClientSpec, *, registration_access_token: str | None = None
 ) -> tuple[Client, str | None]:
     """Store a validated client; returns it with its secret, which exists only in this return value. Of a
     `registration_access_token` (RFC 7592), too, only the digest is stored."""
+    await check_known_scopes(pool, spec)
     secret = None if spec.is_public else credentials.new_secret()
     token_hash = None if registration_access_token is None else credentials.digest(registration_access_token)
     client = await ClientRepository(pool).create(
@@ -199,6 +213,7 @@ async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, s
         raise InvalidClientMetadata("a confidential client needs a secret, and a public one has none")
     if secret is not None and len(secret) < MIN_DECLARED_SECRET:
         raise InvalidClientMetadata(f"client_secret must be at least {MIN_DECLARED_SECRET} characters")
+    await check_known_scopes(pool, spec)
     digest = None if secret is None else credentials.digest(secret)
     existing = await ClientRepository(pool).get(client_id)
     client = await ClientRepository(pool).create(client_id, spec, digest, replace=True)

@@ -54,6 +54,8 @@ class Issue:
     audience: Sequence[str]
     jti: str
     issued_at: int
+    # Seconds the access token lives: its resources' `access_token_ttl`, at most AUTHORIUM_ACCESS_TOKEN_TTL.
+    lifetime: int
     grant_id: str | None = None
     auth_time: int | None = None
     nonce: str | None = None
@@ -79,7 +81,7 @@ class TokenMinter:
         body: dict[str, Any] = {
             "access_token": access_token,
             "token_type": "Bearer",
-            "expires_in": access_token_lifetime(self.settings, issue.client),
+            "expires_in": issue.lifetime,
             "scope": " ".join(issue.scopes),
         }
         if issue.refresh_token is not None:
@@ -94,7 +96,7 @@ class TokenMinter:
             "iss": self.settings.issuer,
             "sub": issue.subject,
             "aud": audience_claim(issue.audience),
-            "exp": issue.issued_at + access_token_lifetime(self.settings, issue.client),
+            "exp": issue.issued_at + issue.lifetime,
             "iat": issue.issued_at,
             "jti": issue.jti,
             "client_id": issue.client.client_id,
