@@ -161,6 +161,7 @@ async def client_update(args: argparse.Namespace, session: Control) -> int:
         ("access_token_ttl", args.access_token_ttl),
         ("refresh_token_ttl", args.refresh_token_ttl),
         ("id_token_signed_response_alg", args.id_token_alg),
+        ("introspect", args.introspect),
     ):
         if value is not None:
             changes[member] = value
@@ -353,6 +354,11 @@ def add_client_commands(client: argparse._SubParsersAction[argparse.ArgumentPars
     update.add_argument("--access-token-ttl", type=int, help="seconds (at most the server's)")
     update.add_argument("--refresh-token-ttl", type=int, help="seconds (at most the server's)")
     update.add_argument("--id-token-alg", help="the ID token's signing algorithm")
+    update.add_argument(
+        "--introspect",
+        action=argparse.BooleanOptionalAction,
+        help="may introspect any token of this issuer (a resource server), or no longer",
+    )
     _json_flag(update)
     update.set_defaults(func=client_update)
 

@@ -256,3 +256,36 @@ async def test_a_client_registered_under_older_rules_can_still_be_disabled(
     assert shown["disabled"] is True and shown["redirect_uris"] == ["http://legacy.example/cb"]
     status, answer, resp = await call(http, admin, "PATCH", url, json={"name": "renamed"})
     assert_problem(status, answer, resp, 400, "redirect_uris")
+
+
+async def test_the_introspect_permission_is_granted_and_withdrawn_through_the_api(
+    http: aiohttp.ClientSession, admin: Admin, admin_url: str, authz: str
+) -> None:
+    """`introspect` (RFC 7662 section 2.1): a client created with it sees another client's token as active; after
+    `PATCH {"introspect": false}` only its own tokens; a public client cannot be given it (400 naming the member)."""
+    issuer = await create(http, admin, admin_url)
+    _, issued, _ = await token_request(
+        http, authz, RegisteredClient(issuer["client_id"], issuer["client_secret"]), grant_type="client_credentials"
+    )
+    server = await create(http, admin, admin_url, introspect=True)
+    assert server["introspect"] is True
+    basic = RegisteredClient(server["client_id"], server["client_secret"]).basic
+
+    async def active() -> bool:
+        async with http.post(authz + "/introspect", data={"token": issued["access_token"]}, headers=basic) as resp:
+            assert resp.status == 200
+            return bool((await resp.json())["active"])
+
+    assert await active() is True
+    url = f"{admin_url}/admin/v1/clients/{server['client_id']}"
+    status, shown, _ = await call(http, admin, "PATCH", url, json={"introspect": False})
+    assert status == 200 and shown["introspect"] is False
+    assert await active() is False
+
+    body = {"name": "spa", "public": True, "grant_types": ["authorization_code"]}
+    body["redirect_uris"] = ["https://spa.example/cb"]
+    status, problem, _ = await call(
+        http, admin, "POST", admin_url + "/admin/v1/clients", json={**body, "introspect": True}
+    )
+    assert status == 400, problem
+    assert problem["invalid_params"][0]["name"] == "introspect"

@@ -104,6 +104,10 @@ def _client_members() -> dict[str, Any]:
         "refresh_token_ttl": {"type": ["integer", "null"], "minimum": rlow, "maximum": rhigh},
         "id_token_signed_response_alg": {"enum": list(ALGORITHMS)},
         "token_endpoint_auth_method": {"enum": list(AUTH_METHODS)},
+        "introspect": {
+            "type": "boolean",
+            "description": "may introspect any token of this issuer (RFC 7662 section 2.1); never a public client",
+        },
     }
 
 

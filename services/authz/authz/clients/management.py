@@ -36,6 +36,8 @@ CHANGEABLE = {
     "id_token_signed_response_alg": str,
     "token_endpoint_auth_method": str,
     "disabled": bool,
+    # May introspect any token of this issuer (RFC 7662 section 2.1): a resource server. The operator's to grant.
+    "introspect": bool,
 }
 # Creation takes these too; `public` only then (a client never changes between public and confidential).
 CREATE_ONLY = {"public": bool}
@@ -59,6 +61,7 @@ def client_view(client: Client) -> dict[str, Any]:
         "refresh_token_ttl": client.refresh_token_ttl,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "disabled": client.disabled,
+        "introspect": client.may_introspect,
         "created_at": client.created_at.isoformat(),
         # While the previous secret still works after a rotation with an overlap.
         "previous_secret_expires_at": expires.isoformat() if expires and expires > datetime.now(UTC) else None,
@@ -107,6 +110,7 @@ def _spec(fields: Mapping[str, Any], control: Control, *, public: bool, explicit
             id_token_signed_response_alg=fields["id_token_signed_response_alg"],
             access_token_ttl=fields.get("access_token_ttl"),
             refresh_token_ttl=fields.get("refresh_token_ttl"),
+            may_introspect=fields.get("introspect", False),
         )
     except OAuthError as exc:
         field = _OUR_NAMES.get(exc.field or "", exc.field)
@@ -178,8 +182,11 @@ async def update_client(
         current = client = locked
         # Only what changes is checked again: disabling must work for a client registered under older rules.
         changed = sorted(k for k in changes if k != "disabled")
-        if changed:
+        if any(k != "introspect" for k in changed):
             client = await _replace_spec(conn, control, current, changes)
+        if "introspect" in changes:
+            client = await _set_introspect(conn, client, changes["introspect"])
+        if changed:
             await control.record(conn, "client_updated", client_id=client_id, details={"changed": changed})
         disabled = changes.get("disabled")
         if disabled is not None and disabled != current.disabled:
@@ -208,13 +215,21 @@ async def _replace_spec(
         "refresh_token_ttl": current.refresh_token_ttl,
         "id_token_signed_response_alg": current.id_token_signed_response_alg,
         "token_endpoint_auth_method": current.token_endpoint_auth_method,
-        **{k: v for k, v in changes.items() if k != "disabled"},
+        **{k: v for k, v in changes.items() if k not in ("disabled", "introspect")},
     }
     explicit = current.auth_method_explicit or "token_endpoint_auth_method" in changes
     spec = _spec(fields, control, public=current.is_public, explicit_method=explicit)
     client = await ClientRepository.update(conn, current.client_id, replace(spec, metadata=current.metadata))
     assert client is not None
     return client
+
+
+async def _set_introspect(conn: asyncpg.Connection, client: Client, allowed: bool) -> Client:
+    """Grant or withdraw the permission to introspect any token of this issuer; never for a public client, which
+    has no credentials to introspect with (RFC 7662 section 2.1)."""
+    if allowed and client.is_public:
+        raise BadInput("introspect", "a public client cannot introspect: it has no credentials (RFC 7662 section 2.1)")
+    return await ClientRepository.set_may_introspect(conn, client.client_id, allowed)
 
 
 async def _revoke_tokens(

@@ -139,6 +139,17 @@ class ClientRepository:
         return Client.from_row(row)
 
     @staticmethod
+    async def set_may_introspect(conn: asyncpg.Connection, client_id: str, allowed: bool) -> Client:
+        row = await conn.fetchrow(
+            f"""UPDATE clients SET may_introspect = $2, updated_at = now() WHERE client_id = $1
+                RETURNING {_COLUMNS}""",
+            client_id,
+            allowed,
+        )
+        assert row is not None
+        return Client.from_row(row)
+
+    @staticmethod
     async def set_secret(
         conn: asyncpg.Connection,
         client_id: str,
