@@ -121,10 +121,13 @@ async def test_every_admin_operation_needs_the_token(
         for route in authz_app.router.routes()
         if route.resource is not None and route.resource.canonical.startswith("/admin/v1") and route.method != "HEAD"
     ]
-    assert len(routes) >= 19
+    assert len(routes) >= 24
     for method, path in routes:
-        url = admin_url + path.replace("{client_id}", "c").replace("{user_id}", str(uuid.uuid4())).replace(
-            "{grant_id}", str(uuid.uuid4())
+        url = admin_url + (
+            path.replace("{client_id}", "c")
+            .replace("{user_id}", str(uuid.uuid4()))
+            .replace("{grant_id}", str(uuid.uuid4()))
+            .replace("{resource_id}", "r")
         )
         for headers, expected in (
             ({}, (401, None)),

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from authz.clients.management import CHANGEABLE, check_members
-from authz.control import BadInput, Stale, check_limit, check_version, decode_cursor, encode_cursor, version
+from authz.clients.management import CHANGEABLE, NULLABLE
+from authz.control import (
+    BadInput,
+    Stale,
+    check_limit,
+    check_members,
+    check_version,
+    decode_cursor,
+    encode_cursor,
+    version,
+)
 
 
 @pytest.mark.parametrize(
@@ -24,13 +33,13 @@ from authz.control import BadInput, Stale, check_limit, check_version, decode_cu
 )
 def test_members_of_the_wrong_name_or_type_are_named(document: object, field: str | None) -> None:
     with pytest.raises(BadInput) as refused:
-        check_members(document, CHANGEABLE)
+        check_members(document, CHANGEABLE, nullable=NULLABLE)
     assert refused.value.field == field
 
 
 def test_good_members_pass_and_lifetimes_may_be_null() -> None:
     document = {"name": "n", "scopes": ["a"], "access_token_ttl": None, "refresh_token_ttl": 60, "disabled": False}
-    assert check_members(document, CHANGEABLE) == document
+    assert check_members(document, CHANGEABLE, nullable=NULLABLE) == document
 
 
 def test_cursors_round_trip_and_others_are_refused() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,28 @@ class Stale(ControlError):
 
     status = 412
     title = "Precondition Failed"
+
+
+def check_members(document: object, allowed: Mapping[str, type], *, nullable: Collection[str] = ()) -> dict[str, Any]:
+    """`document` as a dict of known members of the right types (or null, for those in `nullable`); BadInput naming
+    the first that is not."""
+    if not isinstance(document, dict):
+        raise BadInput(None, "the body must be a JSON object")
+    for name, value in document.items():
+        kind = allowed.get(name)
+        if kind is None:
+            raise BadInput(name, f"{name} is not a member this accepts (it accepts {', '.join(allowed)})")
+        if value is None and name in nullable:
+            continue
+        # bool is an int in Python, never in JSON.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BadInput(name, f"{name} must be {'an' if kind is int else 'a'} {_JSON_TYPES[kind]}")
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise BadInput(name, f"{name} must be an array of strings")
+    return dict(document)
+
+
+_JSON_TYPES = {str: "string", list: "array of strings", int: "integer", bool: "boolean"}
 
 
 def version(view: Mapping[str, Any]) -> str:

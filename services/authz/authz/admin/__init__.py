@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from authz.admin import audit_events, clients, openapi, paths, signing_keys, users
+from authz.admin import audit_events, clients, openapi, paths, resources, signing_keys, users
 
 
 def add_admin_routes(router: web.UrlDispatcher) -> None:
@@ -27,6 +27,11 @@ def add_admin_routes(router: web.UrlDispatcher) -> None:
     router.add_get(paths.USER_CONSENTS, users.list_consents)
     router.add_delete(paths.USER_CONSENT, users.withdraw_consent)
     router.add_delete(paths.GRANT, users.revoke_grant)
+    router.add_get(paths.RESOURCES, resources.list_resources)
+    router.add_post(paths.RESOURCES, resources.create_resource)
+    router.add_get(paths.RESOURCE, resources.show_resource)
+    router.add_patch(paths.RESOURCE, resources.update_resource)
+    router.add_delete(paths.RESOURCE, resources.delete_resource)
     router.add_get(paths.AUDIT_EVENTS, audit_events.list_audit_events)
     router.add_get(paths.KEYS, signing_keys.list_keys)
     router.add_post(paths.KEYS_ROTATE, signing_keys.rotate_keys)

@@ -38,7 +38,8 @@ def _body(name: str, *, required: bool = True) -> dict[str, Any]:
 _DESCRIBED = {
     "400": "bad input: RFC 9457 problem details, `invalid_params` naming the member at fault; nothing was written",
     "404": "no such record",
-    "409": "conflicts with what is stored (a username taken; a key rotation too early)",
+    "409": "conflicts with what is stored (a username taken; a key rotation too early; a resource's identifier or scope"
+    " taken; a built-in resource)",
     "412": "`If-Match` is not the current ETag: the record changed since it was read; nothing was written",
 }
 
@@ -113,6 +114,21 @@ def _client_members() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     client_members = _client_members()
+    resource_members = {
+        "identifier": {
+            "type": "string",
+            "format": "uri",
+            "description": "an absolute URI without a fragment (RFC 8707 section 2): tokens' `aud`",
+        },
+        "scopes": {**_STRINGS, "description": "the scopes it declares; each belongs to one resource only"},
+        "name": {"type": ["string", "null"], "maxLength": 200, "description": "shown on the consent page"},
+        "access_token_ttl": {
+            "type": ["integer", "null"],
+            "minimum": 30,
+            "maximum": 86400,
+            "description": "seconds; null for the server's, and never longer than it",
+        },
+    }
     user_members = {
         "name": {"type": ["string", "null"], "maxLength": 200},
         "email": {"type": ["string", "null"], "maxLength": 200},
@@ -295,7 +311,27 @@ def _schemas() -> dict[str, Any]:
                 }
             },
         },
-        **{f"{item}List": _listing(item) for item in ("Client", "User", "Grant", "Consent", "AuditEvent", "Key")},
+        "Resource": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                **resource_members,
+                "built_in": {"type": "boolean", "description": "the admin API's entry: not changed through the API"},
+                "created_at": _MAYBE_TIME,
+                "updated_at": _MAYBE_TIME,
+            },
+        },
+        "NewResource": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["identifier", "scopes"],
+            "properties": resource_members,
+        },
+        "ResourceChange": {"type": "object", "additionalProperties": False, "properties": resource_members},
+        **{
+            f"{item}List": _listing(item)
+            for item in ("Client", "User", "Grant", "Consent", "AuditEvent", "Key", "Resource")
+        },
     }
 
 
@@ -349,6 +385,41 @@ def _paths() -> dict[str, Any]:
                 "400",
                 "404",
                 requestBody=_body("SecretRotation", required=False),
+            ),
+        },
+        paths.RESOURCES: {
+            "get": _operation(
+                "List the resources (RFC 8707): the built-in ones first; one page",
+                {"200": _json(_ref("ResourceList"), "every resource")},
+            ),
+            "post": _operation(
+                "Register an API as a resource",
+                {"201": _json(_ref("Resource"), "the resource", etag=True)},
+                "400",
+                "409",
+                requestBody=_body("NewResource"),
+            ),
+        },
+        paths.RESOURCE: {
+            "parameters": [_path_param("resource_id", "the resource's id")],
+            "get": _operation("Show a resource", {"200": _json(_ref("Resource"), "the resource", etag=True)}, "404"),
+            "patch": _operation(
+                "Change a resource's identifier, scopes, name or token lifetime",
+                {"200": _json(_ref("Resource"), "the resource as changed", etag=True)},
+                "400",
+                "404",
+                "409",
+                "412",
+                parameters=[_IF_MATCH],
+                requestBody=_body("ResourceChange"),
+            ),
+            "delete": _operation(
+                "Remove a resource; tokens already issued for it live out their lifetime",
+                _NO_CONTENT,
+                "404",
+                "409",
+                "412",
+                parameters=[_IF_MATCH],
             ),
         },
         paths.USERS: {

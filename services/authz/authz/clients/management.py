@@ -20,7 +20,17 @@ from authz.clients import credentials
 from authz.clients.records import Client, ClientSpec
 from authz.clients.registration import build_spec
 from authz.clients.repository import ClientRepository
-from authz.control import BadInput, Control, NotFound, Page, check_limit, check_version, decode_cursor, page_of
+from authz.control import (
+    BadInput,
+    Control,
+    NotFound,
+    Page,
+    check_limit,
+    check_members,
+    check_version,
+    decode_cursor,
+    page_of,
+)
 from authz.revocation import repository as revocations
 from authz.revocation.revoker import Revoker
 
@@ -66,27 +76,6 @@ def client_view(client: Client) -> dict[str, Any]:
         # While the previous secret still works after a rotation with an overlap.
         "previous_secret_expires_at": expires.isoformat() if expires and expires > datetime.now(UTC) else None,
     }
-
-
-def check_members(document: object, allowed: Mapping[str, type]) -> dict[str, Any]:
-    """`document` as a dict of known members of the right types; BadInput naming the first that is not."""
-    if not isinstance(document, dict):
-        raise BadInput(None, "the body must be a JSON object")
-    for name, value in document.items():
-        kind = allowed.get(name)
-        if kind is None:
-            raise BadInput(name, f"{name} is not a member this accepts (it accepts {', '.join(allowed)})")
-        if value is None and name in NULLABLE:
-            continue
-        # bool is an int in Python, never in JSON.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise BadInput(name, f"{name} must be {'an' if kind is int else 'a'} {_JSON_TYPES[kind]}")
-        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-            raise BadInput(name, f"{name} must be an array of strings")
-    return dict(document)
-
-
-_JSON_TYPES = {str: "string", list: "array of strings", int: "integer", bool: "boolean"}
 
 
 def _spec(fields: Mapping[str, Any], control: Control, *, public: bool, explicit_method: bool) -> ClientSpec:
@@ -144,7 +133,7 @@ async def get_client(pool: asyncpg.Pool, client_id: str) -> Client:
 async def create_client(control: Control, document: object) -> tuple[Client, str | None]:
     """Register a client from the admin API's members; returns it with its secret (None for a public client), which
     exists only in this return value."""
-    fields = check_members(document, {**CHANGEABLE, **CREATE_ONLY})
+    fields = check_members(document, {**CHANGEABLE, **CREATE_ONLY}, nullable=NULLABLE)
     if "name" not in fields:
         raise BadInput("name", "name is required")
     if "disabled" in fields:
@@ -171,7 +160,7 @@ async def update_client(
 ) -> Client:
     """Change the members `document` names (`disabled` disables or enables); the rest stay. BadInput, NotFound or
     Stale (when `expected_version` is not the current one) change nothing."""
-    changes = check_members(document, CHANGEABLE)
+    changes = check_members(document, CHANGEABLE, nullable=NULLABLE)
     revoked: list[uuid.UUID] = []
     expires_at = control.revoker.grant_revocation_expiry()
     async with control.pool.acquire() as conn, conn.transaction():

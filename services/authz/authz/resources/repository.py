@@ -5,13 +5,14 @@ two registrations can never both claim an identifier or a scope; each is an audi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Final
 
 import asyncpg
 
 from authz.audit import AuditLog
+from authz.control import CLI_ACTOR
 from authz.resources.records import (
     ADMIN_ID,
     ADMIN_SCOPE,
@@ -85,7 +86,7 @@ class ResourceRepository:
         scopes: str | Sequence[str],
         name: str | None = None,
         access_token_ttl: int | None = None,
-        actor_client_id: str | None = None,
+        actor: str = CLI_ACTOR,
     ) -> Resource:
         """Register a resource; raises InvalidResource or ResourceConflict, storing nothing."""
         candidate = Resource(
@@ -99,7 +100,7 @@ class ResourceRepository:
             await conn.execute(_LOCK)
             self._check_free(self._view(await self._stored(conn)), candidate)
             created = await self._insert(conn, candidate)
-            await _audit(conn, "resource_created", created, actor_client_id)
+            await _audit(conn, "resource_created", created, actor)
         return created
 
     @staticmethod
@@ -124,7 +125,8 @@ class ResourceRepository:
         scopes: str | Sequence[str] | Keep = KEEP,
         name: str | Keep | None = KEEP,
         access_token_ttl: int | Keep | None = KEEP,
-        actor_client_id: str | None = None,
+        actor: str = CLI_ACTOR,
+        check: Callable[[Resource], None] | None = None,
     ) -> Resource:
         """Change the fields given; raises ResourceNotFound, BuiltInResource (the admin API; the notes API's
         identifier, which is AUTHORIUM_RESOURCE_URL), InvalidResource or ResourceConflict, changing nothing."""
@@ -136,6 +138,8 @@ class ResourceRepository:
             found = next((r for r in current if r.resource_id == resource_id), None)
             if found is None:
                 raise ResourceNotFound(f"no resource has id {resource_id!r}")
+            if check is not None:
+                check(found)
             changed = found
             if not isinstance(identifier, Keep):
                 if resource_id == NOTES_ID and identifier != found.identifier:
@@ -166,21 +170,27 @@ class ResourceRepository:
             assert row is not None
             updated = self._view([Resource.from_row(row)])
             result = next(r for r in updated if r.resource_id == resource_id)
-            await _audit(conn, "resource_updated", result, actor_client_id)
+            await _audit(conn, "resource_updated", result, actor)
         return result
 
-    async def delete(self, resource_id: str, *, actor_client_id: str | None = None) -> Resource:
+    async def delete(
+        self, resource_id: str, *, actor: str = CLI_ACTOR, check: Callable[[Resource], None] | None = None
+    ) -> Resource:
         """Remove a registered resource; tokens already issued for it stay valid until they expire. Raises
         ResourceNotFound, or BuiltInResource for the admin API and the default (notes) resource."""
         if resource_id in (ADMIN_ID, NOTES_ID):
             raise BuiltInResource(f"the {'admin' if resource_id == ADMIN_ID else 'default'} resource cannot be deleted")
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(_LOCK)
-            row = await conn.fetchrow(f"DELETE FROM resources WHERE resource_id = $1 RETURNING {_COLUMNS}", resource_id)
-            if row is None:
+            found = next((r for r in self._view(await self._stored(conn)) if r.resource_id == resource_id), None)
+            if found is None:
                 raise ResourceNotFound(f"no resource has id {resource_id!r}")
+            if check is not None:
+                check(found)
+            row = await conn.fetchrow(f"DELETE FROM resources WHERE resource_id = $1 RETURNING {_COLUMNS}", resource_id)
+            assert row is not None
             deleted = Resource.from_row(row)
-            await _audit(conn, "resource_deleted", deleted, actor_client_id)
+            await _audit(conn, "resource_deleted", deleted, actor)
         return deleted
 
     async def declare_notes_api(self) -> bool:
@@ -210,7 +220,7 @@ class ResourceRepository:
                 list(candidate.scopes),
                 candidate.access_token_ttl,
             )
-            await _audit(conn, "resource_declared", candidate, None)
+            await _audit(conn, "resource_declared", candidate, "setup")
         return True
 
 
@@ -223,11 +233,11 @@ async def declared_scopes(conn: asyncpg.Connection | asyncpg.Pool) -> frozenset[
     return frozenset({ADMIN_SCOPE, *defaults, *stored})
 
 
-async def _audit(conn: asyncpg.Connection, event: str, resource: Resource, actor_client_id: str | None) -> None:
+async def _audit(conn: asyncpg.Connection, event: str, resource: Resource, actor: str) -> None:
     await AuditLog(conn).record(
         event,
-        client_id=actor_client_id,
         details={
+            "actor": actor,
             "resource_id": resource.resource_id,
             "identifier": resource.identifier,
             "scopes": list(resource.scopes),
