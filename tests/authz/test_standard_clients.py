@@ -18,6 +18,7 @@ from authlib.deprecate import AuthlibDeprecationWarning
 from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import RegisteredClient, authorize, make_client
 from tests.authz.test_authorization_code import DEFAULT_RESOURCE, half_hash
+from tests.servers import private_url
 
 with warnings.catch_warnings():
     # Authlib 1.9 prefers the `httpx2` package and warns that falling back to httpx (installed here) is deprecated.
@@ -141,3 +142,23 @@ async def test_a_client_registered_without_scope_signs_in_with_authlib(
         id_token = await verify_with_pyjwt(authz, tokens["id_token"], audience=client.client_id)
         assert id_token["sub"] == person.user_id
         assert id_token["nonce"] == "n"
+
+
+async def test_authlib_calls_the_admin_api_with_a_resource_indicator(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """An off-the-shelf client drives the control plane: Authlib fetches a client-credentials token naming the admin
+    API as its resource (RFC 8707 section 2), PyJWT verifies its audience, and the same Authlib client lists the
+    clients on authz's private listener with it (RFC 6750 section 2.1)."""
+    admin_url = "http://127.0.0.1:8010"  # AUTHORIUM_ADMIN_URL's default: an identifier, not where the API answers
+    client = await make_client(db, grant_types=("client_credentials",), scope="authorium:admin", redirect_uris=())
+    meta = await discovered(http, authz)
+    async with AsyncOAuth2Client(client.client_id, client.secret, scope="authorium:admin") as oauth:
+        token = await oauth.fetch_token(meta["token_endpoint"], grant_type="client_credentials", resource=admin_url)
+        claims = await verify_with_pyjwt(authz, token["access_token"], audience=admin_url)
+        assert claims["scope"] == "authorium:admin"
+        listed = await oauth.get(private_url(authz) + "/admin/v1/clients", params={"limit": "1"})
+        public = await oauth.get(authz + "/admin/v1/clients")
+    assert listed.status_code == 200, listed.text
+    assert set(listed.json()) == {"items", "next_cursor"} and len(listed.json()["items"]) == 1
+    assert public.status_code == 404  # never on the public listener
