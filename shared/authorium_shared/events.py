@@ -1,7 +1,8 @@
 """The pub/sub channel that tells every replica at once about revocations, key changes and client changes.
 
 Messages are hints to act now; each listener also resyncs from the source of truth whenever it (re)connects,
-so a message missed while disconnected is never a change missed.
+so a message missed while disconnected is never a change missed. On a Redis Cluster the channel is a shard channel
+(SPUBLISH / SSUBSCRIBE, Redis 7): one node (the one holding its slot) carries it, rather than every node.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from authorium_shared.redis_keys import RedisKeys
@@ -45,8 +47,15 @@ def channel(keys: RedisKeys) -> str:
     return keys("events")
 
 
+def _is_cluster(redis: Redis) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
 async def publish(redis: Redis, keys: RedisKeys, event: dict[str, Any]) -> None:
-    await redis.publish(channel(keys), orjson.dumps(event))
+    if _is_cluster(redis):
+        await redis.spublish(channel(keys), orjson.dumps(event))
+    else:
+        await redis.publish(channel(keys), orjson.dumps(event))
 
 
 class EventFeed:
@@ -91,7 +100,7 @@ class EventFeed:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                reader = await self._subscribe(pubsub)
                 # Subscribe first, then resync: a change made between the two is seen by one or the other.
                 if self.on_connect is not None:
                     await self.on_connect()
@@ -99,10 +108,10 @@ class EventFeed:
                 self.down_since = None
                 self.connected_event.set()
                 backoff = 0.1
-                await self._read(pubsub)
+                await self._read(reader)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 if self.connected:
                     log.warning("event feed lost", extra={"error": str(exc)})
                 self._mark_down()
@@ -110,10 +119,22 @@ class EventFeed:
                 log.exception("event feed failed")
                 self._mark_down()
             finally:
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(RedisError, RedisClusterException, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
+
+    async def _subscribe(self, pubsub: Any) -> Any:
+        """Subscribe `pubsub` to the channel; returns what to read it from."""
+        if not _is_cluster(self.redis):
+            await pubsub.subscribe(self.channel)
+            return pubsub
+        # The node that held the channel's slot may have failed over since the last subscribe: ask the cluster.
+        await cast(RedisCluster, self.redis).nodes_manager.initialize()
+        await pubsub.ssubscribe(self.channel)
+        # The node's own connection: read and pinged like any other, and closed (with the cluster's pub/sub) on error.
+        (node_pubsub,) = pubsub.node_pubsub_mapping.values()
+        return node_pubsub
 
     async def _read(self, pubsub: Any) -> None:
         idle = 0.0
@@ -135,7 +156,7 @@ class EventFeed:
                     raise RedisTimeoutError("the event channel did not answer a ping")
                 continue
             idle = 0.0
-            if message.get("type") != "message":
+            if message.get("type") not in ("message", "smessage"):
                 continue
             try:
                 event = orjson.loads(message["data"])

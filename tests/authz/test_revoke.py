@@ -269,7 +269,7 @@ async def test_rebuild_restores_the_redis_lists_from_postgres(
     grant_id = claims_of(others["access_token"])["grant_id"]
 
     # Redis loses its data.
-    await redis.delete(keys("revoked", "token"), keys("revoked", "grant"))
+    await redis.delete(keys.grouped("revoked", "token"), keys.grouped("revoked", "grant"))
     assert not await listed.is_revoked(jti=jti, grant_id=None)
     assert not await listed.is_revoked(jti=None, grant_id=grant_id)
 
@@ -280,7 +280,7 @@ async def test_rebuild_restores_the_redis_lists_from_postgres(
     assert await listed.is_revoked(jti=None, grant_id=grant_id)
 
     # A server starting does the same.
-    await redis.delete(keys("revoked", "token"), keys("revoked", "grant"))
+    await redis.delete(keys.grouped("revoked", "token"), keys.grouped("revoked", "grant"))
     async with start_authz() as authz:
         assert await listed.is_revoked(jti=jti, grant_id=None)
         assert await listed.is_revoked(jti=None, grant_id=grant_id)

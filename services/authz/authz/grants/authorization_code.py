@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from authorium_shared.errors import InvalidGrant, InvalidRequest
 from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, REVOKER, SETTINGS, USERS
@@ -17,11 +17,21 @@ from authz.authorization import pkce
 from authz.authorization.codes import Replayed
 from authz.forms import require
 from authz.grants.request import TokenRequest, issues_refresh_token, user_audience
-from authz.tokens.families import Grant, IssuedRefresh, Orphaned
+from authz.tokens.families import AlreadyStored, Grant, IssuedRefresh, Orphaned
 from authz.tokens.minter import Issue, new_jti, new_refresh_token, refresh_digest
 
 GRANT_TYPE = "authorization_code"
 _UNUSABLE = "the authorization code is invalid, expired, or already used"
+
+
+async def _replayed(request: TokenRequest, grant_id: str) -> NoReturn:
+    """A code presented again: what it started is revoked (RFC 6749 section 4.1.2)."""
+    app = request.app
+    await app[REVOKER].grant(uuid.UUID(grant_id), "code replay")
+    await app[AUDIT].record(
+        "code_replay", client_id=request.client.client_id, remote_addr=request.remote, details={"grant_id": grant_id}
+    )
+    raise InvalidGrant(_UNUSABLE)
 
 
 async def exchange(request: TokenRequest) -> dict[str, Any]:
@@ -30,14 +40,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     if found is None:
         raise InvalidGrant(_UNUSABLE)
     if isinstance(found, Replayed):
-        await app[REVOKER].grant(uuid.UUID(found.grant_id), "code replay")
-        await app[AUDIT].record(
-            "code_replay",
-            client_id=client.client_id,
-            remote_addr=request.remote,
-            details={"grant_id": found.grant_id},
-        )
-        raise InvalidGrant(_UNUSABLE)
+        await _replayed(request, found.grant_id)
     code = found
     if code.redirect_uri is not None and params.get("redirect_uri") != code.redirect_uri:
         raise InvalidGrant("redirect_uri does not match the authorization request")
@@ -81,6 +84,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
     except Orphaned:
         raise InvalidGrant("the client or the user no longer exists") from None
+    except AlreadyStored:
+        await _replayed(request, code.grant_id)
     return app[MINTER].issue(
         Issue(
             client=client,
