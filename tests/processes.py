@@ -6,10 +6,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+from redis import Redis as SyncRedis
 
 from tests.programs import redis_program
 
@@ -61,6 +64,36 @@ def redis_server(
     finally:
         proc.kill()
         proc.wait()
+
+
+CLUSTER_SLOTS = 16384
+
+
+@contextmanager
+def redis_cluster(masters: int = 3) -> Iterator[list[int]]:
+    """A Redis Cluster of `masters` nodes on loopback ports, with the slots split evenly between them (what
+    `redis-cli --cluster create` does, done by commands so that only a server program is needed): their ports."""
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="authorium-cluster-")))
+        ports = []
+        for n in range(masters):
+            (directory / str(n)).mkdir()
+            config = {"cluster-enabled": ["yes"], "cluster-node-timeout": ["2000"]}
+            port, _ = stack.enter_context(redis_server(directory=directory / str(n), config=config))
+            ports.append(port)
+        clients = [stack.enter_context(SyncRedis(port=port)) for port in ports]
+        for n, client in enumerate(clients):
+            client.execute_command(
+                "CLUSTER", "ADDSLOTSRANGE", n * CLUSTER_SLOTS // masters, (n + 1) * CLUSTER_SLOTS // masters - 1
+            )
+            if n:
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0])
+        deadline = time.monotonic() + 20
+        while not all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in clients):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the cluster did not form within 20 s")
+            time.sleep(0.1)
+        yield ports
 
 
 def authorium(

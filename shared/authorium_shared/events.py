@@ -58,6 +58,24 @@ async def publish(redis: Redis, keys: RedisKeys, event: dict[str, Any]) -> None:
         await redis.publish(channel(keys), orjson.dumps(event))
 
 
+async def subscribe(redis: Redis, pubsub: Any, name: str) -> Any:
+    """Subscribe `pubsub` (from `redis.pubsub()`) to channel `name`. Returns what to read its messages from: `pubsub`
+    itself, or on a Redis Cluster the connection to the node that carries the shard channel, read and pinged like
+    any other (closing `pubsub` closes it)."""
+    if not _is_cluster(redis):
+        await pubsub.subscribe(name)
+        return pubsub
+    # The node that held the channel's slot may have failed over since the last subscribe: ask the cluster.
+    await cast(RedisCluster, redis).nodes_manager.initialize()
+    await pubsub.ssubscribe(name)
+    (node_pubsub,) = pubsub.node_pubsub_mapping.values()
+    return node_pubsub
+
+
+# The type of a message on the channel: "smessage" on a shard channel.
+MESSAGE_TYPES = ("message", "smessage")
+
+
 class EventFeed:
     """Listens on the channel for as long as it runs, reconnecting with backoff after any Redis failure."""
 
@@ -100,7 +118,7 @@ class EventFeed:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                reader = await self._subscribe(pubsub)
+                reader = await subscribe(self.redis, pubsub, self.channel)
                 # Subscribe first, then resync: a change made between the two is seen by one or the other.
                 if self.on_connect is not None:
                     await self.on_connect()
@@ -124,18 +142,6 @@ class EventFeed:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
-    async def _subscribe(self, pubsub: Any) -> Any:
-        """Subscribe `pubsub` to the channel; returns what to read it from."""
-        if not _is_cluster(self.redis):
-            await pubsub.subscribe(self.channel)
-            return pubsub
-        # The node that held the channel's slot may have failed over since the last subscribe: ask the cluster.
-        await cast(RedisCluster, self.redis).nodes_manager.initialize()
-        await pubsub.ssubscribe(self.channel)
-        # The node's own connection: read and pinged like any other, and closed (with the cluster's pub/sub) on error.
-        (node_pubsub,) = pubsub.node_pubsub_mapping.values()
-        return node_pubsub
-
     async def _read(self, pubsub: Any) -> None:
         idle = 0.0
         task = asyncio.current_task()
@@ -156,7 +162,7 @@ class EventFeed:
                     raise RedisTimeoutError("the event channel did not answer a ping")
                 continue
             idle = 0.0
-            if message.get("type") not in ("message", "smessage"):
+            if message.get("type") not in MESSAGE_TYPES:
                 continue
             try:
                 event = orjson.loads(message["data"])

@@ -103,13 +103,13 @@ async def _revoke_access_token(
     assert (await userinfo_status(http, authz, access))[0] == 200
 
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(events.channel(RedisKeys(redis_prefix)))
+    reader = await events.subscribe(redis, pubsub, events.channel(RedisKeys(redis_prefix)))
     try:
         form = {"token": access} if hint is None else {"token": access, "token_type_hint": hint}
         status, body, resp = await revoke(http, authz, client, **form)
         assert (status, body) == (200, ""), hint
         assert resp.headers["Cache-Control"] == "no-store"
-        announced = await _revocation_event(pubsub, jti)
+        announced = await _revocation_event(reader, jti)
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
     assert announced["type"] == "revoked"
@@ -129,7 +129,7 @@ async def _revoke_access_token(
 async def _revocation_event(pubsub: Any, rid: str) -> dict[str, Any]:
     async def announced() -> dict[str, Any] | None:
         message = await pubsub.get_message(timeout=0.5)  # waits for the next message itself
-        if message is not None and message["type"] == "message":
+        if message is not None and message["type"] in events.MESSAGE_TYPES:
             event: dict[str, Any] = orjson.loads(message["data"])
             if event.get("id") == rid:
                 return event
