@@ -66,6 +66,35 @@ def redis_server(
         proc.wait()
 
 
+@contextmanager
+def redis_sentinel(
+    directory: Path, master_port: int, *, name: str = "mymaster", quorum: int = 2, down_after_ms: int = 1000
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """A Redis Sentinel (the server program run with `--sentinel`) on its own port, watching the master on
+    `master_port` as `name`: it declares it down after `down_after_ms` without an answer and, with `quorum`
+    sentinels agreeing, promotes a replica. `directory` holds its configuration file, which it rewrites."""
+    port = free_port()
+    conf = directory / f"sentinel-{port}.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\n"
+        f"sentinel monitor {name} 127.0.0.1 {master_port} {quorum}\n"
+        f"sentinel down-after-milliseconds {name} {down_after_ms}\n"
+        f"sentinel failover-timeout {name} {down_after_ms * 3}\n"
+    )
+    proc = subprocess.Popen(
+        [str(redis_program().path), str(conf), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        yield port, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 CLUSTER_SLOTS = 16384
 
 

@@ -62,6 +62,20 @@ async def create_pg_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> 
     )
 
 
+class _Sentinel(Sentinel):
+    """redis-py's Sentinel moves the sentinel that answered to the front of its list, and concurrent discoveries (every
+    new connection makes one) corrupt the list: one sentinel listed twice, another lost, and never closed. So one
+    discovery at a time; the others wait a moment for it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._discovering = asyncio.Lock()
+
+    async def discover_master(self, service_name: str) -> Any:
+        async with self._discovering:
+            return await super().discover_master(service_name)
+
+
 class SentinelRedis(Redis):
     """A client of the master that Redis Sentinel names: on a failover its connections move to the new master (the
     commands in flight fail, as against any Redis that goes away). Closing it closes its sentinel connections too."""
@@ -69,8 +83,8 @@ class SentinelRedis(Redis):
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
         manager = getattr(self.connection_pool, "sentinel_manager", None)
-        for sentinel in manager.sentinels if manager is not None else ():
-            await sentinel.aclose()
+        if manager is not None:
+            await manager.aclose()
 
 
 def create_redis(url: str, **kwargs: Any) -> Redis:
@@ -90,7 +104,7 @@ def create_redis(url: str, **kwargs: Any) -> Redis:
     credentials: dict[str, Any] = {"username": target.username, "password": target.password, "ssl": target.tls}
     if target.mode == "sentinel":
         assert target.master_name is not None
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = _Sentinel(
             target.hosts,
             sentinel_kwargs={
                 "socket_connect_timeout": options["socket_connect_timeout"],
