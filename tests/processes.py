@@ -25,6 +25,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports (each held while the next is picked)."""
+    with ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,19 +113,20 @@ def redis_cluster(masters: int = 3) -> Iterator[list[int]]:
     `redis-cli --cluster create` does, done by commands so that only a server program is needed): their ports."""
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="authorium-cluster-")))
-        ports = []
+        # The bus port is the port + 10000 unless told, which may be taken or past 65535: free ports of their own.
+        chosen = free_ports(2 * masters)
+        ports, bus_ports = chosen[:masters], chosen[masters:]
         for n in range(masters):
             (directory / str(n)).mkdir()
-            config = {"cluster-enabled": ["yes"], "cluster-node-timeout": ["2000"]}
-            port, _ = stack.enter_context(redis_server(directory=directory / str(n), config=config))
-            ports.append(port)
+            config = {"cluster-enabled": ["yes"], "cluster-node-timeout": ["2000"], "cluster-port": [str(bus_ports[n])]}
+            stack.enter_context(redis_server(ports[n], directory=directory / str(n), config=config))
         clients = [stack.enter_context(SyncRedis(port=port)) for port in ports]
         for n, client in enumerate(clients):
             client.execute_command(
                 "CLUSTER", "ADDSLOTSRANGE", n * CLUSTER_SLOTS // masters, (n + 1) * CLUSTER_SLOTS // masters - 1
             )
             if n:
-                client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0])
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0], bus_ports[0])
         deadline = time.monotonic() + 20
         while not all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in clients):
             if time.monotonic() > deadline:

@@ -29,15 +29,19 @@ CORE_FLOWS = (
 def test_core_flows_on_a_redis_cluster() -> None:
     with redis_cluster(masters=3) as ports:
         env = {**os.environ, "AUTHORIUM_TEST_REDIS": f"redis+cluster://127.0.0.1:{ports[0]}"}
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *CORE_FLOWS],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        try:
+            run = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *CORE_FLOWS],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            pytest.fail(f"the core flows did not finish within 180 s on the cluster:\n{output[-8000:]}")
         processed = []
         for port in ports:
             with SyncRedis(port=port) as node:
