@@ -65,8 +65,10 @@ async def subscribe(redis: Redis, pubsub: Any, name: str) -> Any:
     if not _is_cluster(redis):
         await pubsub.subscribe(name)
         return pubsub
-    # The node that held the channel's slot may have failed over since the last subscribe: ask the cluster.
-    await cast(RedisCluster, redis).nodes_manager.initialize()
+    cluster = cast(RedisCluster, redis)
+    await cluster.initialize()  # once per client: the layout, and the commands' key positions
+    # The node that held the channel's slot may have failed over since the last subscribe: ask the cluster again.
+    await cluster.nodes_manager.initialize()
     await pubsub.ssubscribe(name)
     (node_pubsub,) = pubsub.node_pubsub_mapping.values()
     return node_pubsub

@@ -27,8 +27,8 @@ CORE_FLOWS = (
 
 
 def test_core_flows_on_a_redis_cluster() -> None:
-    with redis_cluster(masters=3) as ports:
-        env = {**os.environ, "AUTHORIUM_TEST_REDIS": f"redis+cluster://127.0.0.1:{ports[0]}"}
+    with redis_cluster(masters=3) as cluster:
+        env = {**os.environ, "AUTHORIUM_TEST_REDIS": cluster.url()}
         try:
             run = subprocess.run(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *CORE_FLOWS],
@@ -43,7 +43,7 @@ def test_core_flows_on_a_redis_cluster() -> None:
             output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
             pytest.fail(f"the core flows did not finish within 180 s on the cluster:\n{output[-8000:]}")
         processed = []
-        for port in ports:
+        for port in cluster.ports:
             with SyncRedis(port=port) as node:
                 processed.append(node.info("stats")["total_commands_processed"])
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]

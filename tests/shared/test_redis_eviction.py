@@ -188,13 +188,13 @@ async def _reads(reason: Callable[[], Any], policy: str) -> bool:
 @pytest.mark.slow
 async def test_every_node_of_a_cluster_is_asked() -> None:
     """A Redis Cluster holds the keys on every node: one node that may evict them is enough to be unsafe."""
-    with redis_cluster(masters=3) as ports:
-        redis = create_redis(f"redis+cluster://127.0.0.1:{ports[0]}")
+    with redis_cluster(masters=3) as cluster:
+        redis = create_redis(cluster.url())
         try:
             watch = redis_eviction.EvictionWatch(None)
             assert await watch.refresh(redis)
             assert watch.reason is None
-            async with Redis(port=ports[2]) as node:
+            async with Redis(port=cluster.ports[2]) as node:
                 await node.config_set("maxmemory-policy", "allkeys-lru")
             assert await watch.refresh(redis)
             assert watch.reason == check_policy("allkeys-lru")
