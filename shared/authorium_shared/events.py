@@ -53,6 +53,8 @@ def _is_cluster(redis: Redis) -> bool:
 
 async def publish(redis: Redis, keys: RedisKeys, event: dict[str, Any]) -> None:
     if _is_cluster(redis):
+        # redis-py routes SPUBLISH without first reading the cluster's layout: read it (once per client).
+        await cast(RedisCluster, redis).initialize()
         await redis.spublish(channel(keys), orjson.dumps(event))
     else:
         await redis.publish(channel(keys), orjson.dumps(event))
@@ -66,7 +68,7 @@ async def subscribe(redis: Redis, pubsub: Any, name: str) -> Any:
         await pubsub.subscribe(name)
         return pubsub
     cluster = cast(RedisCluster, redis)
-    await cluster.initialize()  # once per client: the layout, and the commands' key positions
+    await cluster.initialize()  # as in `publish`
     # The node that held the channel's slot may have failed over since the last subscribe: ask the cluster again.
     await cluster.nodes_manager.initialize()
     await pubsub.ssubscribe(name)
