@@ -162,7 +162,8 @@ async def running(workers: int, database: str = "authorium_bench") -> AsyncItera
                     "--workers",
                     str(workers),
                 ],
-                env=env,
+                # The private listener on a free port too: the defaults may be taken on this machine.
+                env={**env, "AUTHORIUM_ADMIN_PORT": str(free_port())},
                 stdout=subprocess.DEVNULL,
             )
             stack.services[name] = Service(name, f"http://127.0.0.1:{ports[name]}", proc)

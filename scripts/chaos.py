@@ -108,10 +108,16 @@ class Replica:
     log: Path
     plant: str | None = None
     proc: subprocess.Popen[bytes] | None = None
+    # The private listener's (readiness, metrics); each replica has its own.
+    admin_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def private_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
 
     def start(self, watchdog: Watchdog) -> None:
         command = ["-m", "authorium"]
@@ -120,7 +126,7 @@ class Replica:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, *command, "serve", self.service, "--port", str(self.port), "--workers", "1"],
-                env=self.env,
+                env={**self.env, "AUTHORIUM_ADMIN_PORT": str(self.admin_port)},
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
@@ -562,7 +568,9 @@ class Run:
                 if ready[replica.name] is not None:
                     continue
                 try:
-                    async with http.get(replica.url + "/readyz", timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                    async with http.get(
+                        replica.private_url + "/readyz", timeout=aiohttp.ClientTimeout(total=1)
+                    ) as resp:
                         if resp.status == 200:
                             ready[replica.name] = round(max(0.0, self.now() - since), 2)
                 except (aiohttp.ClientError, TimeoutError):

@@ -172,27 +172,41 @@ def _until(condition: Callable[[], bool], what: str, timeout: float = 20) -> Non
         time.sleep(0.1)
 
 
+# The variables naming the private listeners' ports of `serve` (one service) and of `run` (all three).
+SERVE_ADMIN_PORT = "AUTHORIUM_ADMIN_PORT"
+RUN_ADMIN_PORTS = ("AUTHORIUM_AUTHZ_ADMIN_PORT", "AUTHORIUM_RESOURCE_ADMIN_PORT", "AUTHORIUM_CLIENT_DEMO_ADMIN_PORT")
+
+
+def private_ports(args: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
+    """`env`, with a free port for each private listener `serve` or `run` would open that `env` does not name: tests
+    run side by side, and the defaults (8010-8012) would meet. A test that calls a private listener names its port."""
+    command = args[0] if args else ""
+    variables = (SERVE_ADMIN_PORT,) if command == "serve" else RUN_ADMIN_PORTS if command == "run" else ()
+    return {**{variable: str(free_port()) for variable in variables if variable not in env}, **env}
+
+
 def authorium(
     *args: str, env: Mapping[str, str], stdin: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed `authorium` command the way an operator does."""
+    """Run the installed `authorium` command the way an operator does (with `private_ports`)."""
     return subprocess.run(
         [sys.executable, "-m", "authorium", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env={"PATH": os.environ.get("PATH", ""), **env},
+        env={"PATH": os.environ.get("PATH", ""), **private_ports(args, env)},
         timeout=timeout,
         check=False,
     )
 
 
 def authorium_popen(*args: str, env: Mapping[str, str], cwd: Path | None = None) -> subprocess.Popen[str]:
+    """Start the installed `authorium` command (with `private_ports`)."""
     return subprocess.Popen(
         [sys.executable, "-m", "authorium", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={"PATH": os.environ.get("PATH", ""), **env},
+        env={"PATH": os.environ.get("PATH", ""), **private_ports(args, env)},
         cwd=cwd,
     )

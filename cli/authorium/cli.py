@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 from redis.exceptions import RedisError
 
-from authorium import devrun
+from authorium import devrun, manage, resources
 from authorium.services import SERVICES
 from authorium.setup import setup
 from authorium_shared.errors import OAuthError
@@ -24,14 +24,15 @@ from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.rotation import RotationTooEarly
 from authorium_shared.service import available_cores, serve
-from authorium_shared.settings import CommonSettings, ConfigError, env_int, env_str
+from authorium_shared.settings import ADMIN_PORT_VARIABLE, CommonSettings, ConfigError, env_int, env_str
 from authz.clients.authentication import AUTH_METHODS
 from authz.clients.registration import build_spec, register_client
+from authz.control import CLI_ACTOR, BadInput, ControlError
 from authz.grants import GRANT_TYPES
 from authz.pruning import prune
 from authz.settings import AuthzSettings
 from authz.signing import lifecycle as authz_keys
-from authz.signing.repository import KeyRepository
+from authz.signing.management import list_keys
 from authz.users.accounts import create_user
 from authz.users.passwords import Passwords
 from authz.users.repository import UsernameTaken, UserRepository
@@ -76,7 +77,7 @@ async def cmd_keys_rotate(args: argparse.Namespace, environ: Mapping[str, str]) 
     settings = AuthzSettings.from_env(environ)
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     try:
-        plans = await authz_keys.rotate(pool, settings, args.alg or ALGORITHMS)
+        plans = await authz_keys.rotate(pool, settings, args.alg or ALGORITHMS, actor=CLI_ACTOR)
     except RotationTooEarly as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -112,20 +113,9 @@ async def cmd_keys_list(args: argparse.Namespace, environ: Mapping[str, str]) ->
     settings = AuthzSettings.from_env(environ)
     conn = await asyncpg.connect(settings.common.database_url)
     try:
-        stored = await KeyRepository(settings.kek).load(conn)
+        rows = await list_keys(conn, settings)
     finally:
         await conn.close()
-    rows = [
-        {
-            "kid": k.kid,
-            "alg": k.alg,
-            "state": k.state.value,
-            "created_at": k.created_at.isoformat(),
-            "activated_at": k.activated_at.isoformat() if k.activated_at else None,
-            "retired_at": k.retired_at.isoformat() if k.retired_at else None,
-        }
-        for k in stored
-    ]
     if args.json:
         print(orjson.dumps(rows).decode())
         return 0
@@ -143,6 +133,7 @@ async def cmd_client_create(args: argparse.Namespace, environ: Mapping[str, str]
         scope=args.scope,
         public=args.public,
         token_endpoint_auth_method=args.auth_method,
+        may_introspect=args.introspect,
     )
     pool = await create_pg_pool(CommonSettings.from_env(environ).database_url, max_size=2)
     try:
@@ -186,7 +177,11 @@ def cmd_serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     configure_logging(service.name, CommonSettings.from_env(environ).log_level)
     host = args.host or env_str(environ, "AUTHORIUM_HOST", "127.0.0.1")
     port = args.port if args.port is not None else service.default_port
-    return serve(lambda: service.create_app(settings), host, port, workers=worker_count(args, environ))
+    if port == settings.admin_port and port != 0:
+        raise ConfigError(ADMIN_PORT_VARIABLE, f"must differ from the public port ({port})")
+    return serve(
+        lambda: service.create_app(settings), host, port, settings.admin_port, workers=worker_count(args, environ)
+    )
 
 
 def worker_count(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -208,14 +203,21 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="authorium", description="Authorium: an OAuth 2.0 / OpenID Connect stack.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="development: all three services on 127.0.0.1:8000/8001/8002")
+    run = sub.add_parser(
+        "run", help="development: all three services on 127.0.0.1:8000/8001/8002 (private listeners 8010/8011/8012)"
+    )
     run.add_argument("--workers", type=int, help=WORKERS_HELP)
     run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser("serve", help="run one service (what containers run)")
     serve.add_argument("service", choices=sorted(SERVICES))
     serve.add_argument("--host", help="address to listen on (default: $AUTHORIUM_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default: 8000 authz, 8001 resource, 8002 client-demo)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        help="public port (default: 8000 authz, 8001 resource, 8002 client-demo); the private listener's is"
+        " $AUTHORIUM_ADMIN_PORT (default: 8010, 8011, 8012), on the same host",
+    )
     serve.add_argument("--workers", type=int, help=WORKERS_HELP)
     serve.set_defaults(func=cmd_serve)
 
@@ -249,14 +251,23 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--redirect-uri", action="append", help="repeatable; matched exactly")
     create.add_argument("--scope", help='allowed scopes, space-separated, e.g. "openid notes:read"')
     create.add_argument("--auth-method", choices=AUTH_METHODS)
+    create.add_argument(
+        "--introspect",
+        action="store_true",
+        help="may introspect any token of this issuer, not only its own (a resource server; RFC 7662 section 2.1)",
+    )
     create.add_argument("--json", action="store_true", help="print only a JSON object")
     create.set_defaults(func=cmd_client_create)
+    manage.add_client_commands(client)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     ucreate = user.add_parser("create", help="create a user")
     ucreate.add_argument("--username", required=True)
     ucreate.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     ucreate.set_defaults(func=cmd_user_create)
+    manage.add_user_commands(user)
+    manage.add_commands(sub)
+    resources.add_commands(sub)
     return p
 
 
@@ -277,6 +288,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except OAuthError as exc:
         print(f"authorium: {exc.description or exc.error}", file=sys.stderr)
         return 2
+    except ControlError as exc:  # refused by a management operation: nothing was changed
+        print(f"authorium: {exc.detail}", file=sys.stderr)
+        return 2 if isinstance(exc, BadInput) else 1
     except KeyDecryptionError:
         print(
             "authorium: the signing keys cannot be decrypted with this AUTHORIUM_KEK (nor AUTHORIUM_KEK_PREVIOUS, if"

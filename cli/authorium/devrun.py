@@ -14,19 +14,32 @@ import secrets
 import signal
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
 from authorium import devstack
 from authorium.services import SERVICES
-from authorium.setup import DEMO_USERNAME, ensure_demo_client, ensure_demo_user
+from authorium.setup import (
+    DEMO_USERNAME,
+    ensure_admin_client,
+    ensure_demo_client,
+    ensure_demo_user,
+    ensure_notes_api,
+)
 from authorium_shared.keys import KeyDecryptionError, generate_kek
 from authorium_shared.logs import configure_logging
 from authorium_shared.migrations import migrate
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import start_site, supervise
-from authorium_shared.settings import CommonSettings, ConfigError, listen_port, secrets_read_from_files
+from authorium_shared.settings import (
+    ADMIN_PORT_VARIABLE,
+    CommonSettings,
+    ConfigError,
+    listen_port,
+    secrets_read_from_files,
+)
 from authz.clients import credentials
 from authz.settings import AuthzSettings
 from authz.signing.lifecycle import ensure as ensure_keys
@@ -52,19 +65,23 @@ def _save_dev_secrets(path: Path, secrets: dict[str, str]) -> None:
 
 
 async def seed(env: Mapping[str, str], dev: dict[str, str], demo_url: str) -> list[str]:
-    """Make sure keys, the demo user and the demo client exist with the credentials in `dev` (made up the first
-    time); returns what was created."""
+    """Make sure keys, the notes API, the demo user and the demo client exist with the credentials in `dev` (made up
+    the first time); returns what was created."""
     settings = AuthzSettings.from_env(env)
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     changed = []
     try:
         await ensure_keys(pool, settings)
+        if await ensure_notes_api(pool, settings):
+            changed.append(f"notes API registered as {settings.resource_url}")
         if await ensure_demo_user(pool, dev.setdefault("demo_password", secrets.token_urlsafe(12))):
             changed.append("demo user created")
         client_id = dev.setdefault("demo_client_id", credentials.new_client_id())
         await ensure_demo_client(
             pool, client_id, dev.setdefault("demo_client_secret", credentials.new_secret()), demo_url
         )
+        admin_id = dev.setdefault("admin_client_id", credentials.new_client_id())
+        await ensure_admin_client(pool, admin_id, dev.setdefault("admin_client_secret", credentials.new_secret()))
     finally:
         await pool.close()
     return changed
@@ -128,19 +145,56 @@ PORTS = {
     "resource": ("AUTHORIUM_RESOURCE_PORT", "AUTHORIUM_RESOURCE_URL"),
     "client-demo": ("AUTHORIUM_CLIENT_DEMO_PORT", "AUTHORIUM_CLIENT_DEMO_URL"),
 }
+# Each service's private listener's port variable (one AUTHORIUM_ADMIN_PORT cannot name three), and the URL variable
+# whose default follows it.
+ADMIN_PORTS = {
+    "authz": ("AUTHORIUM_AUTHZ_ADMIN_PORT", "AUTHORIUM_ADMIN_URL"),
+    "resource": ("AUTHORIUM_RESOURCE_ADMIN_PORT", None),
+    "client-demo": ("AUTHORIUM_CLIENT_DEMO_ADMIN_PORT", None),
+}
 
 
-def service_ports(environ: Mapping[str, str]) -> dict[str, int]:
-    return {name: listen_port(environ, variable, SERVICES[name].default_port) for name, (variable, _) in PORTS.items()}
+@dataclass(frozen=True)
+class Ports:
+    public: int
+    admin: int
 
 
-async def _serve_all(env: Mapping[str, str], ports: Mapping[str, int], *, announce: bool, reuse_port: bool) -> None:
+def service_ports(environ: Mapping[str, str]) -> dict[str, Ports]:
+    """Each service's public and private port; all six must differ (0, any free port, aside)."""
+    ports: dict[str, Ports] = {}
+    taken: dict[int, str] = {}
+    for name, service in SERVICES.items():
+        public_variable, admin_variable = PORTS[name][0], ADMIN_PORTS[name][0]
+        ports[name] = Ports(
+            listen_port(environ, public_variable, service.default_port),
+            listen_port(environ, admin_variable, service.default_admin_port),
+        )
+        for variable, port in ((public_variable, ports[name].public), (admin_variable, ports[name].admin)):
+            if port and port in taken:
+                raise ConfigError(variable, f"is {port}, the port of {taken[port]} too; give each its own")
+            taken[port] = variable
+    return ports
+
+
+def port_urls(ports: Mapping[str, Ports]) -> dict[str, str]:
+    """The URL variables whose defaults follow the ports `run` serves on."""
+    urls = {url_variable: f"http://{HOST}:{ports[name].public}" for name, (_, url_variable) in PORTS.items()}
+    for name, (_, admin_url_variable) in ADMIN_PORTS.items():
+        if admin_url_variable is not None:
+            urls[admin_url_variable] = f"http://{HOST}:{ports[name].admin}"
+    return urls
+
+
+async def _serve_all(env: Mapping[str, str], ports: Mapping[str, Ports], *, announce: bool, reuse_port: bool) -> None:
     runners = []
     try:
         for name, port in ports.items():
-            runners.append(await start_site(SERVICES[name].build(env), HOST, port, reuse_port=reuse_port))
+            service_env = {**env, ADMIN_PORT_VARIABLE: str(port.admin)}
+            app = SERVICES[name].build(service_env)
+            runners.append(await start_site(app, HOST, port.public, port.admin, reuse_port=reuse_port))
             if announce:
-                print(f"  {name:<12} http://{HOST}:{port}", flush=True)
+                print(f"  {name:<12} http://{HOST}:{port.public}  (private: http://{HOST}:{port.admin})", flush=True)
         if announce:
             print("Ready. Press Ctrl-C to stop.", flush=True)
         stop = asyncio.Event()
@@ -155,7 +209,7 @@ async def _serve_all(env: Mapping[str, str], ports: Mapping[str, int], *, announ
             await runner.cleanup()
 
 
-def _serve_worker(env: Mapping[str, str], ports: Mapping[str, int], workers: int, index: int) -> None:
+def _serve_worker(env: Mapping[str, str], ports: Mapping[str, Ports], workers: int, index: int) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_all(env, ports, announce=index == 0, reuse_port=workers > 1))
 
@@ -172,7 +226,7 @@ def run(environ: Mapping[str, str], workers: int = 1) -> int:
         asyncio.run(devstack.ensure_database(backends.database_url))
         ports = service_ports(environ)
         env = {
-            **{url_var: f"http://{HOST}:{ports[name]}" for name, (_, url_var) in PORTS.items()},
+            **port_urls(ports),
             **environ,
             "DATABASE_URL": backends.database_url,
             "REDIS_URL": backends.redis_url,
@@ -200,6 +254,7 @@ def run(environ: Mapping[str, str], workers: int = 1) -> int:
         env["AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET"] = dev["demo_client_secret"]
         print(f"Demo user: {DEMO_USERNAME} / {dev['demo_password']}", flush=True)
         print(f"Demo client: {dev['demo_client_id']} (secret in {secrets_path})", flush=True)
+        print(f"Admin client: {dev['admin_client_id']} (secret in {secrets_path}; scope authorium:admin)", flush=True)
         if changed:
             print("Seeded: " + ", ".join(changed) + ".", flush=True)
         print(f"Services ({workers} worker{'s' if workers > 1 else ''} each):", flush=True)

@@ -8,6 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
+from authorium_shared.settings import (
+    DEFAULT_AUTHZ_ADMIN_PORT,
+    DEFAULT_CLIENT_DEMO_ADMIN_PORT,
+    DEFAULT_RESOURCE_ADMIN_PORT,
+)
 from authz.app import create_app as create_authz
 from authz.settings import AuthzSettings
 from client_demo.app import create_app as create_client_demo
@@ -20,6 +25,8 @@ from resource_server.settings import ResourceSettings
 class Service:
     name: str
     default_port: int
+    # The private listener's (AUTHORIUM_ADMIN_PORT); each service's settings default to it.
+    default_admin_port: int
     settings: Callable[[Mapping[str, str]], Any]
     create_app: Callable[[Any], web.Application]
 
@@ -28,7 +35,9 @@ class Service:
 
 
 SERVICES = {
-    "authz": Service("authz", 8000, AuthzSettings.from_env, create_authz),
-    "resource": Service("resource", 8001, ResourceSettings.from_env, create_resource),
-    "client-demo": Service("client-demo", 8002, ClientDemoSettings.from_env, create_client_demo),
+    "authz": Service("authz", 8000, DEFAULT_AUTHZ_ADMIN_PORT, AuthzSettings.from_env, create_authz),
+    "resource": Service("resource", 8001, DEFAULT_RESOURCE_ADMIN_PORT, ResourceSettings.from_env, create_resource),
+    "client-demo": Service(
+        "client-demo", 8002, DEFAULT_CLIENT_DEMO_ADMIN_PORT, ClientDemoSettings.from_env, create_client_demo
+    ),
 }

@@ -1,5 +1,6 @@
-"""`authorium setup`: what a deployment needs before its services start: migrations, signing keys, and the demo
-client and demo user when the environment declares them. Idempotent; replicas and jobs may run it at once."""
+"""`authorium setup`: what a deployment needs before its services start: migrations, signing keys, the notes API in
+the resource registry, and the demo client and demo user when the environment declares them. Idempotent; replicas
+and jobs may run it at once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.settings import ConfigError, env_raw
 from authz.clients.cache import announce_change
 from authz.clients.registration import build_spec, declare_client
+from authz.resources.records import ResourceConflict
+from authz.resources.registry import announce_change as announce_resources
+from authz.resources.repository import ResourceRepository
+from authz.scopes import ADMIN_SCOPE
 from authz.settings import AuthzSettings
 from authz.signing.lifecycle import ensure as ensure_keys
 from authz.users.passwords import Passwords
@@ -26,6 +31,9 @@ DEMO_NAME = "Demo User"
 DEMO_CLIENT_NAME = "Authorium demo client"
 # Setting either registers the demo client (and then both must be set).
 DEMO_CLIENT_VARIABLES = ("AUTHORIUM_CLIENT_DEMO_CLIENT_ID", "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET")
+# Likewise the first admin client, which may call the admin API.
+ADMIN_CLIENT_VARIABLES = ("AUTHORIUM_ADMIN_CLIENT_ID", "AUTHORIUM_ADMIN_CLIENT_SECRET")
+ADMIN_CLIENT_NAME = "Authorium admin"
 
 
 async def ensure_demo_user(pool: asyncpg.Pool, password: str) -> bool:
@@ -66,6 +74,38 @@ async def ensure_demo_client(
         raise ConfigError(f"AUTHORIUM_CLIENT_DEMO_CLIENT_{name}", f"cannot be used: {problem}") from None
 
 
+async def ensure_admin_client(pool: asyncpg.Pool, client_id: str, secret: str) -> None:
+    """Make sure `client_id` is registered as an admin client (client credentials, scope authorium:admin) with
+    `secret`; idempotent."""
+    spec = build_spec(
+        name=ADMIN_CLIENT_NAME, grant_types=["client_credentials"], redirect_uris=[], scope=ADMIN_SCOPE, public=False
+    )
+    try:
+        await declare_client(pool, client_id, spec, secret)
+    except OAuthError as exc:
+        problem = exc.description or exc.error
+        name = "SECRET" if problem.startswith("client_secret") else "ID"
+        raise ConfigError(f"AUTHORIUM_ADMIN_CLIENT_{name}", f"cannot be used: {problem}") from None
+
+
+async def ensure_notes_api(pool: asyncpg.Pool, settings: AuthzSettings) -> bool:
+    """Make sure the notes API is registered as AUTHORIUM_RESOURCE_URL (RFC 8707), the default resource; True if
+    this registered or moved it (running servers are told)."""
+    try:
+        changed = await ResourceRepository(pool, settings).declare_notes_api()
+    except ResourceConflict as exc:
+        raise ConfigError("AUTHORIUM_RESOURCE_URL", f"cannot register the notes API: {exc.message}") from None
+    if changed:
+        redis = create_redis(settings.common.redis_url)
+        try:
+            await announce_resources(redis, RedisKeys(settings.common.redis_prefix))
+        except (RedisError, OSError):
+            pass  # nothing is serving yet, or servers reload the registry on their own within half a minute
+        finally:
+            await redis.aclose()
+    return changed
+
+
 async def _announce(settings: AuthzSettings, client_id: str) -> None:
     """Running authorization servers drop their cached copy of the client at once (else within a minute)."""
     redis = create_redis(settings.common.redis_url)
@@ -85,12 +125,22 @@ async def setup(environ: Mapping[str, str]) -> list[str]:
     pool = await create_pg_pool(settings.common.database_url, max_size=2)
     try:
         done += [f"{plan.alg}: signing key {plan.promote or 'created'}" for plan in await ensure_keys(pool, settings)]
+        if await ensure_notes_api(pool, settings):
+            done.append(f"notes API registered as {settings.resource_url}")
         if any(env_raw(environ, name) for name in DEMO_CLIENT_VARIABLES):
             # Read as the demo client itself reads it, so the two cannot disagree.
             demo = ClientDemoSettings.from_env(environ)
             await ensure_demo_client(pool, demo.client_id, demo.client_secret, demo.public_url, demo.scope)
             await _announce(settings, demo.client_id)
             done.append(f"demo client {demo.client_id} registered for {demo.redirect_uri}")
+        if any(env_raw(environ, name) for name in ADMIN_CLIENT_VARIABLES):
+            client_id, secret = (env_raw(environ, name) for name in ADMIN_CLIENT_VARIABLES)
+            for name, value in zip(ADMIN_CLIENT_VARIABLES, (client_id, secret), strict=True):
+                if not value:
+                    raise ConfigError(name, f"must be set with {' and '.join(ADMIN_CLIENT_VARIABLES)}")
+            await ensure_admin_client(pool, client_id, secret)
+            await _announce(settings, client_id)
+            done.append(f"admin client {client_id} registered (scope {ADMIN_SCOPE})")
         password = env_raw(environ, "AUTHORIUM_DEMO_PASSWORD")
         if password:
             created = await ensure_demo_user(pool, password)

@@ -23,6 +23,8 @@ REDIS_KEYS = web.AppKey("redis_keys", RedisKeys)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 READINESS_CHECKS = web.AppKey("readiness_checks", list[ReadinessCheck])
 SERVICE_NAME = web.AppKey("service_name", str)
+# The local ports of the private listener's sockets (`listeners`): requests arriving on them may reach private routes.
+PRIVATE_PORTS = web.AppKey("private_ports", frozenset[int])
 # The schema the service needs before it serves (services that keep data in Postgres; see `schema`).
 SCHEMA = web.AppKey("schema", SchemaRequirement)
 # What follows the service's event feed (`resources.event_feed`), in the order it is told of events.

@@ -10,6 +10,8 @@ class OAuthError(Exception):
 
     error = "server_error"
     status = 400
+    # The request member at fault, where one is (the admin API names it in its problem details).
+    field: str | None = None
 
     def __init__(
         self,
@@ -73,6 +75,12 @@ class UnsupportedResponseType(OAuthError):
 
 class InvalidScope(OAuthError):
     error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 section 2: a `resource` that is malformed, unknown, or not one the grant covers."""
+
+    error = "invalid_target"
 
 
 class AccessDenied(OAuthError):

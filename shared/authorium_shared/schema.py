@@ -13,6 +13,7 @@ from aiohttp import web
 from authorium_shared.appkeys import METRICS_REGISTRY, SERVICE_NAME
 from authorium_shared.errors import TemporarilyUnavailable
 from authorium_shared.health import healthz, metrics, new_registry
+from authorium_shared.listeners import split_listeners
 from authorium_shared.middleware import HttpMetrics, json_response, observe, render_errors
 from authorium_shared.migrations import SchemaRequirement, SchemaState, schema_state
 
@@ -100,10 +101,11 @@ async def _unavailable(request: web.Request) -> web.Response:
 
 
 def holding_app(service: str, wait: SchemaWait) -> web.Application:
-    """What answers on the service's port while it waits: `/healthz` (the process is alive, so no restarts),
-    `/readyz` (503 with the reason), `/metrics`, and 503 `temporarily_unavailable` for everything else."""
+    """What answers on the service's listeners while it waits, split as the service's own routes are (`listeners`):
+    `/healthz` on both (the process is alive, so no restarts), `/readyz` (503 with the reason) and `/metrics` on the
+    private one, and 503 `temporarily_unavailable` for everything else on the listener it belongs to."""
     registry = new_registry()
-    app = web.Application(middlewares=[observe(HttpMetrics(registry)), render_errors])
+    app = web.Application(middlewares=[observe(HttpMetrics(registry)), split_listeners, render_errors])
     app[SERVICE_NAME] = service
     app[METRICS_REGISTRY] = registry
     app.router.add_get("/healthz", healthz)

@@ -19,6 +19,7 @@ from aiohttp.typedefs import Middleware
 from authorium_shared import redis_eviction, resources, schema
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS_REGISTRY, READINESS_CHECKS, SCHEMA, SERVICE_NAME
 from authorium_shared.health import add_health_routes, new_registry
+from authorium_shared.listeners import declare_private, split_listeners
 from authorium_shared.middleware import HttpMetrics, client_address, observe, render_errors
 from authorium_shared.migrations import SchemaRequirement
 from authorium_shared.settings import CommonSettings, env_bool
@@ -43,7 +44,8 @@ def base_app(
     middlewares: tuple[Middleware, ...] = (),
     innermost: tuple[Middleware, ...] = (),
 ) -> web.Application:
-    """An application with request ids, logs, metrics, error rendering, health routes, Redis, and Postgres
+    """An application with request ids, logs, metrics, error rendering, health routes (`/readyz` and `/metrics` on
+    the private listener only, `listeners`), Redis, and Postgres
     unless the service keeps nothing there; with Postgres, `serve` waits for the schema of the migrations
     component named after `service`. `middlewares` see every response, error pages included; `innermost`
     ones see a handler's exceptions before the errors are rendered."""
@@ -52,6 +54,7 @@ def base_app(
         middlewares=[
             *([client_address(common.trusted_proxy_hops)] if common.trusted_proxy_hops else []),
             observe(HttpMetrics(registry)),
+            split_listeners,
             *middlewares,
             render_errors,
             *innermost,
@@ -74,19 +77,52 @@ def base_app(
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> web.AppRunner:
-    """Start serving `app`; the caller cleans up the returned runner (which drains in-flight requests)."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
-    await site.start()
+async def start_site(
+    app: web.Application, host: str, port: int, admin_port: int, *, reuse_port: bool = False
+) -> web.AppRunner:
+    """Start serving `app` on its public listener (`port`) and its private one (`admin_port`, `listeners`), both on
+    `host`; the caller cleans up the returned runner (which drains in-flight requests)."""
+    sockets = _bind_listeners([app], host, port, admin_port, reuse_port=reuse_port)
+    try:
+        runner = _runner(app)
+        await runner.setup()
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    for sock in sockets:
+        await web.SockSite(runner, sock).start()
     return runner
+
+
+def _runner(app: web.Application) -> web.AppRunner:
+    return web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
+
+
+def _bind_listeners(
+    apps: list[web.Application], host: str, port: int, admin_port: int, *, reuse_port: bool
+) -> list[socket.socket]:
+    """The listening sockets of both listeners, public then private, each app told which are private. With
+    `reuse_port`, every worker binds its own (SO_REUSEPORT), and the kernel spreads connections over them."""
+    public = _listening_sockets(host, port, reuse_port=reuse_port)
+    sockets = list(public)
+    try:
+        private = _listening_sockets(host, admin_port, reuse_port=reuse_port)
+        sockets.extend(private)
+        for app in apps:
+            declare_private(app, private, public)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 def run_app(
     app: web.Application,
     host: str,
     port: int,
+    admin_port: int,
     *,
     reuse_port: bool = False,
     schema_wait: schema.SchemaWait | None = None,
@@ -94,22 +130,30 @@ def run_app(
     """Serve until SIGINT or SIGTERM, then stop accepting, let in-flight requests finish, and clean up. With
     `schema_wait`, `app` starts only once the schema is current (a holding application answers until then)."""
     with asyncio.Runner(loop_factory=_new_loop) as runner:
-        runner.run(_serve_until_signalled(app, host, port, reuse_port=reuse_port, schema_wait=schema_wait))
+        runner.run(_serve_until_signalled(app, host, port, admin_port, reuse_port=reuse_port, schema_wait=schema_wait))
 
 
 async def _serve_until_signalled(
-    app: web.Application, host: str, port: int, *, reuse_port: bool, schema_wait: schema.SchemaWait | None
+    app: web.Application,
+    host: str,
+    port: int,
+    admin_port: int,
+    *,
+    reuse_port: bool,
+    schema_wait: schema.SchemaWait | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     if schema_wait is None:
-        runner = await start_site(app, host, port, reuse_port=reuse_port)
+        runner = await start_site(app, host, port, admin_port, reuse_port=reuse_port)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     else:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        started = await _start_once_schema_is_current(app, host, port, reuse_port, schema_wait, stop)
+        holding = schema.holding_app(app[SERVICE_NAME], schema_wait)
+        sockets = _bind_listeners([holding, app], host, port, admin_port, reuse_port=reuse_port)
+        started = await _start_once_schema_is_current(app, holding, sockets, schema_wait, stop)
         if started is None:
             return
         runner = started
@@ -125,18 +169,16 @@ async def _serve_until_signalled(
 
 
 async def _start_once_schema_is_current(
-    app: web.Application, host: str, port: int, reuse_port: bool, wait: schema.SchemaWait, stop: asyncio.Event
+    app: web.Application,
+    holding_app: web.Application,
+    sockets: list[socket.socket],
+    wait: schema.SchemaWait,
+    stop: asyncio.Event,
 ) -> web.AppRunner | None:
-    """Hold the port with `schema.holding_app` until the schema is current (None if stopped first), then start
-    `app` (its start-up runs while the holding application still answers) and hand it the listening sockets:
-    connections that arrive in between wait in the kernel's queue, and none is refused."""
-    sockets = _listening_sockets(host, port, reuse_port=reuse_port)
-    holding = web.AppRunner(
-        schema.holding_app(app[SERVICE_NAME], wait),
-        access_log=None,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-        handle_signals=False,
-    )
+    """Hold both listeners' `sockets` with `holding_app` until the schema is current (None if stopped first), then
+    start `app` (its start-up runs while the holding application still answers) and hand it the sockets: connections
+    that arrive in between wait in the kernel's queue, and none is refused."""
+    holding = _runner(holding_app)
     handed_over = False
     try:
         await holding.setup()
@@ -154,7 +196,7 @@ async def _start_once_schema_is_current(
         if waiting.cancelled():
             return None
         waiting.result()  # SchemaTooNew
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
+        runner = _runner(app)
         await runner.setup()
         for site in list(holding.sites):
             await site.stop()
@@ -280,9 +322,10 @@ def _run_worker(target: Callable[[int], None], index: int) -> int:
     return 0
 
 
-def serve(build: Callable[[], web.Application], host: str, port: int, *, workers: int) -> int:
-    """Serve the application `build` makes: in this process, or in `workers` processes sharing the port. A service
-    that keeps data in Postgres first checks the schema (`schema`): a newer one stops it here, with one line."""
+def serve(build: Callable[[], web.Application], host: str, port: int, admin_port: int, *, workers: int) -> int:
+    """Serve the application `build` makes on its public `port` and private `admin_port`: in this process, or in
+    `workers` processes sharing both ports. A service that keeps data in Postgres first checks the schema (`schema`):
+    a newer one stops it here, with one line."""
     app = build()
     try:
         schema_wait = _schema_wait(app)
@@ -290,14 +333,14 @@ def serve(build: Callable[[], web.Application], host: str, port: int, *, workers
         return _refuse(exc)
     if workers <= 1:
         try:
-            run_app(app, host, port, schema_wait=schema_wait)
+            run_app(app, host, port, admin_port, schema_wait=schema_wait)
         except schema.SchemaTooNew as exc:  # migrations of a newer release appeared while it waited
             return _refuse(exc)
         return 0
 
     def work(_: int) -> None:
         try:
-            run_app(build(), host, port, reuse_port=True, schema_wait=schema_wait)
+            run_app(build(), host, port, admin_port, reuse_port=True, schema_wait=schema_wait)
         except schema.SchemaTooNew as exc:
             raise SystemExit(_refuse(exc)) from None
 

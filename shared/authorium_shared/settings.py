@@ -20,6 +20,11 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 DEFAULT_RESOURCE_URL = "http://127.0.0.1:8001"
 DEFAULT_CLIENT_DEMO_URL = "http://127.0.0.1:8002"
+# Each service's private listener (`listeners`: readiness, metrics, authz's admin API), AUTHORIUM_ADMIN_PORT.
+ADMIN_PORT_VARIABLE: Final = "AUTHORIUM_ADMIN_PORT"
+DEFAULT_AUTHZ_ADMIN_PORT: Final = 8010
+DEFAULT_RESOURCE_ADMIN_PORT: Final = 8011
+DEFAULT_CLIENT_DEMO_ADMIN_PORT: Final = 8012
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{0,64}$")
 _MASTER_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -33,6 +38,7 @@ SECRET_VARIABLES: Final = (
     "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET",
     "AUTHORIUM_REGISTRATION_TOKEN",
     "AUTHORIUM_DEMO_PASSWORD",
+    "AUTHORIUM_ADMIN_CLIENT_SECRET",
 )
 FILE_SUFFIX: Final = "_FILE"
 # A secret is a line or two; anything much larger is the wrong file (a directory dump, /dev/zero).
@@ -267,3 +273,8 @@ def _maxmemory_policy(environ: Mapping[str, str]) -> str | None:
 
 def listen_port(environ: Mapping[str, str], name: str, default: int) -> int:
     return env_int(environ, name, default, minimum=0, maximum=65535)
+
+
+def admin_port(environ: Mapping[str, str], default: int) -> int:
+    """The private listener's port, AUTHORIUM_ADMIN_PORT."""
+    return listen_port(environ, ADMIN_PORT_VARIABLE, default)

@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
@@ -15,10 +16,17 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 import aiohttp
 import asyncpg
 
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
 from authz.clients.registration import build_spec, register_client
+from authz.resources.records import Resource
+from authz.resources.registry import announce_change
+from authz.resources.repository import ResourceRepository
+from authz.settings import AuthzSettings
 from authz.users.accounts import create_user
 from authz.users.passwords import Passwords
 from authz.users.repository import UserRepository
+from tests.waiting import eventually
 
 REDIRECT_URI = "https://client.example/callback"
 PASSWORD = "correct horse battery staple"
@@ -51,6 +59,7 @@ async def make_client(
     scope: str = "openid profile email offline_access notes:read notes:write",
     redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
     id_token_alg: str = "RS256",
+    introspect: bool = False,
 ) -> RegisteredClient:
     if public:
         grant_types = tuple(g for g in grant_types if g != "client_credentials")
@@ -61,9 +70,44 @@ async def make_client(
         scope=scope,
         public=public,
         id_token_signed_response_alg=id_token_alg,
+        may_introspect=introspect,
     )
     client, secret = await register_client(db, spec)
     return RegisteredClient(client.client_id, secret, redirect_uris[0] if redirect_uris else REDIRECT_URI)
+
+
+async def make_resource(
+    db: asyncpg.Pool,
+    environ: Mapping[str, str],
+    authz: str,
+    *,
+    scopes: Sequence[str] = ("read", "write"),
+    access_token_ttl: int | None = None,
+    name: str | None = None,
+) -> Resource:
+    """Register an API (RFC 8707) as `authorium resource create` does, with an identifier and scopes of its own (each
+    of `scopes` prefixed with a fresh tag), announce it, and wait until the server at `authz` knows it (its
+    discovery lists the scopes)."""
+    tag = uuid.uuid4().hex[:8]
+    settings = AuthzSettings.from_env(environ)
+    resource = await ResourceRepository(db, settings).create(
+        identifier=f"https://api-{tag}.example/",
+        scopes=[f"{tag}:{scope}" for scope in scopes],
+        access_token_ttl=access_token_ttl,
+        name=name,
+    )
+    redis = create_redis(settings.common.redis_url)
+    try:
+        await announce_change(redis, RedisKeys(settings.common.redis_prefix))
+    finally:
+        await redis.aclose()
+
+    async def known() -> bool:
+        async with aiohttp.ClientSession() as http, http.get(authz + "/.well-known/openid-configuration") as resp:
+            return set(resource.scopes) <= set((await resp.json())["scopes_supported"])
+
+    await eventually(known, timeout=5, message="the server to reload the resource registry")
+    return resource
 
 
 async def make_user(db: asyncpg.Pool) -> str:

@@ -63,12 +63,18 @@ async def post_consent(
         return resp, await resp.text()
 
 
-async def test_the_consent_page_says_who_asks_for_what(authz: str, db: asyncpg.Pool) -> None:
-    client = await flows.make_client(db, scope="openid notes:read notes:write x<b>bold</b>")
+async def test_the_consent_page_says_who_asks_for_what(
+    authz: str, db: asyncpg.Pool, module_environ: dict[str, str]
+) -> None:
+    """OIDC Core 3.1.2.4 (consent), RFC 8707 section 2: the page names the client, the scopes asked for, and the APIs
+    (resources) the token will be for, by name and identifier."""
+    api = await flows.make_resource(db, module_environ, authz, scopes=["x<b>bold</b>"], name="Inventory <i>API</i>")
+    odd_scope = api.scopes[0]
+    client = await flows.make_client(db, scope=f"openid notes:read notes:write {odd_scope}")
     username = await flows.make_user(db)
     async with flows.browser() as browser:
         headers, page = await reach_consent_page(
-            browser, authz, client, username, scope="notes:read x<b>bold</b>", state="s"
+            browser, authz, client, username, scope=f"notes:read {odd_scope}", state="s"
         )
     assert_secure_page(headers)
     assert username in page
@@ -76,9 +82,13 @@ async def test_the_consent_page_says_who_asks_for_what(authz: str, db: asyncpg.P
     assert "<code>notes:read</code>" in page
     assert "Read your notes" in page
     assert "notes:write" not in page  # only what is asked for
-    # Scope names are the client's words: shown escaped, never as markup.
+    # Scope and API names are the operator's and the client's words: shown escaped, never as markup.
     assert "<b>bold</b>" not in page
     assert "x&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "Inventory &lt;i&gt;API&lt;/i&gt;" in page
+    # Both APIs the token is for: the notes API (the default resource) and the one registered above.
+    assert "<code>http://127.0.0.1:8001</code>" in page
+    assert f"<code>{api.identifier}</code>" in page
     assert set(flows.hidden_fields(page)) == {"rid", "csrf"}
 
 

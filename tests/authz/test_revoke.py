@@ -192,8 +192,10 @@ async def test_a_public_client_revokes_its_refresh_token_even_with_the_access_to
     tokens = await sign_in_and_redeem(http, authz, client, await make_user(db), scope="openid offline_access")
     status, _, _ = await revoke(http, authz, client, token=tokens["refresh_token"], token_type_hint="access_token")
     assert status == 200
-    assert await introspect(http, authz, client, tokens["access_token"]) == {"active": False}
-    assert await introspect(http, authz, client, tokens["refresh_token"]) == {"active": False}
+    # A public client may not introspect (RFC 7662 section 2.1): a resource server allowed to looks instead.
+    api = await make_client(db, introspect=True)
+    assert await introspect(http, authz, api, tokens["access_token"]) == {"active": False}
+    assert await introspect(http, authz, api, tokens["refresh_token"]) == {"active": False}
 
 
 async def test_unknown_or_garbage_tokens_answer_200(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:

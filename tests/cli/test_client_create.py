@@ -69,6 +69,8 @@ async def test_public_client_gets_no_secret(environ: dict[str, str]) -> None:
         (["--redirect-uri", "http://evil.example/cb"], "must use https"),
         (["--redirect-uri", "https://app.example/cb#frag"], "fragment"),
         (["--grant-type", "client_credentials", "--scope", 'bad"scope'], "scope-tokens"),
+        # RFC 8707: a scope is a registered resource's, or OpenID Connect's; no API declares this one.
+        (["--grant-type", "client_credentials", "--scope", "notes:read unheard:of"], "declares the scope unheard:of"),
     ],
 )
 async def test_invalid_registrations_are_refused_with_a_reason_and_store_nothing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -21,6 +22,7 @@ async def test_run_starts_everything_and_ctrl_c_stops_it(
     environ: dict[str, str], tmp_path: Path, make_database: DatabaseFactory
 ) -> None:
     ports = {"authz": free_port(), "resource": free_port(), "client-demo": free_port()}
+    admin_ports = {name: free_port() for name in ports}
     issuer = f"http://127.0.0.1:{ports['authz']}"
     env = {
         **environ,
@@ -30,6 +32,9 @@ async def test_run_starts_everything_and_ctrl_c_stops_it(
         "AUTHORIUM_AUTHZ_PORT": str(ports["authz"]),
         "AUTHORIUM_RESOURCE_PORT": str(ports["resource"]),
         "AUTHORIUM_CLIENT_DEMO_PORT": str(ports["client-demo"]),
+        "AUTHORIUM_AUTHZ_ADMIN_PORT": str(admin_ports["authz"]),
+        "AUTHORIUM_RESOURCE_ADMIN_PORT": str(admin_ports["resource"]),
+        "AUTHORIUM_CLIENT_DEMO_ADMIN_PORT": str(admin_ports["client-demo"]),
         "AUTHORIUM_ISSUER": issuer,
     }
     del env["AUTHORIUM_KEK"]  # `run` makes a development one
@@ -47,9 +52,12 @@ async def test_run_starts_everything_and_ctrl_c_stops_it(
             assert meta["issuer"] == issuer
             async with http.get(meta["jwks_uri"]) as resp:
                 assert len((await resp.json())["keys"]) >= 3
-            for port in ports.values():
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            # Each service's private listener, on 127.0.0.1, says it is ready; the public one does not answer that.
+            for name, port in ports.items():
+                async with http.get(f"http://127.0.0.1:{admin_ports[name]}/readyz") as resp:
                     assert resp.status == 200
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    assert resp.status == 404
         demo = f"http://127.0.0.1:{ports['client-demo']}"
         password = json.loads((tmp_path / "data" / "dev-secrets.json").read_text())["demo_password"]
         async with browser() as person:
@@ -69,7 +77,11 @@ async def test_run_starts_everything_and_ctrl_c_stops_it(
     assert proc.returncode == 0, err
     assert "Demo user: demo / " in out
     assert "Demo client: " in out
-    for port in ports.values():
+    # The first admin client (issue 14): its id, and where its secret is.
+    assert re.search(r"Admin client: \S+ \(secret in .*dev-secrets\.json", out), out
+    secrets = json.loads((tmp_path / "data" / "dev-secrets.json").read_text())
+    assert out.count(secrets["admin_client_secret"]) == 0
+    for port in (*ports.values(), *admin_ports.values()):
         assert f"http://127.0.0.1:{port}" in out
     assert (tmp_path / "data" / "dev-secrets.json").stat().st_mode & 0o077 == 0
 
@@ -122,3 +134,20 @@ def test_a_kek_mismatch_without_a_record_says_what_it_knows() -> None:
         " recorded whose secrets made them, and this run uses the secrets in /b/.authorium/dev-secrets.json (set the"
         " AUTHORIUM_KEK they were made with, or give this checkout another database with DATABASE_URL)"
     )
+
+
+def test_run_refuses_two_listeners_on_one_port() -> None:
+    """Issue 14: each of the six listeners `run` opens has a port of its own; a clash stops it with one line naming the
+    variable, before anything starts (with SO_REUSEPORT, two of its own sockets could otherwise share a port)."""
+    from authorium.devrun import Ports, service_ports
+    from authorium_shared.settings import ConfigError
+
+    assert service_ports({}) == {
+        "authz": Ports(8000, 8010),
+        "resource": Ports(8001, 8011),
+        "client-demo": Ports(8002, 8012),
+    }
+    with pytest.raises(ConfigError, match="AUTHORIUM_RESOURCE_ADMIN_PORT is 8010, the port of AUTHORIUM_AUTHZ_ADMIN"):
+        service_ports({"AUTHORIUM_RESOURCE_ADMIN_PORT": "8010"})
+    with pytest.raises(ConfigError, match="AUTHORIUM_AUTHZ_ADMIN_PORT is 8000"):
+        service_ports({"AUTHORIUM_AUTHZ_ADMIN_PORT": "8000"})

@@ -28,6 +28,7 @@ READERS = {
     "REDIS_URL": ("serve", "client-demo"),
     "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": ("serve", "client-demo"),
     "AUTHORIUM_DEMO_PASSWORD": ("setup",),
+    "AUTHORIUM_ADMIN_CLIENT_SECRET": ("setup",),
 }
 
 
@@ -156,6 +157,7 @@ async def test_run_reads_its_stores_and_kek_from_files(
         AUTHORIUM_AUTHZ_PORT=str(ports["authz"]),
         AUTHORIUM_RESOURCE_PORT=str(ports["resource"]),
         AUTHORIUM_CLIENT_DEMO_PORT=str(ports["client-demo"]),
+        AUTHORIUM_AUTHZ_ADMIN_PORT=str(authz_private := free_port()),
     )
     proc = authorium_popen("run", "--workers", "1", env=env)
     try:
@@ -165,7 +167,7 @@ async def test_run_reads_its_stores_and_kek_from_files(
         except TimeoutError:
             proc.kill()
             raise AssertionError(proc.communicate()[1]) from None
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{ports['authz']}/readyz") as resp:
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{authz_private}/readyz") as resp:
             assert resp.status == 200
         proc.send_signal(signal.SIGINT)
         out, err = await asyncio.to_thread(proc.communicate, timeout=20)

@@ -1,6 +1,7 @@
 """`authorium serve` and the schema-version rule, over real processes: a service started before `authorium migrate`
-answers only health checks and is not ready, then becomes ready once the migrations are applied, without a restart;
-a schema with migrations the code does not ship stops it at start with one line."""
+answers only health checks and is not ready, then becomes ready once the migrations are applied, without a restart,
+its listeners split as always (readiness on the private one only); a schema with migrations the code does not ship
+stops it at start with one line."""
 
 from __future__ import annotations
 
@@ -43,19 +44,24 @@ async def test_a_service_started_before_migrate_waits_unready_then_serves_withou
 ) -> None:
     path, workers = CASES[service]
     url = await make_database(migrated=False)
-    env = {**environ, "DATABASE_URL": url, "AUTHORIUM_LOG_LEVEL": "INFO"}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    port, admin_port = free_port(), free_port()
+    env = {**environ, "DATABASE_URL": url, "AUTHORIUM_LOG_LEVEL": "INFO", "AUTHORIUM_ADMIN_PORT": str(admin_port)}
+    base, private = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     proc = authorium_popen("serve", service, "--port", str(port), "--workers", str(workers), env=env)
     try:
         await asyncio.to_thread(wait_for_port, port, 20)
         # A new connection for every request, so that the hand-over from the holding application to the service
         # is crossed by many connections: each must be answered, none refused.
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
-            async with http.get(base + "/healthz") as resp:
-                assert resp.status == 200, "alive while it waits, so a liveness probe does not restart it"
-                assert (await resp.json())["service"] == service
-            async with http.get(base + "/readyz") as resp:
+            for listener in (base, private):
+                async with http.get(listener + "/healthz") as resp:
+                    assert resp.status == 200, "alive while it waits, so a liveness probe does not restart it"
+                    assert (await resp.json())["service"] == service
+            # The holding application splits its routes as the service does (issue 14).
+            for where, what in ((base, "/readyz"), (base, "/metrics"), (private, path)):
+                async with http.get(where + what) as resp:
+                    assert resp.status == 404, where + what
+            async with http.get(private + "/readyz") as resp:
                 assert resp.status == 503
                 assert await resp.json() == {
                     "status": "unavailable",
@@ -74,11 +80,13 @@ async def test_a_service_started_before_migrate_waits_unready_then_serves_withou
             assert migrated.returncode == 0, migrated.stderr
 
             async def ready() -> bool:
-                async with http.get(base + "/readyz") as resp:
+                async with http.get(private + "/readyz") as resp:
                     return resp.status == 200
 
             await eventually(ready, timeout=20, interval=0.05, message="ready after migrate")
             assert proc.poll() is None, "the same process serves: it was not restarted"
+            async with http.get(base + "/readyz") as resp:
+                assert resp.status == 404
             async with http.get(base + path) as resp:
                 if service == "authz":  # its start-up made the signing keys once the tables were there
                     assert resp.status == 200
@@ -160,12 +168,18 @@ async def test_a_deliberate_rollback_may_serve_a_newer_schema(
 ) -> None:
     url = await make_database()
     await _add_future_migration(url, "resource")
-    port = free_port()
-    env = {**environ, "DATABASE_URL": url, "AUTHORIUM_ALLOW_NEWER_SCHEMA": "true", "AUTHORIUM_LOG_LEVEL": "INFO"}
+    port, admin_port = free_port(), free_port()
+    env = {
+        **environ,
+        "DATABASE_URL": url,
+        "AUTHORIUM_ALLOW_NEWER_SCHEMA": "true",
+        "AUTHORIUM_LOG_LEVEL": "INFO",
+        "AUTHORIUM_ADMIN_PORT": str(admin_port),
+    }
     proc = authorium_popen("serve", "resource", "--port", str(port), "--workers", "1", env=env)
     try:
         await asyncio.to_thread(wait_for_port, port, 20)
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{admin_port}/readyz") as resp:
             assert resp.status == 200
     finally:
         err = end(proc)
@@ -178,11 +192,12 @@ async def test_a_waiting_service_stops_cleanly_on_sigterm(
 ) -> None:
     """Kubernetes may stop a pod that is still waiting (a rollout replaced, a node drained): it exits 0 at once."""
     url = await make_database(migrated=False)
-    port = free_port()
-    proc = authorium_popen("serve", "resource", "--port", str(port), env={**environ, "DATABASE_URL": url})
+    port, admin_port = free_port(), free_port()
+    env = {**environ, "DATABASE_URL": url, "AUTHORIUM_ADMIN_PORT": str(admin_port)}
+    proc = authorium_popen("serve", "resource", "--port", str(port), env=env)
     try:
         await asyncio.to_thread(wait_for_port, port, 20)
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{admin_port}/readyz") as resp:
             assert resp.status == 503
         proc.send_signal(signal.SIGTERM)
         await eventually(lambda: proc.poll() is not None, timeout=10, message="the service to stop")

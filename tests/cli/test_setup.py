@@ -38,6 +38,8 @@ async def test_setup_prepares_a_fresh_database_and_then_has_nothing_to_do(
     assert "applied migration authz 0001" in first.stdout
     assert "demo client authorium-demo registered for https://demo.example/callback" in first.stdout
     assert "demo user 'demo' created" in first.stdout
+    # RFC 8707: the notes API, the default resource, is registered under AUTHORIUM_RESOURCE_URL.
+    assert "notes API registered as http://127.0.0.1:8001" in first.stdout
 
     conn = await asyncpg.connect(url)
     try:
@@ -55,6 +57,12 @@ async def test_setup_prepares_a_fresh_database_and_then_has_nothing_to_do(
         second = await asyncio.to_thread(authorium, "setup", env=env)
         assert second.returncode == 0, second.stderr
         assert "applied migration" not in second.stdout and "signing key" not in second.stdout
+        assert "notes API" not in second.stdout
+        notes = await conn.fetchrow("SELECT identifier, scopes FROM resources WHERE resource_id = 'notes'")
+        assert (notes["identifier"], list(notes["scopes"])) == (
+            "http://127.0.0.1:8001",
+            ["notes:read", "notes:write", "notes:admin"],
+        )
         redirect_uris = await conn.fetchval("SELECT redirect_uris FROM clients WHERE client_id = 'authorium-demo'")
         assert list(redirect_uris) == ["https://demo2.example/callback"]
         assert await conn.fetchval("SELECT count(*) FROM clients WHERE client_id = 'authorium-demo'") == 1

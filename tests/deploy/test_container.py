@@ -16,7 +16,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from authorium.healthcheck import served_port
+from authorium.healthcheck import private_port
 from tests.conftest import DEMO_CLIENT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,36 +84,43 @@ def test_the_package_the_image_installs_carries_templates_static_files_and_migra
 
 
 @pytest.mark.parametrize(
-    ("argv", "port"),
+    ("argv", "environ", "port"),
     [
-        (["/opt/authorium/bin/python", "/opt/authorium/bin/authorium", "serve", "authz"], 8000),
-        (["authorium", "serve", "resource"], 8001),
-        (["authorium", "serve", "client-demo", "--port", "9002"], 9002),
-        (["authorium", "serve", "client-demo", "--host", "0.0.0.0", "--port=9003"], 9003),
-        (["authorium", "setup"], None),
-        (["sh"], None),
+        (["/opt/authorium/bin/python", "/opt/authorium/bin/authorium", "serve", "authz"], {}, 8010),
+        (["authorium", "serve", "resource"], {}, 8011),
+        (["authorium", "serve", "client-demo", "--port", "9002"], {}, 8012),
+        (["authorium", "serve", "client-demo", "--host", "0.0.0.0"], {"AUTHORIUM_ADMIN_PORT": "9012"}, 9012),
+        (["authorium", "setup"], {}, None),
+        (["sh"], {}, None),
     ],
 )
-def test_the_health_check_asks_the_port_the_container_serves(argv: list[str], port: int | None) -> None:
-    assert served_port(argv) == port
+def test_the_health_check_asks_the_private_port_of_the_service_the_container_serves(
+    argv: list[str], environ: dict[str, str], port: int | None
+) -> None:
+    assert private_port(argv, environ) == port
 
 
-async def test_the_health_check_passes_against_a_running_service_and_fails_without_one(
+async def test_the_health_check_passes_once_the_service_is_ready_and_fails_without_one(
     environ: dict[str, str],
 ) -> None:
+    """Healthy means ready (what compose's `service_healthy` waits for), asked on the private listener: the public one
+    does not answer `/readyz` (issue 14)."""
     from client_demo.app import create_app
     from client_demo.settings import ClientDemoSettings
-    from tests.servers import run_service
+    from tests.servers import private_url, run_service
 
     code = (
         "import sys; from authorium import healthcheck as h; "
-        "h.served_port = lambda _: int(sys.argv[1]); sys.exit(h.main())"
+        "h.private_port = lambda *_: int(sys.argv[1]); sys.exit(h.main())"
     )
-    async with run_service(ClientDemoSettings.from_env, create_app, {**environ, **DEMO_CLIENT_ENV}) as (url, _):
-        port = url.rsplit(":", 1)[1]
-        alive = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code, port], capture_output=True)
+    async with run_service(ClientDemoSettings.from_env, create_app, {**environ, **DEMO_CLIENT_ENV}) as (url, app):
+        private = private_url(app).rsplit(":", 1)[1]
+        public = url.rsplit(":", 1)[1]
+        alive = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code, private], capture_output=True)
+        wrong = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code, public], capture_output=True)
     assert alive.returncode == 0, alive.stderr
-    dead = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code, port], capture_output=True)
+    assert wrong.returncode == 1, "the public listener answers /readyz with 404"
+    dead = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code, private], capture_output=True)
     assert dead.returncode == 1 and b"unhealthy" in dead.stderr
 
 
@@ -162,6 +169,20 @@ def test_compose_wires_stores_setup_and_services_in_order(compose: dict[str, Any
     assert services["resource"]["depends_on"]["authz"]["condition"] == "service_healthy"
     assert services["client-demo"]["depends_on"]["authz"]["condition"] == "service_healthy"
     assert set(compose["volumes"]) == {"postgres-data", "redis-data"}
+
+
+def test_compose_health_checks_ask_the_private_listener_which_is_published_nowhere(compose: dict[str, Any]) -> None:
+    """Issue 14: each service's health check is `/readyz` on its private listener (AUTHORIUM_ADMIN_PORT in its
+    environment, which the health check reads as the service does), and no host port maps to a private listener."""
+    services = compose["services"]
+    private = {"authz": 8010, "resource": 8011, "client-demo": 8012}
+    for name, port in private.items():
+        service = services[name]
+        assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "authorium.healthcheck"]
+        assert private_port(service["command"], service["environment"]) == port
+        published = {int(mapping.split(":")[-1]) for mapping in service.get("ports", [])}
+        assert not published & set(private.values()), f"{name} publishes a private listener"
+        assert "expose" not in service
 
 
 def test_every_variable_compose_needs_is_in_env_example(compose: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version, major_minor
 
+from authorium.services import SERVICES as CLI_SERVICES
 from authorium_shared.keys import generate_kek
 from authz.settings import AuthzSettings
 from client_demo.settings import ClientDemoSettings
@@ -45,6 +46,9 @@ IMAGE = f"{IMAGE_NAME}:0.1.0"
 # The image each rendering runs: the base's tag, or on kind the one built and loaded on this machine.
 IMAGES = {"base": IMAGE, "overlay": IMAGE, "kind": "authorium:dev"}
 SERVICES = {"authz": 8000, "resource": 8001, "client-demo": 8002}
+# Each service's private listener (issue 14): the port its settings default to, which the manifests leave in place.
+PRIVATE_PORTS = {name: CLI_SERVICES[name].default_admin_port for name in SERVICES}
+PROMETHEUS = ("monitoring", {"app.kubernetes.io/name": "prometheus"})
 AUTHORIUM_LABELS = {"app.kubernetes.io/name": "authorium"}
 
 # The documented placeholders (RFC 5737 documentation addresses) the operator replaces.
@@ -246,6 +250,8 @@ def test_base_holds_what_operators_apply(base: Objects) -> None:
                     "authz-ingress",
                     "resource-ingress",
                     "client-demo-ingress",
+                    "private-listeners-ingress",
+                    "private-listeners-egress",
                 )
             ],
         ]
@@ -392,15 +398,23 @@ def test_deployment_serves_probes_and_stops_gracefully(base: Objects, service: s
     (container,) = pod["containers"]
     assert container["command"] == ["authorium", "serve", service, "--host", "0.0.0.0", "--port", str(port)]
     named_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert named_ports == {"http": port}
+    private = PRIVATE_PORTS[service]
+    assert named_ports == {"http": port, "admin": private}
 
     def probe(kind: str) -> tuple[str, int]:
         get = container[kind]["httpGet"]
         return get["path"], named_ports.get(get["port"], get["port"])
 
+    # Readiness on the private listener, the only one that answers it (issue 14); liveness on either.
     assert probe("livenessProbe") == ("/healthz", port)
     assert probe("startupProbe") == ("/healthz", port)
-    assert probe("readinessProbe") == ("/readyz", port)
+    assert probe("readinessProbe") == ("/readyz", private)
+    # The private listener is where the service's settings put it: nothing sets AUTHORIUM_ADMIN_PORT otherwise.
+    assert "AUTHORIUM_ADMIN_PORT" not in env_of(deployment)
+    assert "AUTHORIUM_ADMIN_PORT" not in config_map(base)["data"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == (str(private), "/metrics")
     # SIGTERM comes after the preStop pause; the service then needs up to 10 s.
     pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pause + 10 < pod["terminationGracePeriodSeconds"] <= 30
@@ -639,8 +653,14 @@ def test_every_deployment_has_a_service_and_a_disruption_budget(rendered: Object
         assert [s["metadata"]["name"] for s in matching] == [name]
         for port in matching[0]["spec"]["ports"]:
             assert ports.get(port["targetPort"], port["targetPort"]) in ports.values()
-            if name in SERVICES:
-                assert port["port"] == SERVICES[name]
+        if name in SERVICES:
+            # The public port; and authz's private one, the admin API's address for callers in the namespace.
+            # Prometheus scrapes pods, so no other Service exposes a private listener.
+            exposed = {p["name"]: (p["port"], p["targetPort"]) for p in matching[0]["spec"]["ports"]}
+            expected = {"http": (SERVICES[name], "http")}
+            if name == "authz":
+                expected["admin"] = (PRIVATE_PORTS[name], "admin")
+            assert exposed == expected, name
         if name not in SERVICES:
             continue
         covering = [b for b in budgets.values() if selects(b["spec"]["selector"], labels)]
@@ -690,6 +710,18 @@ def test_ingress_serves_the_three_public_hosts_over_tls(base: Objects) -> None:
     assert set(tls["hosts"]) == set(expected) and tls["secretName"]
     assert "ingressClassName" not in ingress["spec"]  # left to the operator
     assert not ingress["metadata"].get("annotations")
+
+
+def test_the_ingress_never_routes_a_private_listener(rendered: Objects) -> None:
+    """Issue 14: every backend of every Ingress is a Service's public port, by name or by number."""
+    for ingress in of_kind(rendered, "Ingress").values():
+        backends = [path["backend"] for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+        backends += [ingress["spec"]["defaultBackend"]] if "defaultBackend" in ingress["spec"] else []
+        assert backends
+        for backend in backends:
+            port = backend["service"]["port"]
+            assert port.get("name") == "http" and "number" not in port, backend
+            assert port.get("number") not in PRIVATE_PORTS.values()
 
 
 # Network policies, evaluated
@@ -841,6 +873,23 @@ def test_services_are_reached_only_from_the_ingress_controller_and_their_clients
     assert reachable(rendered, pod("client-demo"), Peer(ip=PUBLIC_INGRESS_IP), 443) is not on_kind
     assert reachable(rendered, pod("client-demo"), INGRESS_CONTROLLER, 443) is not on_kind
     assert not reachable(rendered, pod("authz"), INGRESS_CONTROLLER, 443)
+
+
+def test_private_listeners_admit_only_this_namespace_and_prometheus(rendered: Objects) -> None:
+    """Issue 14: readiness, metrics and the admin API answer any pod of the namespace and Prometheus (from the
+    documented namespace), and nobody else: not the ingress controller, not another namespace. Prometheus reaches
+    no public port through this rule."""
+    prometheus = Peer(*PROMETHEUS)
+    in_namespace = [pod(component) for component in COMPONENTS] + [Peer(NAMESPACE, {"app": "operator-tool"})]
+    for service, private in PRIVATE_PORTS.items():
+        for caller in [*in_namespace, prometheus]:
+            assert reachable(rendered, caller, pod(service), private), (caller.labels, service)
+        for stranger in (INGRESS_CONTROLLER, ELSEWHERE, Peer("monitoring-not", PROMETHEUS[1])):
+            assert not reachable(rendered, stranger, pod(service), private), (stranger.namespace, service)
+        assert not reachable(rendered, prometheus, pod(service), SERVICES[service])
+    policy = one(rendered, "NetworkPolicy", "private-listeners-ingress")["spec"]
+    (rule,) = policy["ingress"]
+    assert sorted(p["port"] for p in rule["ports"]) == sorted(PRIVATE_PORTS.values())
 
 
 @pytest.mark.parametrize("name", ["overlay", "kind"])

@@ -17,6 +17,7 @@ from tests.authz.flows import authorize as walk_authorization
 from tests.authz.flows import browser, make_client, make_user, pkce_pair, token_request
 from tests.faults.conftest import STALENESS, redis_stack
 from tests.faults.traffic import Load, assert_only, call, is_unavailable
+from tests.servers import private_url
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ async def test_redis_killed_mid_stream(environ: dict[str, str], db: asyncpg.Pool
             stack.redis.wait()
             killed = time.monotonic()
             await asyncio.sleep(OUTAGE / 2)
-            ready = await call(http, "readyz", "GET", stack.authz + "/readyz")
+            ready = await call(http, "readyz", "GET", private_url(stack.authz) + "/readyz")
             await asyncio.sleep(OUTAGE / 2)
             revoked_before = next(token for token, at in traffic.revoked.items() if at < killed)
             watching = asyncio.create_task(traffic.watch(revoked_before, seconds=5.0))

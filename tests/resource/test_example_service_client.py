@@ -13,12 +13,13 @@ import asyncpg
 
 from tests.authz.flows import make_client
 from tests.resource.conftest import ResourceFactory
+from tests.servers import private_url
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "service_client.py"
 
 
 async def _token_requests(http: aiohttp.ClientSession, authz: str) -> float:
-    async with http.get(authz + "/metrics") as resp:
+    async with http.get(private_url(authz) + "/metrics") as resp:
         text = await resp.text()
     found = re.findall(r'http_requests_total\{method="POST",route="/token",status="200"\} ([0-9.]+)', text)
     return sum(float(v) for v in found)

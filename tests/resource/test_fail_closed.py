@@ -17,6 +17,7 @@ from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.revocation_lists import Revocation, RevocationList
 from tests.processes import free_port, redis_server
 from tests.resource.conftest import RESOURCE_URL, Caller, ResourceFactory, service_token, unverified_claims
+from tests.servers import private_url
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -78,7 +79,7 @@ async def test_fails_closed_while_redis_is_down_and_recovers_alone(
             AUTHORIUM_REVOCATION_MAX_STALENESS=str(STALENESS),
         ) as api:
             assert (await _get(http, api + "/api/me", kept))[0] == 200
-            assert (await _get(http, api + "/readyz"))[0] == 200
+            assert (await _get(http, private_url(api) + "/readyz"))[0] == 200
 
             # Listed without an announcement, as if the message were lost: only a reload can find it.
             redis = Redis.from_url(redis_url)
@@ -105,7 +106,7 @@ async def test_fails_closed_while_redis_is_down_and_recovers_alone(
             # No token at all is still a plain 401: there is nothing to vouch for.
             assert (await _get(http, api + "/api/me"))[0] == 401
 
-            status, body, _ = await _get(http, api + "/readyz")
+            status, body, _ = await _get(http, private_url(api) + "/readyz")
             assert status == 503
             assert "revocation feed has been down" in body["reasons"]["revocation_feed"], body
             assert (await _get(http, api + "/healthz"))[0] == 200
@@ -114,7 +115,7 @@ async def test_fails_closed_while_redis_is_down_and_recovers_alone(
                 started = time.monotonic()
                 await _wait_for(http, api + "/api/me", kept, 200, within=5)
                 assert time.monotonic() - started < 5
-                await _wait_for(http, api + "/readyz", None, 200, within=3)
+                await _wait_for(http, private_url(api) + "/readyz", None, 200, within=3)
                 # The list was reloaded on reconnect: the revocation no message announced is honoured.
                 status, body, _ = await _get(http, api + "/api/me", revoked_later)
                 assert (status, body["error"]) == (401, "invalid_token"), body
@@ -141,8 +142,8 @@ async def test_starts_closed_when_redis_is_not_there_yet(
         status, body, headers = await _get(http, api + "/api/me", caller)
         assert status == 503
         _assert_unavailable(body, headers)
-        status, body, _ = await _get(http, api + "/readyz")
+        status, body, _ = await _get(http, private_url(api) + "/readyz")
         assert status == 503 and "revocation_feed" in body["reasons"], body
         with redis_server(port, tmp_path):
             await _wait_for(http, api + "/api/me", caller, 200, within=5)
-            await _wait_for(http, api + "/readyz", None, 200, within=3)
+            await _wait_for(http, private_url(api) + "/readyz", None, 200, within=3)

@@ -21,6 +21,7 @@ from authorium_shared.revocation_lists import RevocationList, announce_resync
 from tests.authz.flows import make_client, make_user, sign_in_and_redeem, token_request
 from tests.processes import redis_server
 from tests.resource.conftest import RESOURCE_URL, running_authz, running_resource, unverified_claims
+from tests.servers import private_url
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -86,7 +87,7 @@ async def test_a_replica_started_after_redis_lost_its_keys_never_accepts_a_revok
                 for _ in range(10):
                     assert (await _me(http, late, revoked), await _me(http, api, revoked)) == (401, 401)
                     await asyncio.sleep(0.1)
-                async with http.get(late + "/readyz") as resp:
+                async with http.get(private_url(late) + "/readyz") as resp:
                     assert resp.status == 200, await resp.text()
 
 
@@ -165,7 +166,7 @@ async def test_a_replica_that_finds_no_marker_stays_closed_until_a_refill_is_ann
             async with running_resource({**env, "AUTHORIUM_ISSUER": authz}) as api:
                 for _ in range(3):
                     assert await _me(http, api, token) == 503
-                    async with http.get(api + "/readyz") as resp:
+                    async with http.get(private_url(api) + "/readyz") as resp:
                         assert resp.status == 503
                         assert "generation marker" in (await resp.json())["reasons"]["revocation_feed"]
                     await asyncio.sleep(0.5)

@@ -19,6 +19,7 @@ from tests.resource.conftest import (
     service_token,
     user_token,
 )
+from tests.servers import private_url
 from tests.waiting import eventually
 
 
@@ -94,5 +95,5 @@ async def test_revocations_made_before_start_are_loaded_at_start(
         # No event reached this server: only the list it loaded at start can know.
         assert await _status(http, fresh, revoked) == 401
         assert await _status(http, fresh, kept) == 200
-        async with http.get(fresh + "/readyz") as resp:
+        async with http.get(private_url(fresh) + "/readyz") as resp:
             assert resp.status == 200, await resp.text()

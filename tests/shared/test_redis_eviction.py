@@ -26,7 +26,7 @@ from resource_server.settings import ResourceSettings
 from tests.conftest import DEMO_CLIENT_ENV
 from tests.processes import free_port, redis_cluster, redis_server
 from tests.revocations import refilled
-from tests.servers import run_service
+from tests.servers import private_url, run_service
 from tests.waiting import eventually
 
 SERVICES: list[tuple[str, Callable[..., Any], Callable[[Any], web.Application]]] = [
@@ -71,8 +71,8 @@ async def service_on_private_redis(
         if stated is not None:
             env["AUTHORIUM_REDIS_MAXMEMORY_POLICY"] = stated
         await refilled(env["REDIS_URL"], env["AUTHORIUM_REDIS_PREFIX"])  # the revocation lists, as an authz fills them
-        async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
-            yield url, http, port
+        async with run_service(settings, factory, env) as (_, app), aiohttp.ClientSession() as http:
+            yield private_url(app), http, port
 
 
 async def readiness(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
@@ -147,8 +147,8 @@ async def test_config_refused_by_an_acl_without_the_setting_is_not_ready(environ
     with redis_server(config=config) as (port, _):
         env = {**environ, "REDIS_URL": f"redis://authorium:secret@127.0.0.1:{port}/0"}
         await refilled(f"redis://127.0.0.1:{port}/0", env["AUTHORIUM_REDIS_PREFIX"])
-        async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
-            status, body = await readiness(http, url)
+        async with run_service(settings, factory, env) as (_, app), aiohttp.ClientSession() as http:
+            status, body = await readiness(http, private_url(app))
     assert status == 503
     assert set(body["reasons"]) == {"redis_eviction"}
     assert "NOPERM" in body["reasons"]["redis_eviction"] or "permission" in body["reasons"]["redis_eviction"]
@@ -167,7 +167,8 @@ async def test_a_redis_that_answers_only_after_the_start_is_read_within_seconds(
     _, settings, factory = SERVICES[2]
     port = free_port()
     env = {**environ, **DEMO_CLIENT_ENV, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
-    async with run_service(settings, factory, env) as (url, _), aiohttp.ClientSession() as http:
+    async with run_service(settings, factory, env) as (_, app), aiohttp.ClientSession() as http:
+        url = private_url(app)
         status, body = await readiness(http, url)
         assert status == 503
         assert body["reasons"]["redis_eviction"].startswith("maxmemory-policy not read yet"), body

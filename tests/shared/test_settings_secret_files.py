@@ -49,6 +49,7 @@ def test_the_secret_variables_are_the_ones_the_issue_names() -> None:
         "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET",
         "AUTHORIUM_REGISTRATION_TOKEN",
         "AUTHORIUM_DEMO_PASSWORD",
+        "AUTHORIUM_ADMIN_CLIENT_SECRET",
     }
 
 

@@ -15,7 +15,7 @@ from authorium_shared.service import base_app
 from authz import contexts
 from authz.appkeys import SETTINGS
 from authz.interaction import page_errors
-from authz.routes import add_routes
+from authz.routes import add_private_routes, add_routes
 from authz.settings import AuthzSettings
 
 SERVICE = "authz"
@@ -28,10 +28,17 @@ def create_app(settings: AuthzSettings) -> web.Application:
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
-    for context in (contexts.stores, contexts.passwords, contexts.signing_keys, contexts.revocations):
+    for context in (
+        contexts.stores,
+        contexts.resources,
+        contexts.passwords,
+        contexts.signing_keys,
+        contexts.revocations,
+    ):
         app.cleanup_ctx.append(asynccontextmanager(context))
     # Serve once the revocations are loaded, or after a short wait (then introspection fails closed until then).
     app.cleanup_ctx.append(event_feed(start_wait=settings.revocation_max_staleness))
     app.cleanup_ctx.append(asynccontextmanager(contexts.pruning))
     add_routes(app, HERE / "static")
+    add_private_routes(app.router)
     return app

@@ -12,6 +12,7 @@ from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.ratelimit import Counter, LoginThrottle
+from authz.resources.registry import ResourceCache
 from authz.revocation.revoker import Revoker
 from authz.sessions.store import SessionStore
 from authz.settings import AuthzSettings
@@ -27,6 +28,8 @@ AUDIT = web.AppKey("audit_log", AuditLog)
 # Clients
 CLIENTS = web.AppKey("clients", ClientCache)
 TOKEN_RATE_LIMIT = web.AppKey("token_rate_limit", Counter)
+# The APIs tokens are issued for (RFC 8707)
+RESOURCES = web.AppKey("resources", ResourceCache)
 # People
 USERS = web.AppKey("users", UserRepository)
 PASSWORDS = web.AppKey("passwords", Passwords)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -35,3 +36,46 @@ class AuditLog:
             request_id.get(),
             details or {},
         )
+
+
+def event_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "occurred_at": row["occurred_at"].isoformat(),
+        "type": row["event"],
+        "client_id": row["client_id"],
+        "user_id": str(row["user_id"]) if row["user_id"] else None,
+        "remote_addr": row["remote_addr"],
+        "request_id": row["request_id"],
+        "details": row["details"],
+    }
+
+
+async def query(
+    pool: asyncpg.Pool,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    event: str | None = None,
+    user_id: uuid.UUID | None = None,
+    client_id: str | None = None,
+    before_id: int | None = None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Audit events, newest first (by id, below `before_id`): from `since` (inclusive) to `until` (exclusive), of
+    type `event`, about `user_id`, about `client_id`."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        """SELECT id, occurred_at, event, client_id, user_id, remote_addr, request_id, details FROM audit_events
+           WHERE ($1::timestamptz IS NULL OR occurred_at >= $1) AND ($2::timestamptz IS NULL OR occurred_at < $2)
+             AND ($3::text IS NULL OR event = $3) AND ($4::uuid IS NULL OR user_id = $4)
+             AND ($5::text IS NULL OR client_id = $5) AND ($6::bigint IS NULL OR id < $6)
+           ORDER BY id DESC LIMIT $7""",
+        since,
+        until,
+        event,
+        user_id,
+        client_id,
+        before_id,
+        limit,
+    )
+    return rows

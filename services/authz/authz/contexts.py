@@ -24,6 +24,7 @@ from authz.appkeys import (
     MINTER,
     PASSWORDS,
     PENDING,
+    RESOURCES,
     REVOKER,
     SESSIONS,
     SETTINGS,
@@ -38,6 +39,8 @@ from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
 from authz.pruning import prune_periodically
 from authz.ratelimit import Counter, LoginThrottle
+from authz.resources.registry import ResourceCache
+from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
 from authz.revocation.revoker import Revoker
 from authz.sessions.store import SessionStore
@@ -67,6 +70,17 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
     app[GRANT_STORE] = GrantRepository(pool)
     yield
+
+
+async def resources(app: web.Application) -> AsyncIterator[None]:
+    """The resource registry (RFC 8707), loaded now and kept current: on `resources` events and feed reconnects,
+    and on a timer."""
+    registry = ResourceCache(ResourceRepository(app[PG_POOL], app[SETTINGS]))
+    await registry.reload()
+    app[RESOURCES] = registry
+    app[EVENT_SUBSCRIBERS].append(registry)
+    async with background(registry.reload_periodically()):
+        yield
 
 
 async def passwords(app: web.Application) -> AsyncIterator[None]:

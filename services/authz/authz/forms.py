@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -11,6 +12,8 @@ from multidict import MultiMapping
 from authorium_shared.errors import InvalidRequest
 
 MAX_VALUE_LENGTH = 4096
+# Parameters a request may send more than once (RFC 8707 section 2: `resource`); read with `repeated`.
+REPEATABLE = frozenset({"resource"})
 
 
 def single_values(params: MultiMapping[str], *, unchecked: Collection[str] = ()) -> dict[str, str]:
@@ -18,7 +21,7 @@ def single_values(params: MultiMapping[str], *, unchecked: Collection[str] = ())
     parameters skip the length and NUL checks, for callers that only look such a value up, never store it."""
     values: dict[str, str] = {}
     for name in params:
-        if name in values:
+        if name in values or name in REPEATABLE:
             continue
         found = params.getall(name)
         if len(found) > 1:
@@ -32,6 +35,18 @@ def single_values(params: MultiMapping[str], *, unchecked: Collection[str] = ())
         if value:
             values[name] = value
     return values
+
+
+def repeated(params: MultiMapping[Any], name: str) -> tuple[str, ...]:
+    """Every non-empty value of a REPEATABLE parameter, in order, with the checks `single_values` makes."""
+    assert name in REPEATABLE
+    found = [value for value in params.getall(name, []) if isinstance(value, str) and value]
+    for value in found:
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidRequest(f"parameter {name!r} is too long")
+        if "\x00" in value:
+            raise InvalidRequest(f"parameter {name!r} contains a NUL character")
+    return tuple(found)
 
 
 async def read_form(request: web.Request, *, unchecked: Collection[str] = ()) -> dict[str, str]:

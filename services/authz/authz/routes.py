@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from authz import browser_origins
+from authz.admin import add_admin_routes
 from authz.appkeys import SETTINGS
 from authz.endpoints import (
     authorize,
@@ -49,3 +50,10 @@ def add_routes(app: web.Application, static: Path) -> None:
         router.add_put(paths.CLIENT_CONFIGURATION, client_configuration.update)
         router.add_delete(paths.CLIENT_CONFIGURATION, client_configuration.delete)
     router.add_static("/static", static)
+
+
+def add_private_routes(router: web.UrlDispatcher) -> None:
+    """The routes only the private listener answers (`authorium_shared.listeners`: everything under `/admin/`);
+    `/readyz` and `/metrics` come with every service's `base_app`. Handlers here reach `request.app[KEY]` exactly as
+    the public endpoints do: one application serves both listeners."""
+    add_admin_routes(router)

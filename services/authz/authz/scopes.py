@@ -10,9 +10,11 @@ from authorium_shared.errors import InvalidScope
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")
 MAX_SCOPES = 50
 # Scopes about a signed-in person (OpenID Connect Core section 5.4 and 11); meaningless for a service token.
-# Discovery lists these as `scopes_supported`, in this order.
+# Discovery's `scopes_supported` lists these, in this order, then the registered resources' scopes.
 OPENID = "openid"
 USER_SCOPES = (OPENID, "profile", "email", "offline_access")
+# The admin API's scope (DESIGN.md, "Admin API"): a client-credentials token asking for it alone is for the admin API.
+ADMIN_SCOPE = "authorium:admin"
 # What a client registered without `scope` may ask for (RFC 7591 section 2 leaves the default to the server):
 # everything about a signed-in person, nothing of any API.
 DEFAULT_CLIENT_SCOPES = USER_SCOPES
@@ -52,6 +54,7 @@ _DESCRIPTIONS = {
     "notes:read": "Read your notes",
     "notes:write": "Create, change and delete your notes",
     "notes:admin": "Read every user's notes",
+    ADMIN_SCOPE: "Manage this Authorium server",
 }
 
 

@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 from authorium_shared.errors import InvalidScope
 from authorium_shared.keys import ALGORITHMS, KeyEncryptionKeys, parse_kek
 from authorium_shared.settings import (
+    DEFAULT_AUTHZ_ADMIN_PORT,
     DEFAULT_RESOURCE_URL,
     CommonSettings,
     ConfigError,
+    admin_port,
     env_bool,
     env_float,
     env_int,
@@ -22,6 +24,7 @@ from authorium_shared.settings import (
 )
 from authz.scopes import DEFAULT_CLIENT_SCOPES, MAX_SCOPES, parse_scope
 
+DEFAULT_ADMIN_URL = "http://127.0.0.1:8010"
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 # What a dynamically registered client may ask for unless the operator says otherwise: the default scopes and the
 # notes API's scopes for a person's own notes; never `notes:admin`, which reads everyone's.
@@ -39,6 +42,8 @@ class AuthzSettings:
     # AUTHORIUM_KEK, and AUTHORIUM_KEK_PREVIOUS while keys stored under it are re-encrypted.
     kek: KeyEncryptionKeys
     resource_url: str
+    # The admin API's identifier (RFC 8707): the `aud` of tokens with scope `authorium:admin`.
+    admin_url: str
     access_token_ttl: int
     id_token_ttl: int
     refresh_token_ttl: int
@@ -57,6 +62,8 @@ class AuthzSettings:
     audit_retention_days: int
     # How long the revocation feed may be down before introspection and userinfo are refused (fail closed).
     revocation_max_staleness: float
+    # The private listener's port (readiness, metrics, the admin API), AUTHORIUM_ADMIN_PORT.
+    admin_port: int
 
     @property
     def secure_cookies(self) -> bool:
@@ -100,6 +107,7 @@ class AuthzSettings:
             common=common,
             kek=kek,
             resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
+            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
             access_token_ttl=env_int(environ, "AUTHORIUM_ACCESS_TOKEN_TTL", 600, minimum=30, maximum=86400),
             id_token_ttl=env_int(environ, "AUTHORIUM_ID_TOKEN_TTL", 600, minimum=30, maximum=86400),
             refresh_token_ttl=env_int(
@@ -120,6 +128,7 @@ class AuthzSettings:
             registration_grant_types=_grant_types(
                 environ, "AUTHORIUM_REGISTRATION_GRANT_TYPES", DEFAULT_REGISTRATION_GRANT_TYPES
             ),
+            admin_port=admin_port(environ, DEFAULT_AUTHZ_ADMIN_PORT),
         )
 
 

@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from authorium_shared.settings import (
+    DEFAULT_CLIENT_DEMO_ADMIN_PORT,
     DEFAULT_CLIENT_DEMO_URL,
     DEFAULT_RESOURCE_URL,
     CommonSettings,
     ConfigError,
+    admin_port,
     env_int,
     env_str,
     env_url,
@@ -33,6 +35,8 @@ class ClientDemoSettings:
     # Where this server reaches the authorization server server-to-server (discovery, token, revocation,
     # userinfo, JWKS), when that differs from the public issuer, as inside compose or a cluster.
     authz_url: str
+    # The private listener's port (readiness, metrics), AUTHORIUM_ADMIN_PORT.
+    admin_port: int
 
     @property
     def issuer(self) -> str:
@@ -69,4 +73,5 @@ class ClientDemoSettings:
             authz_url=env_url(
                 environ, "AUTHORIUM_CLIENT_DEMO_AUTHZ_URL", common.issuer, schemes=("http", "https"), path_allowed=False
             ),
+            admin_port=admin_port(environ, DEFAULT_CLIENT_DEMO_ADMIN_PORT),
         )

@@ -30,8 +30,9 @@ class AccessToken:
 
     @property
     def is_service(self) -> bool:
-        """A client-credentials token: the client acts for itself, not for a user."""
-        return self.grant_id is None and self.subject == self.client_id
+        """A client-credentials token: the client acts for itself, not for a user (a client id is never a user's
+        `sub`). It carries the client's service grant id, which disabling or deleting the client revokes."""
+        return self.subject == self.client_id
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> AccessToken:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from authorium_shared.settings import DEFAULT_RESOURCE_URL, CommonSettings, env_float, env_url
+from authorium_shared.settings import (
+    DEFAULT_RESOURCE_ADMIN_PORT,
+    DEFAULT_RESOURCE_URL,
+    CommonSettings,
+    admin_port,
+    env_float,
+    env_url,
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,8 @@ class ResourceSettings:
     leeway: float
     # How long the revocation feed may be down before requests are refused (fail closed), seconds.
     revocation_max_staleness: float
+    # The private listener's port (readiness, metrics), AUTHORIUM_ADMIN_PORT.
+    admin_port: int
 
     @property
     def issuer(self) -> str:
@@ -39,4 +48,5 @@ class ResourceSettings:
             revocation_max_staleness=env_float(
                 environ, "AUTHORIUM_REVOCATION_MAX_STALENESS", 5.0, minimum=0.5, maximum=300.0
             ),
+            admin_port=admin_port(environ, DEFAULT_RESOURCE_ADMIN_PORT),
         )

@@ -33,6 +33,7 @@ class PendingRequest:
     login_done: bool = False
     login_hint: str | None = None  # `login_hint`, when it could be a username: prefills the login page
     hint_subject: str | None = None  # the subject of a verified `id_token_hint`
+    resources: tuple[str, ...] = ()  # identifiers of the resources the token will be for (RFC 8707)
 
     def needs_login(self, session: Session) -> bool:
         """Whether the person must sign in (again) for this request, unless they just did (OIDC Core 3.1.2.1):
@@ -76,6 +77,7 @@ class PendingRequests:
             return None
         data["scopes"] = tuple(data["scopes"])
         data["prompt"] = tuple(data["prompt"])
+        data["resources"] = tuple(data.get("resources", ()))
         return PendingRequest(**data)
 
     async def update(self, rid: str, request: PendingRequest, **changes: object) -> PendingRequest:

@@ -38,6 +38,7 @@ async def answer_with_code(request: web.Request, pending: PendingRequest, sessio
             grant_id=str(uuid.uuid4()),
             code_challenge=pending.code_challenge,
             nonce=pending.nonce,
+            resources=pending.resources,
         )
     )
     params = {"code": code}

@@ -48,8 +48,11 @@ def _failure(description: str, *, basic: bool) -> InvalidClient:
     return _basic_failure(description) if basic else InvalidClient(description, status=400)
 
 
-async def authenticate(request: web.Request, form: Mapping[str, str], clients: ClientCache) -> Client:
-    """The client the request authenticates as; InvalidClient (or InvalidRequest) otherwise."""
+async def authenticate(
+    request: web.Request, form: Mapping[str, str], clients: ClientCache, *, public: bool = True
+) -> Client:
+    """The client the request authenticates as; InvalidClient (or InvalidRequest) otherwise. With `public=False`,
+    a public client is refused too: an endpoint for confidential clients only (RFC 7662 section 2.1)."""
     headers = request.headers.getall("Authorization", [])
     if len(headers) > 1:
         # RFC 9110 section 11.6.2 allows one set of credentials; which of two would count is anyone's guess.
@@ -78,8 +81,10 @@ async def authenticate(request: web.Request, form: Mapping[str, str], clients: C
     if client.is_public:
         if secret_or_none:
             raise _failure("a public client has no secret", basic=basic is not None)
+        if not public:
+            raise _failure("this endpoint is for confidential clients only", basic=basic is not None)
         return client
-    if not secret_or_none or not credentials.matches(secret_or_none, client.secret_hash):
+    if not secret_or_none or not credentials.matches_client(secret_or_none, client):
         raise _failure("unknown client or wrong credentials", basic=basic is not None)
     used = "client_secret_basic" if basic is not None else "client_secret_post"
     if not accepts(client, used):

@@ -41,6 +41,11 @@ class ClientCache(Subscriber):
         self._entries: dict[str, tuple[float, Client]] = {}
 
     async def get(self, client_id: str) -> Client | None:
+        """The client, if it exists and is not disabled (a disabled client is kept, so it costs no lookup)."""
+        client = await self._get(client_id)
+        return None if client is None or client.disabled else client
+
+    async def _get(self, client_id: str) -> Client | None:
         entry = self._entries.get(client_id)
         now = self.clock()
         if entry is not None and entry[0] > now:

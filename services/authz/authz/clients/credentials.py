@@ -8,6 +8,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime
+
+from authz.clients.records import Client
 
 
 def new_client_id() -> str:
@@ -34,7 +37,21 @@ def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
+def matches_client(secret: str, client: Client, now: datetime | None = None) -> bool:
+    """Whether `secret` is the client's: its current one, or the one it replaced while the overlap lasts. Both are
+    compared, so the time taken says nothing about which matched."""
+    current = matches(secret, client.secret_hash)
+    expires = client.previous_secret_expires_at
+    in_overlap = expires is not None and expires > (now or datetime.now(UTC))
+    previous = matches(secret, client.previous_secret_hash if in_overlap else _NO_SECRET)
+    return current or (previous and in_overlap)
+
+
 def matches(secret: str, stored_digest: bytes | None) -> bool:
     if stored_digest is None:
         return False
     return hmac.compare_digest(digest(secret), stored_digest)
+
+
+# What the previous secret is compared against outside an overlap, so the comparison costs the same.
+_NO_SECRET = digest(new_secret())

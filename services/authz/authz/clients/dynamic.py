@@ -12,9 +12,9 @@ import asyncpg
 
 from authorium_shared.errors import InvalidClientMetadata
 from authz.audit import AuditLog
-from authz.clients import credentials
+from authz.clients import credentials, management
 from authz.clients.records import Client, ClientSpec
-from authz.clients.registration import build_spec
+from authz.clients.registration import build_spec, check_known_scopes
 from authz.clients.repository import ClientRepository
 from authz.revocation.revoker import Revoker
 from authz.scopes import DEFAULT_CLIENT_SCOPES
@@ -162,6 +162,7 @@ async def replace_client(
 ) -> Client | None:
     """Replace the metadata of `client_id` and record it, in one transaction; None if it no longer exists."""
     async with pool.acquire() as conn, conn.transaction():
+        await check_known_scopes(conn, spec)
         client = await ClientRepository.update(conn, client_id, spec)
         if client is not None:
             details = {"name": client.name}
@@ -179,11 +180,11 @@ async def delete_client(
     recorded in Postgres in the same transaction as the deletion, then announced."""
     expires_at = revoker.grant_revocation_expiry()
     async with pool.acquire() as conn, conn.transaction():
-        if not await ClientRepository.lock(conn, client_id):
+        client = await ClientRepository.locked(conn, client_id)
+        if client is None:
             return False
-        revoked = await revoker.grants.revoke_client(conn, client_id, "client deleted", expires_at)
-        await ClientRepository.delete(conn, client_id)
-        details = {"grants_revoked": len(revoked)}
+        revoked = await management.remove(conn, revoker, client, "client deleted", expires_at)
+        details = {"grants_revoked": len(revoked) - 1}
         await audit.record("client_deleted", client_id=client_id, remote_addr=remote_addr, details=details, conn=conn)
     await revoker.announce_grants(revoked, expires_at)
     return True

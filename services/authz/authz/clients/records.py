@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,11 @@ class ClientSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
     # Whether the method was named (by the client at registration, or by the operator): then it is the only one.
     auth_method_explicit: bool = False
+    # May introspect any token of this issuer (RFC 7662 section 2.1): for the operator to grant, never a client.
+    may_introspect: bool = False
+    # Lifetimes of this client's tokens; None means the server's (AUTHORIUM_ACCESS_TOKEN_TTL, ..._REFRESH_TOKEN_TTL).
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
 
     @property
     def is_public(self) -> bool:
@@ -44,6 +50,18 @@ class Client:
     auth_method_explicit: bool = False
     # The SHA-256 digest of a self-registered client's registration access token (RFC 7592); None for the others.
     registration_token_hash: bytes | None = None
+    # May introspect any token of this issuer, not only its own (RFC 7662 section 2.1): a resource server.
+    may_introspect: bool = False
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+    # A disabled client cannot authenticate (`ClientCache.get` does not return it).
+    disabled: bool = False
+    # After a secret rotation with an overlap, the old secret's digest and when it stops working.
+    previous_secret_hash: bytes | None = None
+    previous_secret_expires_at: datetime | None = None
+    # The grant id its client-credentials access tokens carry (`authz.clients.management` revokes it).
+    service_grant_id: uuid.UUID | None = None
+    updated_at: datetime | None = None
 
     @property
     def is_public(self) -> bool:
@@ -64,4 +82,12 @@ class Client:
             created_at=row["created_at"],
             auth_method_explicit=row["auth_method_explicit"],
             registration_token_hash=row["registration_token_hash"],
+            may_introspect=row["may_introspect"],
+            access_token_ttl=row["access_token_ttl"],
+            refresh_token_ttl=row["refresh_token_ttl"],
+            disabled=row["disabled"],
+            previous_secret_hash=row["previous_secret_hash"],
+            previous_secret_expires_at=row["previous_secret_expires_at"],
+            service_grant_id=row["service_grant_id"],
+            updated_at=row["updated_at"],
         )

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope
+from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope, OAuthError
 from authorium_shared.keys import ALGORITHMS
 from authorium_shared.settings import is_loopback
 from authz.audit import AuditLog
@@ -19,9 +19,13 @@ from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
 from authz.grants import GRANT_TYPES
-from authz.scopes import DEFAULT_CLIENT_SCOPES, parse_scope
+from authz.resources.repository import declared_scopes
+from authz.scopes import DEFAULT_CLIENT_SCOPES, USER_SCOPES, parse_scope
 
 MAX_REDIRECT_URIS = 20
+# A client's own token lifetimes, in seconds: the ranges the server's own settings allow.
+ACCESS_TOKEN_TTL_RANGE = (30, 86400)
+REFRESH_TOKEN_TTL_RANGE = (60, 365 * 86400)
 MAX_URI_LENGTH = 2000
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # reverse domain name (RFC 8252 7.1)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -31,6 +35,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_DECLARED_ID = 100
 MIN_DECLARED_SECRET = 32
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _bad(field: str, description: str, kind: type[OAuthError] = InvalidClientMetadata) -> OAuthError:
+    """A registration error naming the client metadata member (RFC 7591 section 2) at fault."""
+    error = kind(description)
+    error.field = field
+    return error
 
 
 def check_redirect_uri_form(uri: str, *, public: bool) -> None:
@@ -88,44 +99,65 @@ def build_spec(
     token_endpoint_auth_method: str | None = None,
     id_token_signed_response_alg: str = "RS256",
     metadata: dict[str, Any] | None = None,
+    may_introspect: bool = False,
+    access_token_ttl: int | None = None,
+    refresh_token_ttl: int | None = None,
 ) -> ClientSpec:
     """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong. Without
     `scope`, the client may ask for DEFAULT_CLIENT_SCOPES. A `token_endpoint_auth_method` given is the only one the
-    client may use; without one, a confidential client may use either secret method."""
+    client may use; without one, a confidential client may use either secret method. `may_introspect` (any token of
+    this issuer, RFC 7662 section 2.1) is the operator's to grant: dynamic registration never passes it."""
     name = name.strip()
     if not 1 <= len(name) <= 200 or _CONTROL.search(name):
-        raise InvalidClientMetadata("client name must be 1 to 200 printable characters")
+        raise _bad("client_name", "client name must be 1 to 200 printable characters")
     grants = tuple(dict.fromkeys(grant_types))
     if not grants:
-        raise InvalidClientMetadata("at least one grant type is required")
+        raise _bad("grant_types", "at least one grant type is required")
     for grant in grants:
         if grant not in GRANT_TYPES:
-            raise InvalidClientMetadata(
+            raise _bad(
+                "grant_types",
                 f"grant type {grant!r} is not supported; use {', '.join(GRANT_TYPES)}"
-                + (" (RFC 9700 forbids password and implicit)" if grant in ("password", "implicit") else "")
+                + (" (RFC 9700 forbids password and implicit)" if grant in ("password", "implicit") else ""),
             )
     method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
     if method not in AUTH_METHODS:
-        raise InvalidClientMetadata(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+        raise _bad("token_endpoint_auth_method", f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
     if public != (method == "none"):
-        raise InvalidClientMetadata("a public client authenticates with 'none'; a confidential one with a secret")
+        raise _bad(
+            "token_endpoint_auth_method", "a public client authenticates with 'none'; a confidential one with a secret"
+        )
     if public and "client_credentials" in grants:
-        raise InvalidClientMetadata("a public client cannot use client_credentials: it has no secret")
+        raise _bad("grant_types", "a public client cannot use client_credentials: it has no secret")
+    if public and may_introspect:
+        raise _bad("introspect", "a public client cannot introspect: it has no credentials (RFC 7662 section 2.1)")
     if "refresh_token" in grants and "authorization_code" not in grants:
-        raise InvalidClientMetadata("refresh_token is only issued with authorization_code")
+        raise _bad("grant_types", "refresh_token is only issued with authorization_code")
     uris = tuple(dict.fromkeys(redirect_uris))
     if len(uris) > MAX_REDIRECT_URIS:
-        raise InvalidRedirectUri(f"at most {MAX_REDIRECT_URIS} redirect URIs")
+        raise _bad("redirect_uris", f"at most {MAX_REDIRECT_URIS} redirect URIs", InvalidRedirectUri)
     for uri in uris:
-        check_redirect_uri_form(uri, public=public)
+        try:
+            check_redirect_uri_form(uri, public=public)
+        except InvalidRedirectUri as exc:
+            exc.field = "redirect_uris"
+            raise
     if "authorization_code" in grants and not uris:
-        raise InvalidRedirectUri("authorization_code needs at least one redirect URI")
+        raise _bad("redirect_uris", "authorization_code needs at least one redirect URI", InvalidRedirectUri)
     try:
         scopes = parse_scope(scope) or DEFAULT_CLIENT_SCOPES
     except InvalidScope as exc:
-        raise InvalidClientMetadata(exc.description) from None
+        raise _bad("scope", exc.description or "scope is malformed") from None
     if id_token_signed_response_alg not in ALGORITHMS:
-        raise InvalidClientMetadata(f"id_token_signed_response_alg must be one of {', '.join(ALGORITHMS)}")
+        raise _bad(
+            "id_token_signed_response_alg", f"id_token_signed_response_alg must be one of {', '.join(ALGORITHMS)}"
+        )
+    for field, ttl, (low, high) in (
+        ("access_token_ttl", access_token_ttl, ACCESS_TOKEN_TTL_RANGE),
+        ("refresh_token_ttl", refresh_token_ttl, REFRESH_TOKEN_TTL_RANGE),
+    ):
+        if ttl is not None and not low <= ttl <= high:
+            raise _bad(field, f"{field} must be {low} to {high} seconds (or null for the server's)")
     return ClientSpec(
         name=name,
         grant_types=grants,
@@ -135,7 +167,22 @@ def build_spec(
         id_token_signed_response_alg=id_token_signed_response_alg,
         metadata=metadata or {},
         auth_method_explicit=token_endpoint_auth_method is not None,
+        may_introspect=may_introspect,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
     )
+
+
+async def check_known_scopes(conn: asyncpg.Connection | asyncpg.Pool, spec: ClientSpec) -> None:
+    """A client may be registered only for scopes this server knows: OpenID Connect's and those a registered
+    resource declares (RFC 8707); InvalidClientMetadata naming the others."""
+    declared = await declared_scopes(conn)
+    unknown = [s for s in spec.scopes if s not in USER_SCOPES and s not in declared]
+    if unknown:
+        raise InvalidClientMetadata(
+            f"no registered resource declares the scope {' '.join(unknown)} (register its API first:"
+            " `authorium resource create`)"
+        )
 
 
 async def register_client(
@@ -143,6 +190,7 @@ async def register_client(
 ) -> tuple[Client, str | None]:
     """Store a validated client; returns it with its secret, which exists only in this return value. Of a
     `registration_access_token` (RFC 7592), too, only the digest is stored."""
+    await check_known_scopes(pool, spec)
     secret = None if spec.is_public else credentials.new_secret()
     token_hash = None if registration_access_token is None else credentials.digest(registration_access_token)
     client = await ClientRepository(pool).create(
@@ -165,6 +213,7 @@ async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, s
         raise InvalidClientMetadata("a confidential client needs a secret, and a public one has none")
     if secret is not None and len(secret) < MIN_DECLARED_SECRET:
         raise InvalidClientMetadata(f"client_secret must be at least {MIN_DECLARED_SECRET} characters")
+    await check_known_scopes(pool, spec)
     digest = None if secret is None else credentials.digest(secret)
     existing = await ClientRepository(pool).get(client_id)
     client = await ClientRepository(pool).create(client_id, spec, digest, replace=True)

@@ -1,5 +1,6 @@
-"""The authorization endpoint (RFC 6749 section 4.1.1-4.1.2, RFC 7636, RFC 9207, OIDC Core 3.1.2): validates the
-request, then decides the next step: the login page (`login.py`), the consent page (`consent.py`), or the answer.
+"""The authorization endpoint (RFC 6749 section 4.1.1-4.1.2, RFC 7636, RFC 9207, RFC 8707, OIDC Core 3.1.2):
+validates the request (its resource indicators choose what the token will be for), then decides the next step:
+the login page (`login.py`), the consent page (`consent.py`), or the answer.
 
 The client and redirect URI are checked first; until both are known good every problem is shown on an error
 page, never redirected. A request that needs the person is parked in Redis under a random id while they sign in
@@ -13,13 +14,14 @@ from dataclasses import replace
 from aiohttp import web
 
 from authorium_shared.errors import ConsentRequired, LoginRequired, OAuthError
-from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, SESSIONS, SETTINGS, USERS
+from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, RESOURCES, SESSIONS, SETTINGS, USERS
 from authz.authorization import checks
 from authz.authorization.pending import PendingRequest
 from authz.authorization.response import answer_with_code, to_client
 from authz.endpoints import consent, login
-from authz.forms import read_form, single_values
+from authz.forms import read_form, repeated, single_values
 from authz.interaction import PageError, resumed_step
+from authz.resources import indicators
 from authz.sessions.store import Session
 
 
@@ -43,11 +45,17 @@ async def authorize(request: web.Request) -> web.StreamResponse:
         checks.check_unsupported_parameters(params)
         checks.check_response_type(params)
         state, nonce = checks.check_state_and_nonce(params)
+        asked = indicators.requested(
+            repeated(request.query if request.method == "GET" else await request.post(), indicators.PARAMETER)
+        )
+        scopes = checks.check_requested_scope(client, params)
+        target = indicators.choose(request.app[RESOURCES].current, asked, scopes, named="scope" in params)
         pending = PendingRequest(
             client_id=client.client_id,
             redirect_uri=redirect_uri,
             redirect_uri_given="redirect_uri" in params,
-            scopes=checks.check_requested_scope(client, params),
+            scopes=target.scopes,
+            resources=target.identifiers,
             state=state,
             nonce=nonce,
             code_challenge=checks.check_pkce(client, params),
@@ -77,6 +85,8 @@ async def proceed(
     app = request.app
     try:
         user = await app[USERS].get(uuid.UUID(session.user_id)) if session and session.user_id else None
+        if user is not None and user.disabled:
+            user = None  # disabled since signing in: as if gone
         if user is None or session is None or pending.needs_login(session):
             if "none" in pending.prompt:
                 raise LoginRequired("the user must sign in")

@@ -11,7 +11,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from authorium_shared.errors import AccessDenied
-from authz.appkeys import AUDIT, CLIENTS, CONSENTS, PENDING, SETTINGS
+from authz.appkeys import AUDIT, CLIENTS, CONSENTS, PENDING, RESOURCES, SETTINGS
 from authz.authorization.pending import PendingRequest
 from authz.authorization.response import answer_with_code, to_client
 from authz.interaction import expired, posted_step
@@ -23,12 +23,16 @@ async def page(
     request: web.Request, pending: PendingRequest, rid: str, session: Session, username: str
 ) -> web.Response:
     client = await request.app[CLIENTS].get(pending.client_id)
+    registry = request.app[RESOURCES].current
+    # The APIs the access token will be for (RFC 8707), by name where they have one, and always by identifier.
+    apis = [((found.name if (found := registry.find(i)) else None), i) for i in pending.resources]
     context: dict[str, Any] = {
         "rid": rid,
         "csrf": session.csrf,
         "client_name": client.name if client else pending.client_id,
         "username": username,
         "scopes": [(scope, describe(scope)) for scope in pending.scopes],
+        "apis": apis,
         "redirect_host": urlsplit(pending.redirect_uri).netloc or pending.redirect_uri,
     }
     return aiohttp_jinja2.render_template("consent.html", request, context)

@@ -1,7 +1,8 @@
-"""Token introspection (RFC 7662), for authenticated clients.
+"""Token introspection (RFC 7662), for authenticated confidential clients (section 2.1).
 
-A client learns about its own tokens only: anything revoked, expired, unknown, or issued to another client
-(another audience) is `{"active": false}` and nothing more (section 2.2)."""
+A client the operator allowed to (`may_introspect`, a resource server) learns about any token of this issuer; any
+other confidential client about its own tokens only; public clients never (`invalid_client`). Anything revoked,
+expired, unknown, or not the client's to know about is `{"active": false}` and nothing more (section 2.2)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from authorium_shared.jwt import TokenInvalid
 from authorium_shared.middleware import NO_STORE, json_response
 from authz.appkeys import ACCESS_TOKENS, CLIENTS, GRANT_STORE, SETTINGS, USERS
 from authz.clients.authentication import authenticate
+from authz.clients.records import Client
 from authz.forms import read_form, require
 from authz.tokens.minter import refresh_digest
 
@@ -25,42 +27,50 @@ async def introspect(request: web.Request) -> web.Response:
     # Any token value, however long or odd, is a token this server did not issue: answered as such (section 2.2),
     # not as a malformed request.
     params = await read_form(request, unchecked=("token",))
-    client = await authenticate(request, params, request.app[CLIENTS])
+    client = await authenticate(request, params, request.app[CLIENTS], public=False)
     token = require(params, "token")
     first, second = (_refresh, _access) if params.get("token_type_hint") == "refresh_token" else (_access, _refresh)
-    body = await first(request.app, client.client_id, token) or await second(request.app, client.client_id, token)
+    body = await first(request.app, client, token) or await second(request.app, client, token)
     return json_response(body or INACTIVE, headers=NO_STORE)
 
 
-async def _access(app: web.Application, client_id: str, token: str) -> dict[str, Any] | None:
+def _may_know(client: Client, token_client_id: str) -> bool:
+    return client.may_introspect or token_client_id == client.client_id
+
+
+async def _access(app: web.Application, client: Client, token: str) -> dict[str, Any] | None:
     reader = app[ACCESS_TOKENS]
     try:
         claims = reader.read(token)
     except TokenInvalid:
         return None
-    if claims["client_id"] != client_id or reader.is_revoked(claims):
+    if not _may_know(client, claims["client_id"]) or reader.is_revoked(claims):
         return None
     body = {name: claims[name] for name in _ACCESS_CLAIMS if name in claims}
-    user = await app[USERS].get_by_subject(claims["sub"]) if claims["sub"] != client_id else None
+    # A client credentials token's subject is its client; any other's is a user.
+    user = await app[USERS].get_by_subject(claims["sub"]) if claims["sub"] != claims["client_id"] else None
     if user is not None:
         body["username"] = user.username
     return {"active": True, **body, "token_type": "Bearer"}
 
 
-async def _refresh(app: web.Application, client_id: str, token: str) -> dict[str, Any] | None:
+async def _refresh(app: web.Application, client: Client, token: str) -> dict[str, Any] | None:
     found = await app[GRANT_STORE].find_refresh(refresh_digest(token)) if len(token) <= 256 else None
     if found is None:
         return None
     grant, state = found
-    if grant.client_id != client_id or grant.revoked_at is not None or not state.active(datetime.now(UTC)):
+    if not _may_know(client, grant.client_id) or grant.revoked_at is not None or not state.active(datetime.now(UTC)):
         return None
+    issuer = app[SETTINGS].issuer
     body: dict[str, Any] = {
         "active": True,
         "scope": " ".join(grant.scopes),
         "client_id": grant.client_id,
         "exp": int(state.expires_at.timestamp()),
         "iat": int(state.issued_at.timestamp()),
-        "iss": app[SETTINGS].issuer,
+        "iss": issuer,
+        # A refresh token is presented only to this server's token endpoint: its audience is the issuer.
+        "aud": issuer,
     }
     if grant.user_id is not None:
         body["sub"] = str(grant.user_id)

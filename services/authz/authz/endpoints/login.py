@@ -69,13 +69,16 @@ async def login(request: web.Request) -> web.StreamResponse:
         user = await app[USERS].find_by_username(username)
     except ValueError:
         user = None
-    if not await app[PASSWORDS].verify(user.password_hash if user else None, password) or user is None:
+    right = await app[PASSWORDS].verify(user.password_hash if user else None, password)
+    if not right or user is None or user.disabled:
         await throttle.failed(username, address)
+        # A disabled account looks like wrong credentials, whether or not the password was right.
+        reason = "disabled" if right and user is not None else "wrong credentials"
         await audit.record(
             "sign_in_failure",
             client_id=pending.client_id,
             remote_addr=address,
-            details={"username": _for_audit(username), "reason": "wrong credentials"},
+            details={"username": _for_audit(username), "reason": reason},
         )
         return await page(request, rid, session, pending.client_id, error=WRONG_CREDENTIALS, username=username)
     await throttle.succeeded(username)

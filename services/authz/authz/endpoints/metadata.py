@@ -4,23 +4,24 @@ Lists exactly what this server implements, nothing it does not."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
 from authorium_shared.keys import ALGORITHMS
 from authorium_shared.middleware import json_response
-from authz.appkeys import SETTINGS
+from authz.appkeys import RESOURCES, SETTINGS
 from authz.authorization.checks import PROMPTS
 from authz.authorization.pkce import METHOD as PKCE_METHOD
 from authz.clients.authentication import AUTH_METHODS
 from authz.endpoints import paths
 from authz.grants import GRANT_TYPES
-from authz.scopes import USER_SCOPES
 from authz.settings import AuthzSettings
 
 
-def build_metadata(settings: AuthzSettings) -> dict[str, Any]:
+def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, Any]:
+    """`scopes`: every scope this server knows (OpenID Connect's and the registered resources')."""
     issuer = settings.issuer
     auth_methods = list(AUTH_METHODS)
     meta: dict[str, Any] = {
@@ -31,7 +32,7 @@ def build_metadata(settings: AuthzSettings) -> dict[str, Any]:
         "userinfo_endpoint": issuer + paths.USERINFO,
         "revocation_endpoint": issuer + paths.REVOKE,
         "introspection_endpoint": issuer + paths.INTROSPECT,
-        "scopes_supported": list(USER_SCOPES),
+        "scopes_supported": list(scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": sorted(GRANT_TYPES),
@@ -68,4 +69,6 @@ def build_metadata(settings: AuthzSettings) -> dict[str, Any]:
 
 async def metadata(request: web.Request) -> web.Response:
     """Served at both well-known paths: one document, so the two can never disagree."""
-    return json_response(build_metadata(request.app[SETTINGS]), headers={"Cache-Control": "public, max-age=300"})
+    scopes = request.app[RESOURCES].current.known_scopes
+    document = build_metadata(request.app[SETTINGS], scopes)
+    return json_response(document, headers={"Cache-Control": "public, max-age=300"})

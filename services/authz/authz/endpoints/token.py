@@ -1,5 +1,6 @@
 """The token endpoint (RFC 6749 section 3.2, errors per section 5.2): authenticate the client, apply its rate
-limit, dispatch on `grant_type`. The grants themselves live in `authz.grants`."""
+limit, read the resource indicators (RFC 8707 section 2), dispatch on `grant_type`. The grants themselves live in
+`authz.grants`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from authorium_shared.middleware import NO_STORE, json_response
 from authz.appkeys import CLIENTS, SETTINGS, TOKEN_RATE_LIMIT
 from authz.browser_origins import check_origin
 from authz.clients.authentication import authenticate
-from authz.forms import read_form, require
+from authz.forms import read_form, repeated, require
 from authz.grants import GRANTS
 from authz.grants.request import TokenRequest
+from authz.resources import indicators
 
 
 async def token(request: web.Request) -> web.Response:
@@ -32,5 +34,6 @@ async def token(request: web.Request) -> web.Response:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"this client is not registered for {grant_type}")
-    body = await exchange(TokenRequest(request.app, client, params, request.remote))
+    resources = indicators.requested(repeated(await request.post(), indicators.PARAMETER))
+    body = await exchange(TokenRequest(request.app, client, params, request.remote, resources))
     return json_response(body, headers=NO_STORE)

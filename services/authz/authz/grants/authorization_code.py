@@ -2,7 +2,8 @@
 
 The code is consumed before anything else, so two concurrent redemptions cannot both pass, and only by the client
 it was issued to, so a leaked code is not spent by anyone else (section 4.1.3); a code that its client presents
-again revokes everything issued from it (RFC 6749 section 4.1.2)."""
+again revokes everything issued from it (RFC 6749 section 4.1.2). The grant covers the resources the authorization
+request chose; `resource` here may narrow the access token to some of them (RFC 8707 section 2.2)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from authorium_shared.errors import InvalidGrant, InvalidRequest
-from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, REVOKER, SETTINGS, USERS
+from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SETTINGS, USERS
 from authz.authorization import pkce
 from authz.authorization.codes import Replayed
 from authz.forms import require
-from authz.grants.request import TokenRequest, issues_refresh_token, user_audience
+from authz.grants.request import TokenRequest, issues_refresh_token
+from authz.resources import indicators
+from authz.scopes import OPENID
 from authz.tokens.families import AlreadyStored, Grant, IssuedRefresh, Orphaned
-from authz.tokens.minter import Issue, new_jti, new_refresh_token, refresh_digest
+from authz.tokens.minter import (
+    Issue,
+    access_token_lifetime,
+    new_jti,
+    new_refresh_token,
+    refresh_digest,
+    refresh_token_lifetime,
+)
 
 GRANT_TYPE = "authorization_code"
 _UNUSABLE = "the authorization code is invalid, expired, or already used"
@@ -54,21 +64,28 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     elif not pkce.verify(verifier, code.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")
     user = await app[USERS].get(uuid.UUID(code.user_id))
-    if user is None:
-        raise InvalidGrant("the user no longer exists")
+    if user is None or user.disabled:
+        raise InvalidGrant("the user no longer exists or is disabled")
 
     settings = app[SETTINGS]
+    registry = app[RESOURCES].current
+    # A code issued before resource indicators names none: its scopes choose, as they did then.
+    granted = code.resources or indicators.choose(registry, (), code.scopes, named=False).identifiers
+    target = indicators.narrow(registry, granted, request.resources or granted, code.scopes, named=False)
     now = int(time.time())
     issued_at = datetime.fromtimestamp(now, UTC)
     jti = new_jti()
     refresh_token = new_refresh_token() if issues_refresh_token(client, code.scopes) else None
     refresh = (
-        IssuedRefresh(refresh_digest(refresh_token), access_jti=jti, access_scopes=code.scopes, issued_at=issued_at)
+        IssuedRefresh(refresh_digest(refresh_token), access_jti=jti, access_scopes=target.scopes, issued_at=issued_at)
         if refresh_token
         else None
     )
-    lifetime = settings.refresh_token_ttl if refresh_token else settings.access_token_ttl
-    audience = user_audience(settings, code.scopes)
+    refresh_lifetime = refresh_token_lifetime(settings, client)
+    access_lifetime = registry.lifetime(target.identifiers, access_token_lifetime(settings, client))
+    lifetime = refresh_lifetime if refresh_token else access_lifetime
+    # What a refresh may later narrow: every resource of the authorization request (and the issuer, for userinfo).
+    audience = (*granted, settings.issuer) if OPENID in code.scopes else tuple(granted)
     grant = Grant(
         grant_id=uuid.UUID(code.grant_id),
         client_id=client.client_id,
@@ -81,7 +98,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         revoked_at=None,
     )
     try:
-        await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=settings.refresh_token_ttl))
+        await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
     except Orphaned:
         raise InvalidGrant("the client or the user no longer exists") from None
     except AlreadyStored:
@@ -90,10 +107,11 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         Issue(
             client=client,
             subject=str(user.user_id),
-            scopes=code.scopes,
-            audience=audience,
+            scopes=target.scopes,
+            audience=target.audience(settings.issuer),
             jti=jti,
             issued_at=now,
+            lifetime=access_lifetime,
             grant_id=code.grant_id,
             auth_time=code.auth_time,
             nonce=code.nonce,

@@ -2,7 +2,8 @@
 
 Every use returns a new refresh token and retires the old one; the old one coming back revokes the family.
 With AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS set, the same client racing itself within that window gets the
-same successor pair again instead."""
+same successor pair again instead. `resource` may narrow the new access token to some of the resources the grant
+covers (RFC 8707 section 2.2); the refresh token keeps them all."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authorium_shared.errors import InvalidGrant, InvalidScope
-from authz.appkeys import AUDIT, GRANT_STORE, MINTER, REVOKER, SETTINGS
+from authz.appkeys import AUDIT, GRANT_STORE, MINTER, RESOURCES, REVOKER, SETTINGS
 from authz.forms import require
 from authz.grants.request import TokenRequest
+from authz.resources import indicators
 from authz.scopes import parse_scope
 from authz.tokens.families import Rejected, Reused
-from authz.tokens.minter import Issue, new_jti, refresh_digest
+from authz.tokens.minter import Issue, access_token_lifetime, new_jti, refresh_digest, refresh_token_lifetime
 
 GRANT_TYPE = "refresh_token"
 
@@ -28,6 +30,20 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     requested = parse_scope(params.get("scope"))
     successor = minter.successor_of(presented)
     now = datetime.fromtimestamp(int(time.time()), UTC)
+    registry = app[RESOURCES].current
+    narrowed: indicators.Target | None = None
+    if request.resources:
+        # A grant's resources and scopes never change, so they can be read before the rotation locks the token. A
+        # token that is unknown or another client's is left for the rotation to refuse, saying nothing more.
+        found = await app[GRANT_STORE].find_refresh(refresh_digest(presented))
+        if found is not None and found[0].client_id == client.client_id:
+            grant = found[0]
+            granted = [a for a in grant.audience if a != settings.issuer]
+            scopes = requested or grant.scopes
+            narrowed = indicators.narrow(registry, granted, request.resources, scopes, named=bool(requested))
+            if not narrowed.scopes:
+                raise InvalidScope("the grant holds no scope of the resources asked for")
+            requested = narrowed.scopes
     outcome = await app[GRANT_STORE].rotate(
         token_hash=refresh_digest(presented),
         client_id=client.client_id,
@@ -35,7 +51,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         access_jti=new_jti(),
         requested_scopes=requested,
         now=now,
-        ttl=timedelta(seconds=settings.refresh_token_ttl),
+        ttl=timedelta(seconds=refresh_token_lifetime(settings, client)),
         grace=timedelta(seconds=settings.refresh_reuse_grace),
         revocation_expires_at=revoker.grant_revocation_expiry(now),
     )
@@ -56,14 +72,16 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     # present a used token and revoke its own family. The user exists: grants are deleted with their user.
     if grant.user_id is None:
         raise InvalidGrant("the user no longer exists")
+    audience = grant.audience if narrowed is None else narrowed.audience(settings.issuer)
     return minter.issue(
         Issue(
             client=client,
             subject=str(grant.user_id),
             scopes=issued.access_scopes,
-            audience=grant.audience,
+            audience=audience,
             jti=issued.access_jti,
             issued_at=int(issued.issued_at.timestamp()),
+            lifetime=registry.lifetime(audience, access_token_lifetime(settings, client)),
             grant_id=str(grant.grant_id),
             auth_time=int(grant.auth_time.timestamp()) if grant.auth_time else None,
             refresh_token=successor,

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from authz.clients.records import Client
-from authz.settings import AuthzSettings
 
 
 @dataclass(frozen=True)
@@ -19,11 +18,8 @@ class TokenRequest:
     client: Client
     params: dict[str, str]
     remote: str | None
-
-
-def user_audience(settings: AuthzSettings, scopes: Sequence[str]) -> tuple[str, ...]:
-    """The resource server, plus the issuer itself when `openid` lets the token call userinfo."""
-    return (settings.resource_url, settings.issuer) if "openid" in scopes else (settings.resource_url,)
+    # The `resource` parameters (RFC 8707 section 2), checked for form: absolute URIs without fragments.
+    resources: tuple[str, ...] = ()
 
 
 def issues_refresh_token(client: Client, scopes: Sequence[str]) -> bool:

@@ -86,4 +86,17 @@ class SessionStore:
         )
         await self._save(session, self.ttl)
         await self.redis.delete(self.keys("session", previous.sid))
+        # Indexed by user, so that ending all of a user's sessions (`end_all`) finds them.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(self.keys("user-sessions", user_id), session.sid)
+            pipe.expire(self.keys("user-sessions", user_id), self.ttl)
+            await pipe.execute()
         return session
+
+    async def end_all(self, user_id: str) -> int:
+        """End every session of `user_id` (sign them out everywhere); returns how many there were."""
+        index = self.keys("user-sessions", user_id)
+        sids = [s.decode() if isinstance(s, bytes) else s for s in await self.redis.smembers(index)]
+        ended = await self.redis.delete(*(self.keys("session", sid) for sid in sids)) if sids else 0
+        await self.redis.delete(index)
+        return int(ended)

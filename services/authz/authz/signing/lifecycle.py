@@ -40,6 +40,7 @@ async def _change_keys(
     repo: KeyRepository,
     plan_for: Callable[[Sequence[StoredKey], str, datetime], RotationPlan],
     algs: Sequence[str],
+    actor: str | None = None,
 ) -> list[RotationPlan]:
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
@@ -55,21 +56,25 @@ async def _change_keys(
                 "key_rotation",
                 conn=conn,
                 details={
+                    **({"actor": actor} if actor else {}),
                     "plans": [
                         {"alg": p.alg, "promoted": p.promote, "retired": p.retire, "removed": list(p.remove)}
                         for p in changed
-                    ]
+                    ],
                 },
             )
         return changed
 
 
-async def rotate(pool: asyncpg.Pool, settings: AuthzSettings, algs: Sequence[str] = ALGORITHMS) -> list[RotationPlan]:
-    """Promote each algorithm's next key, retire the current one, publish a new next key.
+async def rotate(
+    pool: asyncpg.Pool, settings: AuthzSettings, algs: Sequence[str] = ALGORITHMS, *, actor: str | None = None
+) -> list[RotationPlan]:
+    """Promote each algorithm's next key, retire the current one, publish a new next key; the audit event names
+    `actor` (`cli`, or the admin API's client) when given.
 
     Raises RotationTooEarly when a next key has not been published for the JWKS cache lifetime yet."""
     plan = partial(plan_rotation, policy=rotation_policy(settings))
-    return await _change_keys(pool, KeyRepository(settings.kek), plan, algs)
+    return await _change_keys(pool, KeyRepository(settings.kek), plan, algs, actor)
 
 
 async def ensure(pool: asyncpg.Pool, settings: AuthzSettings) -> list[RotationPlan]:

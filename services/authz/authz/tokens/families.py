@@ -109,8 +109,8 @@ class GrantRepository:
             await _lock_grant(conn, grant.grant_id)
             row = await conn.fetchrow(
                 f"""INSERT INTO grants AS g (grant_id, client_id, user_id, scopes, audience, nonce, auth_time,
-                        expires_at, revoked_at, revoked_reason)
-                    SELECT $1, $2, $3, $4, $5, $6, $7, $8, r.revoked_at, CASE WHEN r.id IS NULL THEN NULL
+                        expires_at, last_used_at, revoked_at, revoked_reason)
+                    SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), r.revoked_at, CASE WHEN r.id IS NULL THEN NULL
                         ELSE 'code replay' END
                     FROM (SELECT 1) AS one
                     LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $1::uuid::text
@@ -199,7 +199,12 @@ class GrantRepository:
                 )
                 expires_at = now + ttl
                 await self._insert_refresh(conn, grant.grant_id, grant.scopes, successor, expires_at)
-                await conn.execute("UPDATE grants SET expires_at = $2 WHERE grant_id = $1", grant.grant_id, expires_at)
+                await conn.execute(
+                    "UPDATE grants SET expires_at = $2, last_used_at = $3 WHERE grant_id = $1",
+                    grant.grant_id,
+                    expires_at,
+                    now,
+                )
                 return Rotated(grant=grant, successor=successor)
             # `now` has whole seconds, so without a grace window a reuse in the same second would look like
             # `now - used_at == 0 <= grace`: strict mode must never repeat.
@@ -236,7 +241,7 @@ class GrantRepository:
         self, conn: asyncpg.Connection, client_id: str, reason: str, revocation_expires_at: datetime
     ) -> list[uuid.UUID]:
         """Revoke every grant of `client_id` not revoked yet, inside the caller's transaction; returns their ids.
-        The caller holds the client's row lock (`ClientRepository.lock`), so no grant of it is being created
+        The caller holds the client's row lock (`ClientRepository.locked`), so no grant of it is being created
         meanwhile, and the per-grant lock `revoke` takes for that race is not needed."""
         rows = await conn.fetch(
             """UPDATE grants SET revoked_at = now(), revoked_reason = $2
@@ -248,6 +253,56 @@ class GrantRepository:
         grant_ids = [row["grant_id"] for row in rows]
         await revocations.record_many(conn, "grant", [str(g) for g in grant_ids], revocation_expires_at)
         return grant_ids
+
+    async def revoke_user(
+        self,
+        conn: asyncpg.Connection,
+        user_id: uuid.UUID,
+        reason: str,
+        revocation_expires_at: datetime,
+        *,
+        client_id: str | None = None,
+    ) -> list[uuid.UUID]:
+        """`revoke_client` for a user's grants (only those with `client_id`, if given); the caller holds the user's row
+        lock (`UserRepository.locked`), which a grant being created for the user waits on."""
+        rows = await conn.fetch(
+            """UPDATE grants SET revoked_at = now(), revoked_reason = $2
+               WHERE user_id = $1 AND revoked_at IS NULL AND ($3::text IS NULL OR client_id = $3)
+               RETURNING grant_id""",
+            user_id,
+            reason,
+            client_id,
+        )
+        grant_ids = [row["grant_id"] for row in rows]
+        await revocations.record_many(conn, "grant", [str(g) for g in grant_ids], revocation_expires_at)
+        return grant_ids
+
+    async def active_of_user(
+        self, user_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[asyncpg.Record]:
+        """The user's grants still in force, newest first after `after` (created_at, grant_id), with client names."""
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            """SELECT g.grant_id, g.client_id, c.name AS client_name, g.scopes, g.created_at, g.last_used_at,
+                      g.expires_at
+               FROM grants g JOIN clients c USING (client_id)
+               WHERE g.user_id = $1 AND g.revoked_at IS NULL AND g.expires_at > now()
+                 AND ($2::timestamptz IS NULL OR (g.created_at, g.grant_id) < ($2, $3::uuid))
+               ORDER BY g.created_at DESC, g.grant_id DESC LIMIT $4""",
+            user_id,
+            after[0] if after else None,
+            after[1] if after else None,
+            limit,
+        )
+        return rows
+
+    @staticmethod
+    async def locked_active(conn: asyncpg.Connection, grant_id: uuid.UUID) -> Grant | None:
+        """The grant if it is not revoked yet, its row locked until the caller's transaction ends."""
+        row = await conn.fetchrow(
+            f"SELECT {_GRANT_COLUMNS} FROM grants g WHERE g.grant_id = $1 AND g.revoked_at IS NULL FOR UPDATE",
+            grant_id,
+        )
+        return Grant.from_row(row) if row else None
 
     async def revoke_grant(self, grant_id: uuid.UUID, reason: str, revocation_expires_at: datetime) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -31,6 +31,15 @@ def refresh_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
+def access_token_lifetime(settings: AuthzSettings, client: Client) -> int:
+    """The client's access-token lifetime, never longer than the server's (revocations are kept that long)."""
+    return min(client.access_token_ttl or settings.access_token_ttl, settings.access_token_ttl)
+
+
+def refresh_token_lifetime(settings: AuthzSettings, client: Client) -> int:
+    return min(client.refresh_token_ttl or settings.refresh_token_ttl, settings.refresh_token_ttl)
+
+
 def audience_claim(audience: Sequence[str]) -> str | list[str]:
     return audience[0] if len(audience) == 1 else list(audience)
 
@@ -45,6 +54,8 @@ class Issue:
     audience: Sequence[str]
     jti: str
     issued_at: int
+    # Seconds the access token lives: its resources' `access_token_ttl`, at most AUTHORIUM_ACCESS_TOKEN_TTL.
+    lifetime: int
     grant_id: str | None = None
     auth_time: int | None = None
     nonce: str | None = None
@@ -70,7 +81,7 @@ class TokenMinter:
         body: dict[str, Any] = {
             "access_token": access_token,
             "token_type": "Bearer",
-            "expires_in": self.settings.access_token_ttl,
+            "expires_in": issue.lifetime,
             "scope": " ".join(issue.scopes),
         }
         if issue.refresh_token is not None:
@@ -85,7 +96,7 @@ class TokenMinter:
             "iss": self.settings.issuer,
             "sub": issue.subject,
             "aud": audience_claim(issue.audience),
-            "exp": issue.issued_at + self.settings.access_token_ttl,
+            "exp": issue.issued_at + issue.lifetime,
             "iat": issue.issued_at,
             "jti": issue.jti,
             "client_id": issue.client.client_id,

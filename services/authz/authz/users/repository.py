@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -15,17 +16,19 @@ class User:
     password_hash: str
     name: str | None
     email: str | None
+    disabled: bool = False
+    created_at: datetime | None = None
 
 
 class UsernameTaken(Exception):
     pass
 
 
-_COLUMNS = "user_id, username, password_hash, name, email"
+_COLUMNS = "user_id, username, password_hash, name, email, disabled, created_at"
 
 
 class UserRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool | asyncpg.Connection) -> None:
         self.pool = pool
 
     async def create(
@@ -68,3 +71,51 @@ class UserRepository:
             user_id,
             password_hash,
         )
+
+    async def page(self, *, after: str | None, limit: int, username: str | None = None) -> list[User]:
+        """Users in username order (without regard to case) after `after`, optionally those whose username contains
+        `username`."""
+        rows = await self.pool.fetch(
+            f"""SELECT {_COLUMNS} FROM users
+                WHERE ($1::text IS NULL OR lower(username) > $1)
+                  AND ($2::text IS NULL OR strpos(lower(username), lower($2)) > 0)
+                ORDER BY lower(username) LIMIT $3""",
+            after,
+            username,
+            limit,
+        )
+        return [User(**dict(r)) for r in rows]
+
+    @staticmethod
+    async def locked(conn: asyncpg.Connection, user_id: uuid.UUID) -> User | None:
+        """The user, the row locked until the caller's transaction ends; a grant being created for the user holds a
+        key-share lock on it, so none is created meanwhile."""
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE user_id = $1 FOR UPDATE", user_id)
+        return User(**dict(row)) if row else None
+
+    @staticmethod
+    async def update(
+        conn: asyncpg.Connection,
+        user_id: uuid.UUID,
+        *,
+        name: str | None,
+        email: str | None,
+        disabled: bool,
+        password_hash: str,
+    ) -> User:
+        row = await conn.fetchrow(
+            f"""UPDATE users SET name = $2, email = $3, disabled = $4, password_hash = $5, updated_at = now()
+                WHERE user_id = $1 RETURNING {_COLUMNS}""",
+            user_id,
+            name,
+            email,
+            disabled,
+            password_hash,
+        )
+        assert row is not None
+        return User(**dict(row))
+
+    @staticmethod
+    async def delete(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+        """Delete the user, and with them (ON DELETE CASCADE) their consents, grants and refresh tokens."""
+        await conn.execute("DELETE FROM users WHERE user_id = $1", user_id)
