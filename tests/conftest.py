@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from authorium_shared import migrations
 from authorium_shared.keys import generate_kek
+from authorium_shared.resources import create_redis
 from tests.stores import RunStores
 
 # Final once pytest_configure has run, which is before any test module is imported (many import these two).
@@ -132,7 +132,7 @@ async def db(db_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def redis_prefix() -> AsyncIterator[str]:
     prefix = f"authorium-test:{RUN_ID}:"
     yield prefix
-    client = Redis.from_url(REDIS_URL)
+    client = create_redis(REDIS_URL)
     try:
         async for key in client.scan_iter(match=prefix + "*", count=1000):
             await client.delete(key)

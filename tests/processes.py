@@ -6,10 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from redis import Redis as SyncRedis
 
 from tests.programs import redis_program
 
@@ -20,6 +24,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports (each held while the next is picked)."""
+    with ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -61,6 +74,102 @@ def redis_server(
     finally:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def redis_sentinel(
+    directory: Path, master_port: int, *, name: str = "mymaster", quorum: int = 2, down_after_ms: int = 1000
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """A Redis Sentinel (the server program run with `--sentinel`) on its own port, watching the master on
+    `master_port` as `name`: it declares it down after `down_after_ms` without an answer and, with `quorum`
+    sentinels agreeing, promotes a replica. `directory` holds its configuration file, which it rewrites."""
+    port = free_port()
+    conf = directory / f"sentinel-{port}.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\n"
+        f"sentinel monitor {name} 127.0.0.1 {master_port} {quorum}\n"
+        f"sentinel down-after-milliseconds {name} {down_after_ms}\n"
+        f"sentinel failover-timeout {name} {down_after_ms * 3}\n"
+    )
+    proc = subprocess.Popen(
+        [str(redis_program().path), str(conf), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        yield port, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+CLUSTER_SLOTS = 16384
+
+
+@dataclass
+class ClusterNodes:
+    ports: list[int]  # the masters', in slot order
+    processes: dict[int, subprocess.Popen[bytes]]  # every node's, by port
+    replicas: dict[int, int]  # master port -> its replica's port
+
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+
+@contextmanager
+def redis_cluster(masters: int = 3, *, replicas: bool = False) -> Iterator[ClusterNodes]:
+    """A Redis Cluster of `masters` nodes on loopback ports, with the slots split evenly between them (what
+    `redis-cli --cluster create` does, done by commands so that only a server program is needed), and, with
+    `replicas`, one replica per master, which the cluster promotes when its master fails."""
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="authorium-cluster-")))
+        count = masters * (2 if replicas else 1)
+        # The bus port is the port + 10000 unless told, which may be taken or past 65535: free ports of their own.
+        chosen = free_ports(2 * count)
+        ports, bus_ports = chosen[:count], chosen[count:]
+        processes = {}
+        for n in range(count):
+            (directory / str(n)).mkdir()
+            config = {"cluster-enabled": ["yes"], "cluster-node-timeout": ["1000"], "cluster-port": [str(bus_ports[n])]}
+            server = redis_server(ports[n], directory=directory / str(n), config=config)
+            _, processes[ports[n]] = stack.enter_context(server)
+        clients = [stack.enter_context(SyncRedis(port=port)) for port in ports]
+        for n, client in enumerate(clients):
+            if n < masters:
+                first, last = n * CLUSTER_SLOTS // masters, (n + 1) * CLUSTER_SLOTS // masters - 1
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+            if n:
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0], bus_ports[0])
+        pairs = {ports[n]: ports[n + masters] for n in range(masters)} if replicas else {}
+        for n, replica in enumerate(pairs.values()):
+            master_id = clients[n].execute_command("CLUSTER", "MYID").decode()
+            _until(lambda r=replica, m=master_id: _knows(r, m), "the replicas to learn of their masters")
+            clients[n + masters].execute_command("CLUSTER", "REPLICATE", master_id)
+        _until(
+            lambda: all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in clients),
+            "the cluster to form",
+        )
+        # A replica that never synced is not promoted: the failover would lose its master's data.
+        _until(
+            lambda: all(c.info("replication").get("master_link_status") == "up" for c in clients[masters:]),
+            "the replicas to sync",
+        )
+        yield ClusterNodes(ports[:masters], processes, pairs)
+
+
+def _knows(port: int, node_id: str) -> bool:
+    with SyncRedis(port=port) as client:
+        return node_id.encode() in client.execute_command("CLUSTER", "NODES")
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.1)
 
 
 # The variables naming the private listeners' ports of `serve` (one service) and of `run` (all three).

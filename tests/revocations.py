@@ -4,14 +4,13 @@ Without a marker a resource server stays fail-closed (tests/resource/test_lost_r
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
 from authorium_shared.revocation_lists import RevocationList, announce_resync
 
 
 async def refilled(redis_url: str, prefix: str) -> None:
-    redis = Redis.from_url(redis_url)
+    redis = create_redis(redis_url)
     try:
         await RevocationList(redis, RedisKeys(prefix)).refill([], "test")
         await announce_resync(redis, RedisKeys(prefix))

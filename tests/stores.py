@@ -82,6 +82,27 @@ class PrivatePostgres:
     def init(self) -> None:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale")
 
+    def init_standby(self, primary: PrivatePostgres) -> None:
+        """A copy of `primary`'s data that follows it by streaming replication (read-only until promoted)."""
+        self._run(
+            "pg_basebackup",
+            "-D",
+            str(self.data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-R",
+            "-c",
+            "fast",  # a checkpoint now, not spread over minutes
+        )
+
+    def promote(self) -> None:
+        """Make this standby a primary, as a failover does."""
+        self._run("pg_ctl", "promote", "-D", str(self.data), "-w", "-t", "30")
+
     def start(self) -> None:
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -118,7 +139,10 @@ class PrivatePostgres:
 
 
 @contextmanager
-def private_postgres(*, max_connections: int = 40) -> Iterator[PrivatePostgres]:
+def private_postgres(
+    *, max_connections: int = 40, standby_of: PrivatePostgres | None = None
+) -> Iterator[PrivatePostgres]:
+    """A Postgres of the test's own: a new one, or a standby following the primary `standby_of`."""
     # Not under pytest's tmp_path: its parents are private to root, and as root the server runs as another user.
     directory = Path(tempfile.mkdtemp(prefix="authorium-pg-"))
     try:
@@ -127,7 +151,10 @@ def private_postgres(*, max_connections: int = 40) -> Iterator[PrivatePostgres]:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     try:
-        server.init()
+        if standby_of is None:
+            server.init()
+        else:
+            server.init_standby(standby_of)
         server.start()
         yield server
     finally:

@@ -1,7 +1,8 @@
 """The pub/sub channel that tells every replica at once about revocations, key changes and client changes.
 
 Messages are hints to act now; each listener also resyncs from the source of truth whenever it (re)connects,
-so a message missed while disconnected is never a change missed.
+so a message missed while disconnected is never a change missed. On a Redis Cluster the channel is a shard channel
+(SPUBLISH / SSUBSCRIBE, Redis 7): one node (the one holding its slot) carries it, rather than every node.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from authorium_shared.redis_keys import RedisKeys
@@ -45,8 +47,37 @@ def channel(keys: RedisKeys) -> str:
     return keys("events")
 
 
+def _is_cluster(redis: Redis) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
 async def publish(redis: Redis, keys: RedisKeys, event: dict[str, Any]) -> None:
-    await redis.publish(channel(keys), orjson.dumps(event))
+    if _is_cluster(redis):
+        # redis-py routes SPUBLISH without first reading the cluster's layout: read it (once per client).
+        await cast(RedisCluster, redis).initialize()
+        await redis.spublish(channel(keys), orjson.dumps(event))
+    else:
+        await redis.publish(channel(keys), orjson.dumps(event))
+
+
+async def subscribe(redis: Redis, pubsub: Any, name: str) -> Any:
+    """Subscribe `pubsub` (from `redis.pubsub()`) to channel `name`. Returns what to read its messages from: `pubsub`
+    itself, or on a Redis Cluster the connection to the node that carries the shard channel, read and pinged like
+    any other (closing `pubsub` closes it)."""
+    if not _is_cluster(redis):
+        await pubsub.subscribe(name)
+        return pubsub
+    cluster = cast(RedisCluster, redis)
+    await cluster.initialize()  # as in `publish`
+    # The node that held the channel's slot may have failed over since the last subscribe: ask the cluster again.
+    await cluster.nodes_manager.initialize()
+    await pubsub.ssubscribe(name)
+    (node_pubsub,) = pubsub.node_pubsub_mapping.values()
+    return node_pubsub
+
+
+# The type of a message on the channel: "smessage" on a shard channel.
+MESSAGE_TYPES = ("message", "smessage")
 
 
 class EventFeed:
@@ -91,7 +122,7 @@ class EventFeed:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                reader = await subscribe(self.redis, pubsub, self.channel)
                 # Subscribe first, then resync: a change made between the two is seen by one or the other.
                 if self.on_connect is not None:
                     await self.on_connect()
@@ -99,10 +130,10 @@ class EventFeed:
                 self.down_since = None
                 self.connected_event.set()
                 backoff = 0.1
-                await self._read(pubsub)
+                await self._read(reader)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 if self.connected:
                     log.warning("event feed lost", extra={"error": str(exc)})
                 self._mark_down()
@@ -110,7 +141,7 @@ class EventFeed:
                 log.exception("event feed failed")
                 self._mark_down()
             finally:
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(RedisError, RedisClusterException, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
@@ -135,7 +166,7 @@ class EventFeed:
                     raise RedisTimeoutError("the event channel did not answer a ping")
                 continue
             idle = 0.0
-            if message.get("type") != "message":
+            if message.get("type") not in MESSAGE_TYPES:
                 continue
             try:
                 event = orjson.loads(message["data"])

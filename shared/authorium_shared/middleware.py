@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from authorium_shared.errors import InvalidRequest, OAuthError
 from authorium_shared.logs import request_id
@@ -169,6 +169,7 @@ def _content_type_unparseable(request: web.Request) -> bool:
 # termination arrives while a connection sits idle in a transaction.
 _STORE_UNAVAILABLE = (
     RedisError,
+    RedisClusterException,  # a Redis Cluster with no node answering for a slot (not a RedisError)
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
     asyncpg.InterfaceError,

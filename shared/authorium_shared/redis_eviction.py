@@ -12,7 +12,8 @@ from typing import Final
 
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from authorium_shared.appkeys import READINESS_CHECKS, REDIS
 from authorium_shared.resources import CleanupContext, background
@@ -65,18 +66,25 @@ class EvictionWatch:
         if self.stated is not None:
             return True
         try:
-            reply = await redis.config_get("maxmemory-policy")
+            if isinstance(redis, RedisCluster):  # every node holds some of the keys: every node is asked
+                replies = list(
+                    (await redis.config_get("maxmemory-policy", target_nodes=RedisCluster.ALL_NODES)).values()
+                )
+            else:
+                replies = [await redis.config_get("maxmemory-policy")]
         except ResponseError as exc:  # "unknown command" (renamed or disabled), NOPERM (an ACL without +config)
             self._judge(unknown_policy(str(exc)[:120]))
             return True
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             log.debug("could not read maxmemory-policy", extra={"error": repr(exc)})
             return False
-        policy = reply.get("maxmemory-policy")  # redis-py decodes CONFIG GET's reply to str
-        if policy is None:  # some proxies answer CONFIG GET with nothing rather than an error
-            self._judge(unknown_policy("no maxmemory-policy in the reply"))
-        else:
-            self._judge(check_policy(policy))
+        # redis-py decodes CONFIG GET's reply to str.
+        policies: list[str | None] = [reply.get("maxmemory-policy") for reply in replies]
+        # Some proxies answer CONFIG GET with nothing rather than an error.
+        reasons = [
+            unknown_policy("no maxmemory-policy in the reply") if p is None else check_policy(p) for p in policies
+        ]
+        self._judge(next((reason for reason in reasons if reason), None))
         return True
 
     def _judge(self, reason: str | None) -> None:

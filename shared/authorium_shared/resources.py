@@ -7,13 +7,16 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 
+from authorium_shared import redis_urls
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, PG_POOL, READINESS_CHECKS, REDIS, REDIS_KEYS, REVOCATIONS
 from authorium_shared.events import EventFeed, Subscriber
 from authorium_shared.redis_keys import RedisKeys
@@ -59,7 +62,34 @@ async def create_pg_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> 
     )
 
 
+class _Sentinel(Sentinel):
+    """redis-py's Sentinel moves the sentinel that answered to the front of its list, and concurrent discoveries (every
+    new connection makes one) corrupt the list: one sentinel listed twice, another lost, and never closed. So one
+    discovery at a time; the others wait a moment for it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._discovering = asyncio.Lock()
+
+    async def discover_master(self, service_name: str) -> Any:
+        async with self._discovering:
+            return await super().discover_master(service_name)
+
+
+class SentinelRedis(Redis):
+    """A client of the master that Redis Sentinel names: on a failover its connections move to the new master (the
+    commands in flight fail, as against any Redis that goes away). Closing it closes its sentinel connections too."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        if manager is not None:
+            await manager.aclose()
+
+
 def create_redis(url: str, **kwargs: Any) -> Redis:
+    """A client for what `url` names (see `redis_urls`). A Redis Cluster's client answers the same commands, routing
+    each by its key; it is typed as `Redis` so that callers need not care which they hold."""
     # Timeouts keep a stopped or slow Redis from hanging requests: callers see an error in bounded time.
     options: dict[str, Any] = {
         "socket_connect_timeout": 1.0,
@@ -68,7 +98,26 @@ def create_redis(url: str, **kwargs: Any) -> Redis:
         "max_connections": 100,
     }
     options.update(kwargs)
-    return Redis.from_url(url, **options)
+    target = redis_urls.parse(url)
+    if target.mode == "single":
+        return Redis.from_url(url, **options)
+    credentials: dict[str, Any] = {"username": target.username, "password": target.password, "ssl": target.tls}
+    if target.mode == "sentinel":
+        assert target.master_name is not None
+        sentinel = _Sentinel(
+            target.hosts,
+            sentinel_kwargs={
+                "socket_connect_timeout": options["socket_connect_timeout"],
+                "socket_timeout": options["socket_timeout"],
+                "password": target.sentinel_password,
+                "ssl": target.tls,
+            },
+        )
+        credentials["db"] = target.db
+        master: Redis = sentinel.master_for(target.master_name, redis_class=SentinelRedis, **credentials, **options)
+        return master
+    nodes = [ClusterNode(host, port) for host, port in target.hosts]
+    return cast(Redis, RedisCluster(startup_nodes=nodes, **credentials, **options))
 
 
 def postgres(dsn: str, *, max_size: int = 10) -> CleanupContext:

@@ -56,8 +56,10 @@ class RevocationList:
         self.redis = redis
         self.keys = keys
 
-    def _key(self, kind: Kind) -> str:
-        return self.keys("revoked", kind)
+    def key(self, kind: Kind) -> str:
+        # The lists and their marker in one slot of a Redis Cluster: the marker vouches for the lists only if a
+        # failure that loses them loses it too.
+        return self.keys.grouped("revoked", kind)
 
     async def add(self, *revocations: Revocation, announce: bool = True) -> None:
         if not revocations:
@@ -66,16 +68,16 @@ class RevocationList:
         async with self.redis.pipeline(transaction=False) as pipe:
             for r in revocations:
                 # GT adds a new id, and never shortens the expiry of one already listed.
-                pipe.zadd(self._key(r.kind), {r.id: r.expires_at}, gt=True)
+                pipe.zadd(self.key(r.kind), {r.id: r.expires_at}, gt=True)
             for kind in KINDS:
-                pipe.zremrangebyscore(self._key(kind), "-inf", now)
+                pipe.zremrangebyscore(self.key(kind), "-inf", now)
             await pipe.execute()
         if announce:
             for r in revocations:
                 await events.publish(self.redis, self.keys, r.event())
 
     def marker_key(self) -> str:
-        return self.keys("revoked", "generation")
+        return self.keys.grouped("revoked", "generation")
 
     async def generation(self) -> str | None:
         """The marker the last refill wrote with the lists; None when Redis lost it (and so, maybe, the lists)."""
@@ -92,8 +94,8 @@ class RevocationList:
     async def is_revoked(self, *, jti: str | None, grant_id: str | None) -> bool:
         now = int(time.time())
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zscore(self._key("token"), jti or "")
-            pipe.zscore(self._key("grant"), grant_id or "")
+            pipe.zscore(self.key("token"), jti or "")
+            pipe.zscore(self.key("grant"), grant_id or "")
             token_exp, grant_exp = await pipe.execute()
         return any(exp is not None and exp >= now for exp in (token_exp, grant_exp))
 
@@ -105,7 +107,7 @@ class RevocationList:
         loaded: dict[Kind, dict[str, int]] = {}
         for kind in KINDS:
             entries = loaded[kind] = {}
-            async for member, score in self.redis.zscan_iter(self._key(kind), count=1000):
+            async for member, score in self.redis.zscan_iter(self.key(kind), count=1000):
                 if score >= now:
                     entries[member.decode() if isinstance(member, bytes) else member] = int(score)
         return loaded

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from authorium_shared import redis_urls
+
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/authorium"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
@@ -25,6 +27,7 @@ DEFAULT_RESOURCE_ADMIN_PORT: Final = 8011
 DEFAULT_CLIENT_DEMO_ADMIN_PORT: Final = 8012
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{0,64}$")
+_MASTER_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 # The variables that hold secrets (URLs because they may carry passwords): each may be given as NAME_FILE.
 SECRET_VARIABLES: Final = (
@@ -199,14 +202,52 @@ class CommonSettings:
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("AUTHORIUM_LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
         return cls(
-            database_url=env_url(environ, "DATABASE_URL", DEFAULT_DATABASE_URL, schemes=("postgresql", "postgres")),
-            redis_url=env_url(environ, "REDIS_URL", DEFAULT_REDIS_URL, schemes=("redis", "rediss", "unix")),
+            database_url=_database_url(environ),
+            redis_url=_redis_url(environ),
             redis_prefix=prefix,
             issuer=env_url(environ, "AUTHORIUM_ISSUER", DEFAULT_ISSUER, schemes=("http", "https")),
             log_level=log_level,
             trusted_proxy_hops=env_int(environ, "AUTHORIUM_TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=10),
             redis_maxmemory_policy=_maxmemory_policy(environ),
         )
+
+
+def _database_url(environ: Mapping[str, str]) -> str:
+    """DATABASE_URL, which may list several hosts (`postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write`):
+    asyncpg tries them in order and keeps the first that has what `target_session_attrs` asks for."""
+    value = env_str(environ, "DATABASE_URL", DEFAULT_DATABASE_URL)
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        raise ConfigError("DATABASE_URL", "must be a URL starting with postgresql:// or postgres://")
+    netloc = urlsplit("x://" + rest).netloc.rpartition("@")[2]
+    for host in netloc.split(",") if netloc else ():
+        try:
+            urlsplit("x://" + host).port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            raise ConfigError("DATABASE_URL", "has a host with a port that is not a number from 1 to 65535") from None
+    return value
+
+
+def _redis_url(environ: Mapping[str, str]) -> str:
+    """REDIS_URL (one Redis, a Sentinel-watched master or a Cluster: see `redis_urls`), or the sentinels and master
+    name given as AUTHORIUM_REDIS_SENTINELS and AUTHORIUM_REDIS_MASTER_NAME instead."""
+    sentinels = environ.get("AUTHORIUM_REDIS_SENTINELS", "").strip()
+    master_name = environ.get("AUTHORIUM_REDIS_MASTER_NAME", "").strip()
+    if sentinels or master_name:
+        if not sentinels:
+            raise ConfigError("AUTHORIUM_REDIS_SENTINELS", "is not set, but AUTHORIUM_REDIS_MASTER_NAME is")
+        if not _MASTER_NAME_RE.fullmatch(master_name):
+            raise ConfigError("AUTHORIUM_REDIS_MASTER_NAME", "must be set to the master's name (A-Z a-z 0-9 _ . -)")
+        if env_raw(environ, "REDIS_URL").strip():
+            raise ConfigError("REDIS_URL", "and AUTHORIUM_REDIS_SENTINELS are both set; set only one of them")
+        url, name = redis_urls.sentinel_url(sentinels, master_name), "AUTHORIUM_REDIS_SENTINELS"
+    else:
+        url, name = env_str(environ, "REDIS_URL", DEFAULT_REDIS_URL), "REDIS_URL"
+    try:
+        redis_urls.parse(url)
+    except ValueError as exc:
+        raise ConfigError(name, str(exc)) from None
+    return url
 
 
 # Redis 7's policies; only `noeviction` is safe for Authorium (`redis_eviction` says why), but the others are

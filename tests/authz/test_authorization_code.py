@@ -17,6 +17,8 @@ import asyncpg
 import jwt
 import pytest
 
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
 from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import (
     RegisteredClient,
@@ -25,6 +27,7 @@ from tests.authz.flows import (
     pkce_pair,
     token_request,
 )
+from tests.conftest import REDIS_URL
 
 DEFAULT_RESOURCE = "http://127.0.0.1:8001"
 
@@ -209,6 +212,30 @@ async def test_code_replay_fails_and_revokes_what_the_first_redemption_issued(
         http, authz, client, grant_type="refresh_token", refresh_token=first["refresh_token"]
     )
     assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_a_code_redis_forgot_redeeming_is_still_a_replay(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person, redis_prefix: str
+) -> None:
+    """A Redis that fails over after a code was redeemed, before its replica had the consumption, hands the code
+    out again. Postgres already holds the grant the code names: the second redemption is a replay (invalid_grant,
+    and what the first one issued is revoked), not a second set of tokens and not a 500."""
+    client = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read", challenge=challenge)
+    key = RedisKeys(redis_prefix)("code", hashlib.sha256(code.encode()).hexdigest())
+    redis = create_redis(REDIS_URL)
+    try:
+        before = await redis.hgetall(key)  # what the replica had
+        status, first = await redeem(http, authz, client, code, code_verifier=verifier)
+        assert status == 200, first
+        await redis.hset(key, mapping=before)  # the failover: the replica, promoted, never saw the consumption
+        status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    finally:
+        await redis.aclose()
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert await introspect(http, authz, client, first["access_token"]) == {"active": False}
+    assert await introspect(http, authz, client, first["refresh_token"], "refresh_token") == {"active": False}
 
 
 async def test_code_issued_with_a_challenge_needs_the_verifier(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import aiohttp
 import asyncpg
-from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
 from authz.clients.cache import ClientCache, announce_change
 from authz.clients.registration import build_spec, declare_client
 from authz.clients.repository import ClientRepository
@@ -91,7 +91,7 @@ async def test_an_announced_change_reaches_every_replica_at_once(
         await declare(db, "cache-replicas", SECRET_B)
         # Not announced yet: both replicas still hold the old record (for at most the cache's lifetime).
         assert await status(first, SECRET_A) == 200
-        redis = Redis.from_url(REDIS_URL)
+        redis = create_redis(REDIS_URL)
         try:
             await announce_change(redis, RedisKeys(environ["AUTHORIUM_REDIS_PREFIX"]), "cache-replicas")
         finally:

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
 from authz.authorization.codes import AuthorizationCode, CodeStore
 from tests.conftest import REDIS_URL
 
@@ -20,7 +21,7 @@ PREVIOUS_FIELDS = {"client_id", "redirect_uri", "scopes", "user_id", "auth_time"
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
+    client = create_redis(REDIS_URL)
     yield client
     await client.aclose()
 

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
 from authz.endpoints.login import THROTTLED, WRONG_CREDENTIALS
 from authz.interaction import EXPIRED
 from authz.ratelimit import LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_PER_USERNAME, LOGIN_WINDOW, Counter
@@ -309,7 +309,7 @@ async def test_failures_for_one_username_throttle_it_alone(isolated_authz: str, 
 async def test_failures_from_one_address_throttle_it(isolated_authz: str, own_prefix: str, db: asyncpg.Pool) -> None:
     client = await flows.make_client(db)
     username = await flows.make_user(db)
-    redis = Redis.from_url(REDIS_URL)
+    redis = create_redis(REDIS_URL)
     try:
         # The server's own counter, as many failures as the limit allows, from this test's address.
         counter = Counter(
@@ -335,7 +335,7 @@ async def test_failures_from_one_address_throttle_it(isolated_authz: str, own_pr
 
 
 async def test_counter_limits_each_subject_in_its_window(own_prefix: str) -> None:
-    redis = Redis.from_url(REDIS_URL)
+    redis = create_redis(REDIS_URL)
     try:
         counter = Counter(redis, RedisKeys(own_prefix), "login-addr", limit=3, window=LOGIN_WINDOW)
         assert await counter.exceeded("198.51.100.7") is None

@@ -103,13 +103,13 @@ async def _revoke_access_token(
     assert (await userinfo_status(http, authz, access))[0] == 200
 
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(events.channel(RedisKeys(redis_prefix)))
+    reader = await events.subscribe(redis, pubsub, events.channel(RedisKeys(redis_prefix)))
     try:
         form = {"token": access} if hint is None else {"token": access, "token_type_hint": hint}
         status, body, resp = await revoke(http, authz, client, **form)
         assert (status, body) == (200, ""), hint
         assert resp.headers["Cache-Control"] == "no-store"
-        announced = await _revocation_event(pubsub, jti)
+        announced = await _revocation_event(reader, jti)
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
     assert announced["type"] == "revoked"
@@ -129,7 +129,7 @@ async def _revoke_access_token(
 async def _revocation_event(pubsub: Any, rid: str) -> dict[str, Any]:
     async def announced() -> dict[str, Any] | None:
         message = await pubsub.get_message(timeout=0.5)  # waits for the next message itself
-        if message is not None and message["type"] == "message":
+        if message is not None and message["type"] in events.MESSAGE_TYPES:
             event: dict[str, Any] = orjson.loads(message["data"])
             if event.get("id") == rid:
                 return event
@@ -271,7 +271,7 @@ async def test_rebuild_restores_the_redis_lists_from_postgres(
     grant_id = claims_of(others["access_token"])["grant_id"]
 
     # Redis loses its data.
-    await redis.delete(keys("revoked", "token"), keys("revoked", "grant"))
+    await redis.delete(keys.grouped("revoked", "token"), keys.grouped("revoked", "grant"))
     assert not await listed.is_revoked(jti=jti, grant_id=None)
     assert not await listed.is_revoked(jti=None, grant_id=grant_id)
 
@@ -282,7 +282,7 @@ async def test_rebuild_restores_the_redis_lists_from_postgres(
     assert await listed.is_revoked(jti=None, grant_id=grant_id)
 
     # A server starting does the same.
-    await redis.delete(keys("revoked", "token"), keys("revoked", "grant"))
+    await redis.delete(keys.grouped("revoked", "token"), keys.grouped("revoked", "grant"))
     async with start_authz() as authz:
         assert await listed.is_revoked(jti=jti, grant_id=None)
         assert await listed.is_revoked(jti=None, grant_id=grant_id)

@@ -8,8 +8,8 @@ import json
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
+from authorium_shared.resources import create_redis
 from tests.conftest import REDIS_URL
 from tests.processes import authorium
 
@@ -43,7 +43,7 @@ async def test_confidential_client_prints_only_json_and_stores_only_a_digest(
         " UNION ALL SELECT row_to_json(a)::text FROM (SELECT * FROM audit_events) a"
     )
     assert all(secret not in r["j"] for r in dump)
-    redis = Redis.from_url(REDIS_URL)
+    redis = create_redis(REDIS_URL)
     try:
         async for key in redis.scan_iter(match=environ["AUTHORIUM_REDIS_PREFIX"] + "*"):
             value = await redis.dump(key)

@@ -19,6 +19,11 @@ from tests.processes import authorium
         ("authz", "AUTHORIUM_ACCESS_TOKEN_TTL", "ten"),
         ("resource", "DATABASE_URL", "mysql://db/x"),
         ("resource", "REDIS_URL", "http://cache"),
+        ("authz", "REDIS_URL", "redis+sentinel://:hunter2-secret@s1:26379,s2:26379"),  # no master name
+        ("resource", "REDIS_URL", "redis+cluster://:hunter2-secret@n1:7000,n2:7000/2"),  # a cluster has only db 0
+        ("authz", "REDIS_URL", "redis+cluster://n1:7000,n2:port"),
+        ("authz", "AUTHORIUM_REDIS_MASTER_NAME", "mymaster"),  # without AUTHORIUM_REDIS_SENTINELS
+        ("authz", "DATABASE_URL", "postgresql://:hunter2-secret@h1:5432,h2:port/authorium"),
         ("client-demo", "AUTHORIUM_CLIENT_DEMO_URL", "not a url"),
         ("client-demo", "AUTHORIUM_CLIENT_DEMO_URL", "http://demo.example/app"),
         ("client-demo", "AUTHORIUM_CLIENT_DEMO_CLIENT_ID", ""),
@@ -38,3 +43,4 @@ async def test_bad_setting_stops_start_up_with_one_line(
     assert variable in lines[0]
     if value and len(value) > 8 and variable == "AUTHORIUM_KEK":
         assert value not in lines[0], "a secret is never echoed"
+    assert "hunter2" not in lines[0], "a password in a URL is never echoed"

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from authorium_shared.resources import create_redis
 from tests.authz.flows import Authorization, browser, follow_authorization, make_user
 from tests.conftest import REDIS_URL
 from tests.stack import Stack, running_stack
@@ -28,7 +29,7 @@ async def stack(module_environ: dict[str, str], module_db: asyncpg.Pool) -> Asyn
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
+    client = create_redis(REDIS_URL)
     yield client
     await client.aclose()
 

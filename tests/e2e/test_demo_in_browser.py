@@ -13,8 +13,8 @@ import aiohttp
 import asyncpg
 import orjson
 from playwright.async_api import BrowserContext, Page, Route, expect
-from redis.asyncio import Redis
 
+from authorium_shared.resources import create_redis
 from tests.authz.flows import PASSWORD, make_user, token_request
 from tests.conftest import REDIS_URL
 from tests.stack import Stack
@@ -57,7 +57,7 @@ async def demo_cookie(context: BrowserContext, stack: Stack) -> dict[str, object
 
 
 async def stored_tokens(stack: Stack, sid: str) -> dict[str, str]:
-    redis = Redis.from_url(REDIS_URL)
+    redis = create_redis(REDIS_URL)
     try:
         raw = await redis.hget(stack.environ["AUTHORIUM_REDIS_PREFIX"] + f"demo:session:{sid}", "tokens")
     finally:

@@ -2,7 +2,10 @@
 refresh-token rotations and note creations flow: what needs Postgres is answered 503 `temporarily_unavailable`
 (never a 500) while it is down, the pools reconnect by themselves once it is back, and the rows match the answers
 exactly: every acknowledged refresh token and note has its row, every grant has its refresh tokens, and a
-request answered 503 left nothing behind (so retrying the same refresh token works)."""
+request answered 503 left nothing behind (so retrying the same refresh token works).
+
+The same under a switchover: the servers' DATABASE_URL lists a primary and its streaming standby with
+`target_session_attrs=read-write`; the primary is stopped and the standby promoted, and the pools move to it."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import asyncio
 import itertools
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -108,11 +112,19 @@ class GrantTraffic:
         return all(a.status in (200, 201) for a in answers)
 
 
+@pytest.mark.parametrize("switchover", [False, True], ids=["restart", "switchover"])
 async def test_postgres_restarted_under_load(
-    environ: dict[str, str], http: aiohttp.ClientSession, cheap_password_hashing: None
+    environ: dict[str, str], http: aiohttp.ClientSession, cheap_password_hashing: None, switchover: bool
 ) -> None:
-    with private_postgres() as pg:
+    with ExitStack() as servers:
+        pg = servers.enter_context(private_postgres())
         url = await pg.migrated_database("authorium")
+        if switchover:
+            standby = servers.enter_context(private_postgres(standby_of=pg))
+            url = (
+                f"postgresql://postgres@127.0.0.1:{pg.port},127.0.0.1:{standby.port}/authorium"
+                "?target_session_attrs=read-write"
+            )
         db = await create_pg_pool(url, max_size=2)
         try:
             app = await make_client(db, grant_types=("authorization_code", "refresh_token"), scope=SCOPE)
@@ -127,11 +139,12 @@ async def test_postgres_restarted_under_load(
                 async with Load(traffic.steps, concurrency=6) as load:
                     await asyncio.sleep(1.0)
                     stopping = time.monotonic()
+                    # A fast stop sends the standby all the primary has written first: a switchover loses nothing.
                     await asyncio.to_thread(pg.stop)
                     stopped = time.monotonic()
                     await asyncio.sleep(DOWN)
                     starting = time.monotonic()
-                    await asyncio.to_thread(pg.start)
+                    await asyncio.to_thread(standby.promote if switchover else pg.start)
                     started = time.monotonic()
                     await eventually(traffic.all_served, timeout=15, message="recovery after Postgres came back")
                     recovery = time.monotonic() - started

@@ -139,13 +139,13 @@ async def test_a_retried_revocation_publishes_again(
             grant_id = unverified_claims(access)["grant_id"]
             redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
             try:
-                await redis.zrem(redis_prefix + "revoked:grant", grant_id)
+                await redis.zrem(RedisKeys(redis_prefix).grouped("revoked", "grant"), grant_id)
             finally:
                 await redis.aclose()
             assert await _revoke(http, authz, client.basic, refresh) == 200
             redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
             try:
-                assert await redis.zscore(redis_prefix + "revoked:grant", grant_id) is not None
+                assert await redis.zscore(RedisKeys(redis_prefix).grouped("revoked", "grant"), grant_id) is not None
             finally:
                 await redis.aclose()
 

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
-from authorium_shared.resources import create_pg_pool
+from authorium_shared.resources import create_pg_pool, create_redis
 from authz.settings import AuthzSettings
 from authz.signing import lifecycle as keys
 from tests.conftest import REDIS_URL, DatabaseFactory
@@ -77,7 +76,7 @@ async def rotating(
 async def _rotate(env: dict[str, str], pool: asyncpg.Pool) -> None:
     """What `authorium keys rotate` does: rotate in Postgres, then announce it on the event channel."""
     assert await keys.rotate(pool, AuthzSettings.from_env(env))
-    redis = Redis.from_url(REDIS_URL)
+    redis = create_redis(REDIS_URL)
     try:
         await keys.announce(redis, RedisKeys(env["AUTHORIUM_REDIS_PREFIX"]))
     finally:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
+
+import pytest
+from redis.exceptions import RedisClusterException, RedisError
 
 from authorium_shared import events
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
 from tests.conftest import REDIS_URL
-from tests.processes import redis_server
+from tests.processes import redis_cluster, redis_server
 from tests.waiting import eventually
 
 
@@ -79,6 +83,48 @@ async def test_feed_reports_down_then_reconnects_and_resyncs_when_redis_returns(
             with redis_server(port):
                 await asyncio.wait_for(feed.connected_event.wait(), 10)
                 assert resyncs == 2, "every reconnect resyncs from the source of truth"
+        finally:
+            await _stop([task])
+            await redis.aclose()
+
+
+@pytest.mark.slow
+async def test_the_feed_follows_a_cluster_failover(redis_prefix: str) -> None:
+    """On a Redis Cluster the channel is a shard channel, carried by the master of its slot. That master killed, the
+    cluster promotes its replica; the feed finds it, subscribes there and resyncs, and events flow again."""
+    keys = RedisKeys(redis_prefix + "events-cluster:")
+    with redis_cluster(masters=3, replicas=True) as cluster:
+        redis = create_redis(cluster.url())
+        # A publish as a client's first command (`authorium keys rotate` announcing) finds the channel's node too.
+        await events.publish(redis, keys, {"type": "first"})
+        received: list[dict[str, Any]] = []
+        connects = 0
+
+        async def on_connect() -> None:
+            nonlocal connects
+            connects += 1
+
+        feed = events.EventFeed(redis, keys, lambda e: _append(received, e), on_connect=on_connect, max_backoff=0.5)
+        task = asyncio.create_task(feed.run())
+        try:
+            await asyncio.wait_for(feed.connected_event.wait(), 5)
+            await events.publish(redis, keys, {"type": "before"})
+            await eventually(lambda: received, timeout=2, interval=0.01, message="the event before the failover")
+
+            owner = redis.get_node_from_key(events.channel(keys))
+            assert owner is not None and owner.port in cluster.replicas
+            cluster.processes[owner.port].kill()
+            cluster.processes[owner.port].wait()
+
+            async def announced_after() -> bool:
+                with contextlib.suppress(RedisError, RedisClusterException):
+                    await events.publish(redis, keys, {"type": "after"})
+                return {"type": "after"} in received
+
+            await eventually(announced_after, timeout=20, interval=0.5, message="events after the failover")
+            assert connects >= 2, "the feed resynced on the new master"
+            new_owner = redis.get_node_from_key(events.channel(keys))
+            assert new_owner is not None and new_owner.port == cluster.replicas[owner.port]
         finally:
             await _stop([task])
             await redis.aclose()

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from authorium_shared import redis_eviction
 from authorium_shared.redis_eviction import check_policy
+from authorium_shared.resources import create_redis
 from authorium_shared.settings import MAXMEMORY_POLICIES, CommonSettings, ConfigError
 from authz.app import create_app as create_authz
 from authz.settings import AuthzSettings
@@ -23,7 +24,7 @@ from client_demo.settings import ClientDemoSettings
 from resource_server.app import create_app as create_resource
 from resource_server.settings import ResourceSettings
 from tests.conftest import DEMO_CLIENT_ENV
-from tests.processes import free_port, redis_server
+from tests.processes import free_port, redis_cluster, redis_server
 from tests.revocations import refilled
 from tests.servers import private_url, run_service
 from tests.waiting import eventually
@@ -183,3 +184,20 @@ async def test_a_redis_that_answers_only_after_the_start_is_read_within_seconds(
 
 async def _reads(reason: Callable[[], Any], policy: str) -> bool:
     return f"maxmemory-policy is {policy}" in (await reason() or "")
+
+
+@pytest.mark.slow
+async def test_every_node_of_a_cluster_is_asked() -> None:
+    """A Redis Cluster holds the keys on every node: one node that may evict them is enough to be unsafe."""
+    with redis_cluster(masters=3) as cluster:
+        redis = create_redis(cluster.url())
+        try:
+            watch = redis_eviction.EvictionWatch(None)
+            assert await watch.refresh(redis)
+            assert watch.reason is None
+            async with Redis(port=cluster.ports[2]) as node:
+                await node.config_set("maxmemory-policy", "allkeys-lru")
+            assert await watch.refresh(redis)
+            assert watch.reason == check_policy("allkeys-lru")
+        finally:
+            await redis.aclose()

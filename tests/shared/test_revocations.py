@@ -68,7 +68,7 @@ async def test_an_expired_entry_no_longer_counts_and_is_pruned(redis: Redis, key
     assert not await listed.is_revoked(jti="old", grant_id=None)
     assert await listed.is_revoked(jti="new", grant_id=None)
     assert set((await listed.load())["token"]) == {"new"}
-    assert await redis.zscore(keys("revoked", "token"), "old") is None
+    assert await redis.zscore(keys.grouped("revoked", "token"), "old") is None
 
 
 async def test_load_returns_every_unexpired_entry_by_kind(redis: Redis, keys: RedisKeys) -> None:
@@ -175,7 +175,7 @@ async def test_a_copy_loaded_without_the_generation_marker_fails_closed_until_a_
     assert copy.is_revoked("t1", None) and copy.is_revoked("t2", None)
 
     # Redis loses everything: the copy that loads again keeps what it knew, and refuses to vouch until the refill.
-    await redis.delete(keys("revoked", "token"), listed.marker_key())
+    await redis.delete(keys.grouped("revoked", "token"), listed.marker_key())
     await copy.reload()
     assert copy.problem() == MARKER_MISSING
     await listed.refill([], "generation-2")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from authorium_shared.errors import InvalidGrant, InvalidRequest
 from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SETTINGS, USERS
@@ -20,7 +20,7 @@ from authz.forms import require
 from authz.grants.request import TokenRequest, issues_refresh_token
 from authz.resources import indicators
 from authz.scopes import OPENID
-from authz.tokens.families import Grant, IssuedRefresh, Orphaned
+from authz.tokens.families import AlreadyStored, Grant, IssuedRefresh, Orphaned
 from authz.tokens.minter import (
     Issue,
     access_token_lifetime,
@@ -34,20 +34,23 @@ GRANT_TYPE = "authorization_code"
 _UNUSABLE = "the authorization code is invalid, expired, or already used"
 
 
+async def _replayed(request: TokenRequest, grant_id: str) -> NoReturn:
+    """A code presented again: what it started is revoked (RFC 6749 section 4.1.2)."""
+    app = request.app
+    await app[REVOKER].grant(uuid.UUID(grant_id), "code replay")
+    await app[AUDIT].record(
+        "code_replay", client_id=request.client.client_id, remote_addr=request.remote, details={"grant_id": grant_id}
+    )
+    raise InvalidGrant(_UNUSABLE)
+
+
 async def exchange(request: TokenRequest) -> dict[str, Any]:
     client, app, params = request.client, request.app, request.params
     found = await app[CODES].consume(require(params, "code"), client.client_id)
     if found is None:
         raise InvalidGrant(_UNUSABLE)
     if isinstance(found, Replayed):
-        await app[REVOKER].grant(uuid.UUID(found.grant_id), "code replay")
-        await app[AUDIT].record(
-            "code_replay",
-            client_id=client.client_id,
-            remote_addr=request.remote,
-            details={"grant_id": found.grant_id},
-        )
-        raise InvalidGrant(_UNUSABLE)
+        await _replayed(request, found.grant_id)
     code = found
     if code.redirect_uri is not None and params.get("redirect_uri") != code.redirect_uri:
         raise InvalidGrant("redirect_uri does not match the authorization request")
@@ -98,6 +101,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
     except Orphaned:
         raise InvalidGrant("the client or the user no longer exists") from None
+    except AlreadyStored:
+        await _replayed(request, code.grant_id)
     return app[MINTER].issue(
         Issue(
             client=client,

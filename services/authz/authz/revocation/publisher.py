@@ -86,7 +86,7 @@ class Publisher:
         latest = await revocations.latest_published(conn)
         if latest is None:
             return False
-        score = await self.listed.redis.zscore(self.listed.keys("revoked", latest.kind), latest.id)
+        score = await self.listed.redis.zscore(self.listed.key(latest.kind), latest.id)
         return score is None
 
     async def _refill(self, conn: asyncpg.Connection) -> int:

@@ -47,6 +47,11 @@ class Orphaned(Exception):
     """The grant's client or user was deleted before the grant could be stored."""
 
 
+class AlreadyStored(Exception):
+    """A grant with this id exists: the code that names it was redeemed before, and Redis forgot (a failover that
+    lost the consumption before it reached the replica). Postgres, not Redis, is what keeps a code single-use."""
+
+
 @dataclass(frozen=True)
 class IssuedRefresh:
     """What a refresh token was issued with: the access token minted beside it, for grace-window replays."""
@@ -96,6 +101,8 @@ class GrantRepository:
             return await self._create(grant, refresh, refresh_expires_at)
         except asyncpg.ForeignKeyViolationError:
             raise Orphaned(grant.client_id) from None
+        except asyncpg.UniqueViolationError:
+            raise AlreadyStored(grant.grant_id) from None
 
     async def _create(self, grant: Grant, refresh: IssuedRefresh | None, refresh_expires_at: datetime) -> Grant:
         async with self.pool.acquire() as conn, conn.transaction():
