@@ -64,11 +64,14 @@ class Publisher:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
 
-    async def publish(self) -> int:
+    async def publish(self, *, wait: bool = False) -> int:
         """One pass, by whichever replica holds the lock (others skip it: the holder is doing it). Returns how
-        many revocations it put into Redis."""
+        many revocations it put into Redis. With `wait`, the pass waits for the lock and runs after the holder's:
+        a holder whose pass began before a loss may not have seen it."""
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
+            if wait:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
+            elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
                 return 0
             if await self._lost(conn):
                 return await self._refill(conn)

@@ -91,5 +91,6 @@ class Revoker(Subscriber):
     async def on_connect(self) -> None:
         """Redis may have lost its data while the feed was down: before any copy of the lists reloads (this
         replica's follows the feed after this), a publisher pass refills them if their marker is gone and
-        publishes what is pending. Another replica holding the publisher's lock does it instead."""
-        await self.publisher.publish()
+        publishes what is pending. It waits for the publisher's lock if another replica holds it, so this copy loads
+        lists that were checked after the (re)connect."""
+        await self.publisher.publish(wait=True)
