@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from authorium_shared.errors import InvalidClientMetadata
-from authz.audit import AuditLog
+from authz.audit import AuditLog, audited_transaction
 from authz.clients import credentials, management
 from authz.clients.records import Client, ClientSpec
 from authz.clients.registration import build_spec, check_known_scopes
@@ -161,7 +161,7 @@ async def replace_client(
     pool: asyncpg.Pool, audit: AuditLog, client_id: str, spec: ClientSpec, *, remote_addr: str | None
 ) -> Client | None:
     """Replace the metadata of `client_id` and record it, in one transaction; None if it no longer exists."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(pool) as conn:
         await check_known_scopes(conn, spec)
         client = await ClientRepository.update(conn, client_id, spec)
         if client is not None:
@@ -179,7 +179,7 @@ async def delete_client(
     section 2.3) so its access tokens are refused too; False if there was no such client. The revocations are
     recorded in Postgres in the same transaction as the deletion, then announced."""
     expires_at = revoker.grant_revocation_expiry()
-    async with pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(pool) as conn:
         client = await ClientRepository.locked(conn, client_id)
         if client is None:
             return False

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from authorium_shared.errors import OAuthError
+from authz.audit import audited_transaction
 from authz.clients import credentials
 from authz.clients.records import Client, ClientSpec
 from authz.clients.registration import build_spec
@@ -147,7 +148,7 @@ async def create_client(control: Control, document: object) -> tuple[Client, str
         explicit_method="token_endpoint_auth_method" in fields,
     )
     secret = None if spec.is_public else credentials.new_secret()
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         client = await ClientRepository(conn).create(
             credentials.new_client_id(), spec, None if secret is None else credentials.digest(secret)
         )
@@ -163,7 +164,7 @@ async def update_client(
     changes = check_members(document, CHANGEABLE, nullable=NULLABLE)
     revoked: list[uuid.UUID] = []
     expires_at = control.revoker.grant_revocation_expiry()
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         locked = await ClientRepository.locked(conn, client_id)
         if locked is None:
             raise NotFound(f"no client {client_id!r}")
@@ -236,7 +237,7 @@ async def _revoke_tokens(
 async def delete_client(control: Control, client_id: str, *, expected_version: str | None = None) -> None:
     """Delete the client with its consents, grants and refresh tokens, revoking its tokens (see the module)."""
     expires_at = control.revoker.grant_revocation_expiry()
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         locked = await ClientRepository.locked(conn, client_id)
         if locked is None:
             raise NotFound(f"no client {client_id!r}")
@@ -265,7 +266,7 @@ async def rotate_secret(control: Control, client_id: str, *, overlap: int = 0) -
     if client.is_public:
         raise BadInput(None, "a public client has no secret to rotate")
     secret = credentials.new_secret()
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         locked = await ClientRepository.locked(conn, client_id)
         if locked is None:
             raise NotFound(f"no client {client_id!r}")

@@ -11,7 +11,7 @@ from typing import Final
 
 import asyncpg
 
-from authz.audit import AuditLog
+from authz.audit import AuditLog, audited_transaction
 from authz.control import CLI_ACTOR
 from authz.resources.records import (
     ADMIN_ID,
@@ -96,7 +96,7 @@ class ResourceRepository:
             scopes=check_scopes(scopes),
             access_token_ttl=check_ttl(access_token_ttl),
         )
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with audited_transaction(self.pool) as conn:
             await conn.execute(_LOCK)
             self._check_free(self._view(await self._stored(conn)), candidate)
             created = await self._insert(conn, candidate)
@@ -132,7 +132,7 @@ class ResourceRepository:
         identifier, which is AUTHORIUM_RESOURCE_URL), InvalidResource or ResourceConflict, changing nothing."""
         if resource_id == ADMIN_ID:
             raise BuiltInResource("the admin API's entry is built in and cannot be changed")
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with audited_transaction(self.pool) as conn:
             await conn.execute(_LOCK)
             current = self._view(await self._stored(conn))
             found = next((r for r in current if r.resource_id == resource_id), None)
@@ -180,7 +180,7 @@ class ResourceRepository:
         ResourceNotFound, or BuiltInResource for the admin API and the default (notes) resource."""
         if resource_id in (ADMIN_ID, NOTES_ID):
             raise BuiltInResource(f"the {'admin' if resource_id == ADMIN_ID else 'default'} resource cannot be deleted")
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with audited_transaction(self.pool) as conn:
             await conn.execute(_LOCK)
             found = next((r for r in self._view(await self._stored(conn)) if r.resource_id == resource_id), None)
             if found is None:
@@ -197,7 +197,7 @@ class ResourceRepository:
         """Make sure the notes API is stored with identifier AUTHORIUM_RESOURCE_URL (what `setup` and `run` do;
         idempotent). Its scopes, name and token lifetime, once stored, are the operator's to change. True if this
         stored or moved it. Raises ResourceConflict when another resource holds that identifier or a notes scope."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with audited_transaction(self.pool) as conn:
             await conn.execute(_LOCK)
             stored = await self._stored(conn)
             existing = next((r for r in stored if r.resource_id == NOTES_ID), None)

@@ -17,7 +17,7 @@ from authorium_shared import events
 from authorium_shared.keys import ALGORITHMS, StoredKey
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.rotation import RotationPlan, RotationPolicy, plan_maintenance, plan_rotation
-from authz.audit import AuditLog
+from authz.audit import AuditLog, audited_transaction
 from authz.settings import AuthzSettings
 from authz.signing.repository import KEYS_LOCK_ID, KeyRepository
 from authz.signing.ring import KEYS_EVENT_TYPE, RELOAD_INTERVAL
@@ -43,7 +43,7 @@ async def _change_keys(
     actor: str | None = None,
 ) -> list[RotationPlan]:
     now = datetime.now(UTC)
-    async with pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(pool) as conn:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", KEYS_LOCK_ID)
         stored = await repo.load(conn)
         # Plan every algorithm before changing any: one that is too early to rotate stops them all.
@@ -86,7 +86,7 @@ async def ensure(pool: asyncpg.Pool, settings: AuthzSettings) -> list[RotationPl
 async def reencrypt(pool: asyncpg.Pool, settings: AuthzSettings) -> list[str]:
     """Re-encrypt under AUTHORIUM_KEK every private key still stored under AUTHORIUM_KEK_PREVIOUS, so the
     previous KEK can be dropped; returns their kids. Idempotent; serialised with every other key change."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(pool) as conn:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", KEYS_LOCK_ID)
         kids = await KeyRepository(settings.kek).reencrypt(conn)
         if kids:

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from authz.audit import audited_transaction
 from authz.authorization.consents import ConsentRepository
 from authz.control import (
     BadInput,
@@ -150,7 +151,7 @@ async def create_user(control: Control, document: object) -> User:
         raise BadInput("username", str(exc)) from None
     password_hash = await _password_hash(control, fields["password"])
     try:
-        async with control.pool.acquire() as conn, conn.transaction():
+        async with audited_transaction(control.pool) as conn:
             user = await UserRepository(conn).create(
                 fields["username"], password_hash, name=fields.get("name"), email=fields.get("email")
             )
@@ -167,7 +168,7 @@ async def update_user(control: Control, user_id: str, document: object, *, expec
     new_hash = await _password_hash(control, changes["password"]) if "password" in changes else None
     expires_at = control.revoker.grant_revocation_expiry()
     revoked: list[uuid.UUID] = []
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         current = await UserRepository.locked(conn, uid)
         if current is None:
             raise NotFound(f"no user {user_id!r}")
@@ -206,7 +207,7 @@ async def delete_user(control: Control, user_id: str, *, expected_version: str |
     """Delete the user with their consents, grants and refresh tokens (revoked first) and sessions."""
     uid = parse_user_id(user_id)
     expires_at = control.revoker.grant_revocation_expiry()
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         current = await UserRepository.locked(conn, uid)
         if current is None:
             raise NotFound(f"no user {user_id!r}")
@@ -227,7 +228,7 @@ async def sign_out(control: Control, user_id: str) -> int:
     Returns how many grants were revoked."""
     uid = parse_user_id(user_id)
     expires_at = control.revoker.grant_revocation_expiry()
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         if await UserRepository.locked(conn, uid) is None:
             raise NotFound(f"no user {user_id!r}")
         revoked = await control.revoker.grants.revoke_user(conn, uid, "signed out by an operator", expires_at)
@@ -259,7 +260,7 @@ async def revoke_grant(control: Control, grant_id: str) -> None:
     except ValueError:
         raise NotFound(f"no grant {grant_id!r}") from None
     expires_at = control.revoker.grant_revocation_expiry()
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         grant = await GrantRepository.locked_active(conn, gid)
         if grant is None:
             raise NotFound(f"no grant {grant_id!r} in force")
@@ -285,7 +286,7 @@ async def withdraw_consent(control: Control, user_id: str, client_id: str) -> No
     again. NotFound if the user had granted the client nothing."""
     uid = parse_user_id(user_id)
     expires_at = control.revoker.grant_revocation_expiry()
-    async with control.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(control.pool) as conn:
         if await UserRepository.locked(conn, uid) is None:
             raise NotFound(f"no user {user_id!r}")
         if not await ConsentRepository.withdraw(conn, uid, client_id):
