@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from authorium import devrun, manage, resources
 from authorium.services import SERVICES
 from authorium.setup import setup
+from authorium_shared import tracing
 from authorium_shared.errors import OAuthError
 from authorium_shared.keys import ALGORITHMS, KeyDecryptionError
 from authorium_shared.logs import configure_logging
@@ -175,6 +176,7 @@ def cmd_serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     service = SERVICES[args.service]
     settings = service.settings(environ)  # read once here, so a bad value stops start-up before any fork
     configure_logging(service.name, CommonSettings.from_env(environ).log_level)
+    tracing.start(service.name, environ)  # before the application is built: only what is created after is traced
     host = args.host or env_str(environ, "AUTHORIUM_HOST", "127.0.0.1")
     port = args.port if args.port is not None else service.default_port
     if port == settings.admin_port and port != 0:

@@ -6,11 +6,15 @@ import contextvars
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+# Set while tracing is on (authorium_shared.tracing): the current span's `trace_id` and `span_id`, if any.
+trace_context: Callable[[], dict[str, str]] | None = None
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the line.
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -32,6 +36,8 @@ class JsonFormatter(logging.Formatter):
         rid = request_id.get()
         if rid:
             line["request_id"] = rid
+        if trace_context is not None:
+            line.update(trace_context())
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 line[key] = value

@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.exceptions import RedisClusterException, RedisError
 
+from authorium_shared import tracing
 from authorium_shared.errors import InvalidRequest, OAuthError
 from authorium_shared.logs import request_id
 
@@ -120,6 +121,8 @@ def observe(metrics: HttpMetrics) -> Middleware:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
+        if tracing.tag_request is not None:
+            tracing.tag_request(rid)
         started = time.perf_counter()
         status = 500
         try:
