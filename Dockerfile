@@ -3,7 +3,8 @@
 #   docker run IMAGE authorium serve authz|resource|client-demo   (and `authorium setup` for the one-shot job)
 ARG PYTHON=python:3.11-slim-bookworm
 
-# Build stage: install Authorium and its runtime dependencies (wheels; no test extras) into a virtualenv.
+# Build stage: install Authorium, its runtime dependencies and the tracing extra (used only when OTEL_* turns it on;
+# wheels; no test extras) into a virtualenv.
 FROM ${PYTHON} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -12,7 +13,7 @@ COPY shared shared
 COPY services services
 COPY cli cli
 RUN python -m venv /opt/authorium \
- && /opt/authorium/bin/pip install --only-binary=:all: --no-compile . \
+ && /opt/authorium/bin/pip install --only-binary=:all: --no-compile ".[tracing]" \
  && /opt/authorium/bin/python -m compileall -q /opt/authorium
 
 # Runtime stage: the virtualenv alone, run by an unprivileged user; nothing here is writable by it.
