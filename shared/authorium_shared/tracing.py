@@ -1,7 +1,8 @@
 """OpenTelemetry tracing, off unless the standard `OTEL_*` variables ask for it: spans for aiohttp (server and client),
 asyncpg and Redis, each carrying the request id, and no token, code or secret in any attribute.
 
-Nothing of OpenTelemetry is imported, let alone installed, while tracing is off: the `tracing` extra is optional."""
+While it is off, no instrumentation, tracer or exporter is imported and nothing is patched: the `tracing` extra is
+optional, and a request costs one `is None` test (`tag_request`, `logs.trace_context`)."""
 
 from __future__ import annotations
 
