@@ -28,6 +28,7 @@ from authorium.setup import (
     ensure_demo_user,
     ensure_notes_api,
 )
+from authorium_shared import tracing
 from authorium_shared.keys import KeyDecryptionError, generate_kek
 from authorium_shared.logs import configure_logging
 from authorium_shared.migrations import migrate
@@ -240,6 +241,7 @@ def run(environ: Mapping[str, str], workers: int = 1) -> int:
             kek_source = f"the secrets in {secrets_path}"
         common = CommonSettings.from_env(env)
         configure_logging("authorium", env.get("AUTHORIUM_LOG_LEVEL", "WARNING"))
+        tracing.start("authorium", env)  # one process serves all three: OTEL_SERVICE_NAME names them together
         applied = asyncio.run(migrate(common.database_url))
         if applied:
             print(f"Applied {len(applied)} migrations.", flush=True)
