@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from authorium_shared import redis_eviction, resources, schema
+from authorium_shared import redis_eviction, resources, schema, tracing
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS_REGISTRY, READINESS_CHECKS, SCHEMA, SERVICE_NAME
 from authorium_shared.health import add_health_routes, new_registry
 from authorium_shared.listeners import declare_private, split_listeners
@@ -317,6 +317,7 @@ def _run_worker(target: Callable[[int], None], index: int) -> int:
         traceback.print_exc()
         return 1
     finally:
+        tracing.flush()
         sys.stdout.flush()
         sys.stderr.flush()
     return 0

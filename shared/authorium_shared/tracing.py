@@ -36,6 +36,13 @@ _HEADER_CAPTURE = (
 
 # Set while tracing is on: tags the current (server) span with the request id the access-log middleware chose.
 tag_request: Callable[[str], None] | None = None
+_started: Tracing | None = None
+
+
+def flush() -> None:
+    """Export the spans still buffered: a forked worker ends with `os._exit`, which runs no exit handler."""
+    if _started is not None:
+        _started.provider.force_flush()
 
 
 def wanted(environ: Mapping[str, str]) -> bool:
@@ -58,10 +65,10 @@ class Tracing:
         self.instrumentors = instrumentors
 
     def stop(self) -> None:
-        global tag_request
+        global tag_request, _started
         for instrumentor in self.instrumentors:
             instrumentor.uninstrument()
-        tag_request = None
+        tag_request = _started = None
         logs.trace_context = None
         self.provider.shutdown()
 
@@ -113,7 +120,7 @@ def _exporter(environ: Mapping[str, str]) -> SpanExporter:
 
 
 def _instrument(provider: TracerProvider) -> Tracing:
-    global tag_request
+    global tag_request, _started
     from opentelemetry import trace
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
@@ -146,7 +153,8 @@ def _instrument(provider: TracerProvider) -> Tracing:
 
     tag_request = tag
     logs.trace_context = trace_context
-    return Tracing(provider, instrumentors)
+    _started = Tracing(provider, instrumentors)
+    return _started
 
 
 def _scrub(span: Span) -> None:

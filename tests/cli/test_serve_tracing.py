@@ -84,6 +84,31 @@ async def test_serve_exports_spans_to_the_otlp_endpoint_and_names_the_trace_in_l
     assert line["request_id"] == "req-7" and len(line["trace_id"]) == 32 and len(line["span_id"]) == 16
 
 
+async def test_a_worker_stopped_at_once_exports_its_last_spans(
+    environ: dict[str, str], collector: tuple[str, list[ExportTraceServiceRequest]]
+) -> None:
+    """Workers end with os._exit, which runs no exit handler: the batch still buffered (spans wait up to 5 s) is
+    flushed first."""
+    endpoint, received = collector
+    port = free_port()
+    env = {**environ, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "60000"}
+    proc = authorium_popen("serve", "resource", "--port", str(port), "--workers", "2", env=env)
+    try:
+        await asyncio.to_thread(wait_for_port, port, 20)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(4):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert len([s for s in spans_of(received) if s[1] == "GET /healthz"]) == 4
+
+
 def test_tracing_is_off_unless_an_exporter_or_endpoint_is_configured() -> None:
     assert not tracing.wanted({})
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
