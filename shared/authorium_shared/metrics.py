@@ -16,7 +16,7 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -157,6 +157,8 @@ class Metrics:
             "process_resident_memory_bytes", "Resident memory, in bytes", registry=r, multiprocess_mode="livesum"
         )
         self.open_fds = Gauge("process_open_fds", "Open file descriptors", registry=r, multiprocess_mode="livesum")
+        # What a service adds to read into its gauges at each sample (authz: its signing keys' ages).
+        self.samplers: list[Callable[[], None]] = []
         self._process = ProcessCollector(registry=None)
         self._cpu_seen = 0.0
         self.workers.set(1)
@@ -177,6 +179,8 @@ class Metrics:
             self.pg_pool.labels("in_use").set(size - idle)
             self.pg_pool.labels("idle").set(idle)
             self.pg_pool.labels("max").set(pool.get_max_size())
+        for sampler in self.samplers:
+            sampler()
 
 
 async def sample_periodically(metrics: Metrics, pool: asyncpg.Pool | None) -> None:
