@@ -27,6 +27,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
     values,
@@ -37,6 +38,10 @@ SAMPLE_SECONDS = 5.0
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _shared_directory: Path | None = None
+
+# No `<name>_created` series beside each counter and histogram: the multiprocess mode cannot serve them, and a scrape
+# of one worker and of several must show the same series.
+disable_created_metrics()
 
 
 @contextmanager

@@ -3,9 +3,12 @@ fetches, and how long each revocation took from its announcement to this server 
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import asyncpg
 
+from tests.deploy.test_monitoring import documented_metrics
 from tests.resource.conftest import RESOURCE_URL, ResourceFactory, bearer, revoke, service_token
 from tests.scrape import scrape
 from tests.waiting import eventually
@@ -37,3 +40,17 @@ async def test_token_cache_jwks_and_revocation_lag(
         seen = await scrape(http, api)
         # Announced and applied on one host, within a second.
         assert seen.value("authorium_revocation_lag_seconds_bucket", le="1.0") == 1
+
+
+async def test_every_metric_documented_is_served_and_every_one_served_is_documented(
+    api: str, authz: str, http: aiohttp.ClientSession
+) -> None:
+    """The reference in docs/operations.md (which the alerts and the dashboard may name only from) against what the
+    authorization and resource servers serve."""
+    served = set()
+    for service in (authz, api):
+        served |= set(re.findall(r"^# TYPE (\S+) ", (await scrape(http, service)).text, re.MULTILINE))
+    documented = documented_metrics()
+    assert documented <= served, documented - served
+    ours = {name for name in served if name.startswith(("authorium_", "http_", "process_"))}
+    assert ours <= documented, ours - documented
