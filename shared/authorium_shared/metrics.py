@@ -41,7 +41,7 @@ _shared_directory: Path | None = None
 
 # No `<name>_created` series beside each counter and histogram: the multiprocess mode cannot serve them, and a scrape
 # of one worker and of several must show the same series.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 @contextmanager
