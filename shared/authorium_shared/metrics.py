@@ -132,15 +132,6 @@ class Metrics:
         self.token_cache_hit = self.token_cache.labels("hit")
         self.token_cache_miss = self.token_cache.labels("miss")
         # Backing stores.
-        self.feed_up = Gauge(
-            "authorium_event_feed_up",
-            "1 while every worker is subscribed to the event feed, else 0",
-            registry=r,
-            multiprocess_mode="livemin",
-        )
-        self.feed_reconnects = Counter(
-            "authorium_event_feed_reconnects", "Times the event feed subscribed again after losing Redis", registry=r
-        )
         self.pg_pool = Gauge(
             "authorium_postgres_pool_connections",
             "Postgres connections of the pools, by state (in_use, idle, max)",
@@ -164,9 +155,26 @@ class Metrics:
         self.open_fds = Gauge("process_open_fds", "Open file descriptors", registry=r, multiprocess_mode="livesum")
         # What a service adds to read into its gauges at each sample (authz: its signing keys' ages).
         self.samplers: list[Callable[[], None]] = []
+        self._registry = registry
         self._process = ProcessCollector(registry=None)
         self._cpu_seen = 0.0
         self.workers.set(1)
+
+    def event_feed(self) -> tuple[Gauge, Counter]:
+        """The event feed's state and reconnects, made by the one feed of a service that runs one: a service without
+        (client-demo) must not report a feed that is down."""
+        up = Gauge(
+            "authorium_event_feed_up",
+            "1 while every worker is subscribed to the event feed, else 0",
+            registry=self._registry,
+            multiprocess_mode="livemin",
+        )
+        reconnects = Counter(
+            "authorium_event_feed_reconnects",
+            "Times the event feed subscribed again after losing Redis",
+            registry=self._registry,
+        )
+        return up, reconnects
 
     def sample(self, pool: asyncpg.Pool | None) -> None:
         """Read this worker's process and pool into their gauges."""

@@ -164,8 +164,7 @@ def event_feed(*, start_wait: float) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         registered: list[Subscriber] = app[EVENT_SUBSCRIBERS]
         subscribers = tuple(registered)
-        metrics = app[METRICS]
-        metrics.feed_up.set(0)
+        up, reconnects = app[METRICS].event_feed()
         connects = 0
 
         async def on_event(event: dict[str, Any]) -> None:
@@ -178,11 +177,11 @@ def event_feed(*, start_wait: float) -> CleanupContext:
                 await subscriber.on_connect()
             connects += 1
             if connects > 1:
-                metrics.feed_reconnects.inc()
-            metrics.feed_up.set(1)
+                reconnects.inc()
+            up.set(1)
 
         def on_disconnect() -> None:
-            metrics.feed_up.set(0)
+            up.set(0)
             for subscriber in subscribers:
                 subscriber.on_disconnect()
 
