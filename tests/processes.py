@@ -200,8 +200,11 @@ def authorium(
     )
 
 
-def authorium_popen(*args: str, env: Mapping[str, str], cwd: Path | None = None) -> subprocess.Popen[str]:
-    """Start the installed `authorium` command (with `private_ports`)."""
+def authorium_popen(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None, new_session: bool = False
+) -> subprocess.Popen[str]:
+    """Start the installed `authorium` command (with `private_ports`); with `new_session`, in a process group of its
+    own, which a test kills whole (`os.killpg`) so that no worker outlives it."""
     return subprocess.Popen(
         [sys.executable, "-m", "authorium", *args],
         stdout=subprocess.PIPE,
@@ -209,4 +212,5 @@ def authorium_popen(*args: str, env: Mapping[str, str], cwd: Path | None = None)
         text=True,
         env={"PATH": os.environ.get("PATH", ""), **private_ports(args, env)},
         cwd=cwd,
+        start_new_session=new_session,
     )

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from authorium_shared.events import Subscriber
+from authorium_shared.metrics import Metrics
 from authorium_shared.migrations import SchemaRequirement
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.revocation_lists import RevocationCache
@@ -21,6 +22,8 @@ PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 REDIS_KEYS = web.AppKey("redis_keys", RedisKeys)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+# The service's metrics (`metrics.Metrics`), registered on METRICS_REGISTRY.
+METRICS = web.AppKey("metrics", Metrics)
 READINESS_CHECKS = web.AppKey("readiness_checks", list[ReadinessCheck])
 SERVICE_NAME = web.AppKey("service_name", str)
 # The local ports of the private listener's sockets (`listeners`): requests arriving on them may reach private routes.

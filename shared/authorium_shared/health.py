@@ -6,9 +6,10 @@ import asyncio
 import logging
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from authorium_shared.appkeys import (
+    METRICS,
     METRICS_REGISTRY,
     PG_POOL,
     READINESS_CHECKS,
@@ -16,6 +17,7 @@ from authorium_shared.appkeys import (
     SERVICE_NAME,
     ReadinessCheck,
 )
+from authorium_shared.metrics import exposition
 from authorium_shared.middleware import json_response
 
 log = logging.getLogger("authorium.health")
@@ -63,7 +65,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS_REGISTRY])
+    app = request.app
+    if METRICS in app:  # not in the application that holds the listeners while the schema is upgraded
+        app[METRICS].sample(app.get(PG_POOL))
+    body = exposition(app[METRICS_REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -17,6 +17,7 @@ import jwt
 
 from authorium_shared import jwt as authorium_jwt
 from authorium_shared.keys import ALGORITHMS
+from authorium_shared.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,10 @@ class JWKSCache:
         max_age_cap: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         timeout: float = 10.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._session = session
+        self._metrics = metrics
         self._url: str | None = url if isinstance(url, str) else None
         self._resolve: JWKSURLResolver | None = None if isinstance(url, str) else url
         self._min_refetch_interval = min_refetch_interval
@@ -144,6 +147,9 @@ class JWKSCache:
         now = self._clock()
         return now >= self._expires_at or kid not in self._keys
 
+    def _unexpired_without(self, kid: str) -> bool:
+        return kid not in self._keys and self._clock() < self._expires_at
+
     async def get(self, kid: str) -> jwt.PyJWK | None:
         # A caller arriving while a fetch is in flight waits for it instead of being turned away by
         # the rate limit: that fetch may well bring the kid it is looking for.
@@ -151,6 +157,8 @@ class JWKSCache:
             async with self._lock:
                 # Callers that queued behind a fetch find it done here and do not fetch again.
                 if self._wants_fetch(kid) and self._may_fetch(self._clock()):
+                    if self._metrics is not None and self._fetched_at is not None and self._unexpired_without(kid):
+                        self._metrics.jwks_unknown_kid.inc()
                     await self._fetch()
         return self._keys.get(kid)
 
@@ -196,7 +204,11 @@ class JWKSCache:
                 len(self._keys),
                 self._min_refetch_interval,
             )
+            if self._metrics is not None:
+                self._metrics.jwks_fetches.labels("failure").inc()
             return
+        if self._metrics is not None:
+            self._metrics.jwks_fetches.labels("success").inc()
         now = self._clock()
         self._keys = keys
         self._fetched_at = now

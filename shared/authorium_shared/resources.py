@@ -17,7 +17,15 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 from authorium_shared import redis_urls
-from authorium_shared.appkeys import EVENT_SUBSCRIBERS, PG_POOL, READINESS_CHECKS, REDIS, REDIS_KEYS, REVOCATIONS
+from authorium_shared.appkeys import (
+    EVENT_SUBSCRIBERS,
+    METRICS,
+    PG_POOL,
+    READINESS_CHECKS,
+    REDIS,
+    REDIS_KEYS,
+    REVOCATIONS,
+)
 from authorium_shared.events import EventFeed, Subscriber
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.revocation_lists import RevocationCache
@@ -156,16 +164,24 @@ def event_feed(*, start_wait: float) -> CleanupContext:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         registered: list[Subscriber] = app[EVENT_SUBSCRIBERS]
         subscribers = tuple(registered)
+        up, reconnects = app[METRICS].event_feed()
+        connects = 0
 
         async def on_event(event: dict[str, Any]) -> None:
             for subscriber in subscribers:
                 await subscriber.on_event(event)
 
         async def on_connect() -> None:
+            nonlocal connects
             for subscriber in subscribers:
                 await subscriber.on_connect()
+            connects += 1
+            if connects > 1:
+                reconnects.inc()
+            up.set(1)
 
         def on_disconnect() -> None:
+            up.set(0)
             for subscriber in subscribers:
                 subscriber.on_disconnect()
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from prometheus_client import Histogram
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -39,7 +40,14 @@ class Revocation:
     expires_at: int
 
     def event(self) -> dict[str, Any]:
-        return {"type": EVENT_TYPE, "kind": self.kind, "id": self.id, "expires_at": self.expires_at}
+        # `announced_at` (Unix time) lets every copy measure how long the announcement took to reach it.
+        return {
+            "type": EVENT_TYPE,
+            "kind": self.kind,
+            "id": self.id,
+            "expires_at": self.expires_at,
+            "announced_at": time.time(),
+        }
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Revocation | None:
@@ -127,9 +135,16 @@ class RevocationCache(Subscriber):
     (fail closed)."""
 
     def __init__(
-        self, source: RevocationList, *, max_staleness: float, clock: Callable[[], float] = time.monotonic
+        self,
+        source: RevocationList,
+        *,
+        max_staleness: float,
+        clock: Callable[[], float] = time.monotonic,
+        lag: Histogram | None = None,
     ) -> None:
         self.source = source
+        # Observes, for each announced revocation, the seconds from its announcement to this copy applying it.
+        self.lag = lag
         self.max_staleness = max_staleness
         self.clock = clock
         self.revoked: dict[Kind, dict[str, int]] = {"token": {}, "grant": {}}
@@ -175,6 +190,10 @@ class RevocationCache(Subscriber):
             revocation = Revocation.from_event(event)
             if revocation is not None:
                 self.note(revocation)
+                announced_at = event.get("announced_at")
+                if self.lag is not None and isinstance(announced_at, float):
+                    # Clocks of different hosts may disagree by a little: a negative lag is no lag.
+                    self.lag.observe(max(0.0, time.time() - announced_at))
 
     def problem(self) -> str | None:
         """Why revocation cannot be checked right now, or None when it can."""

@@ -10,14 +10,22 @@ import signal
 import socket
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from authorium_shared import redis_eviction, resources, schema, tracing
-from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS_REGISTRY, READINESS_CHECKS, SCHEMA, SERVICE_NAME
+from authorium_shared import metrics, redis_eviction, resources, schema, tracing
+from authorium_shared.appkeys import (
+    EVENT_SUBSCRIBERS,
+    METRICS,
+    METRICS_REGISTRY,
+    PG_POOL,
+    READINESS_CHECKS,
+    SCHEMA,
+    SERVICE_NAME,
+)
 from authorium_shared.health import add_health_routes, new_registry
 from authorium_shared.listeners import declare_private, split_listeners
 from authorium_shared.middleware import HttpMetrics, client_address, observe, render_errors
@@ -66,6 +74,7 @@ def base_app(
     )
     app[SERVICE_NAME] = service
     app[METRICS_REGISTRY] = registry
+    app[METRICS] = metrics.Metrics(registry)
     app[READINESS_CHECKS] = []
     app[EVENT_SUBSCRIBERS] = []
     if postgres:
@@ -73,8 +82,15 @@ def base_app(
         app.cleanup_ctx.append(resources.postgres(common.database_url, max_size=pg_max_size))
     app.cleanup_ctx.append(resources.redis(common.redis_url, common.redis_prefix))
     app.cleanup_ctx.append(redis_eviction.watch(common.redis_maxmemory_policy))
+    app.cleanup_ctx.append(_sample_metrics)
     add_health_routes(app)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _sample_metrics(app: web.Application) -> AsyncIterator[None]:
+    async with resources.background(metrics.sample_periodically(app[METRICS], app.get(PG_POOL))):
+        yield
 
 
 async def start_site(
@@ -267,11 +283,11 @@ def _cgroup_quota(root: Path) -> float | None:
     return None
 
 
-def supervise(target: Callable[[int], None], workers: int) -> int:
+def supervise(target: Callable[[int], None], workers: int, *, ended: Callable[[int], None] | None = None) -> int:
     """Run `target` in `workers` forked processes (each serving on its own SO_REUSEPORT socket, so the kernel
     spreads connections over them). SIGINT and SIGTERM are passed on, and each worker drains its requests.
     If a worker dies on its own, the rest are stopped too: the orchestrator restarts the whole unit.
-    `target` is given the worker's index."""
+    `target` is given the worker's index; `ended`, if given, the pid of each worker that has ended."""
     running: set[int] = set()
     stopping = failed = False
 
@@ -295,6 +311,8 @@ def supervise(target: Callable[[int], None], workers: int) -> int:
             except ChildProcessError:
                 break
             running.discard(pid)
+            if ended is not None:
+                ended(pid)
             if os.waitstatus_to_exitcode(status) != 0 and not stopping:
                 failed = True
                 stop(signal.SIGTERM, None)
@@ -339,13 +357,16 @@ def serve(build: Callable[[], web.Application], host: str, port: int, admin_port
             return _refuse(exc)
         return 0
 
-    def work(_: int) -> None:
-        try:
-            run_app(build(), host, port, admin_port, reuse_port=True, schema_wait=schema_wait)
-        except schema.SchemaTooNew as exc:
-            raise SystemExit(_refuse(exc)) from None
+    with metrics.directory_for_workers() as directory:
 
-    return supervise(work, workers)
+        def work(_: int) -> None:
+            metrics.share_between_workers(directory)
+            try:
+                run_app(build(), host, port, admin_port, reuse_port=True, schema_wait=schema_wait)
+            except schema.SchemaTooNew as exc:
+                raise SystemExit(_refuse(exc)) from None
+
+        return supervise(work, workers, ended=lambda pid: metrics.worker_ended(directory, pid))
 
 
 def _schema_wait(app: web.Application) -> schema.SchemaWait | None:

@@ -12,20 +12,35 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
+from authorium_shared.metrics import Metrics
+
 T = TypeVar("T")
 
 
 class VerifiedTokens(Generic[T]):
     def __init__(
-        self, *, leeway: float, max_entries: int = 10_000, max_age: float = 60.0, clock: Callable[[], float] = time.time
+        self,
+        *,
+        leeway: float,
+        max_entries: int = 10_000,
+        max_age: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.leeway = leeway
+        self.metrics = metrics
         self.max_entries = max_entries
         self.max_age = max_age
         self.clock = clock
         self._entries: dict[Hashable, tuple[T, float, float, float]] = {}
 
     def get(self, key: Hashable) -> T | None:
+        found = self._get(key)
+        if self.metrics is not None:
+            (self.metrics.token_cache_miss if found is None else self.metrics.token_cache_hit).inc()
+        return found
+
+    def _get(self, key: Hashable) -> T | None:
         entry = self._entries.get(key)
         if entry is None:
             return None

@@ -63,6 +63,9 @@ NAMESPACED_KINDS = frozenset(
         "NetworkPolicy",
         "PersistentVolumeClaim",
         "PodDisruptionBudget",
+        # The Prometheus Operator's, for k8s/components/monitoring.
+        "PodMonitor",
+        "PrometheusRule",
         "Secret",
         "Service",
         "ServiceAccount",

@@ -15,10 +15,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
 
 from authorium_shared.jwks_cache import JWKSCache, JWKSFetchError, max_age_from_headers, parse_jwks
 from authorium_shared.jwt import TokenInvalid, encode
 from authorium_shared.keys import SigningKey
+from authorium_shared.metrics import Metrics
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "https://api.example.com"
@@ -490,3 +492,30 @@ def test_unusable_keys_are_skipped(signing_keys: dict[str, SigningKey]) -> None:
 def test_documents_without_usable_keys_are_errors(document: object) -> None:
     with pytest.raises(JWKSFetchError):
         parse_jwks(document)
+
+
+async def test_fetches_and_unknown_kid_refetches_are_counted(
+    session: aiohttp.ClientSession, server: TestServer, endpoint: JWKSEndpoint, rsa_key: SigningKey, clock: Clock
+) -> None:
+    registry = CollectorRegistry()
+    url = str(server.make_url("/jwks"))
+    cache = JWKSCache(session, url, min_refetch_interval=INTERVAL, clock=clock, metrics=Metrics(registry))
+
+    def counted() -> tuple[float | None, ...]:
+        return (
+            registry.get_sample_value("authorium_jwks_fetches_total", {"outcome": "success"}),
+            registry.get_sample_value("authorium_jwks_fetches_total", {"outcome": "failure"}),
+            registry.get_sample_value("authorium_jwks_unknown_kid_refetches_total"),
+        )
+
+    await cache.get(rsa_key.kid)  # the first fetch: not a refetch
+    assert counted() == (1, None, 0)
+    new_key = SigningKey.generate("ES256")
+    endpoint.keys = [rsa_key.public_jwk(), new_key.public_jwk()]
+    clock.advance(INTERVAL)
+    await verify(cache, access_token(new_key))  # a kid the cached set lacks, well before its max-age
+    assert counted() == (2, None, 1)
+    endpoint.status = 500
+    clock.advance(INTERVAL)
+    await cache.get(random_kid())
+    assert counted() == (2, 1, 2)

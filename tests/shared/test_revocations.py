@@ -107,7 +107,9 @@ async def test_each_addition_is_announced_unless_told_not_to(redis: Redis, keys:
         received = await _messages(pubsub, 2)
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
-    assert received == [r.event() for r in loud]
+    # Each says when it was announced, so that every copy can measure how long it took to arrive.
+    announced = [event.pop("announced_at") for event in received]
+    assert all(isinstance(t, float) and abs(time.time() - t) < 5 for t in announced), announced
     assert received[0] == {"type": "revoked", "kind": "token", "id": "t-loud", "expires_at": loud[0].expires_at}
     assert [Revocation.from_event(e) for e in received] == loud
 

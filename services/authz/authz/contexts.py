@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from authorium_shared.appkeys import EVENT_SUBSCRIBERS, PG_POOL, REDIS, REDIS_KEYS
+from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS, PG_POOL, REDIS, REDIS_KEYS
 from authorium_shared.resources import background, revocation_copy
 from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.appkeys import (
@@ -102,6 +102,8 @@ async def signing_keys(app: web.Application) -> AsyncIterator[None]:
     app[KEY_RING] = ring
     app[MINTER] = TokenMinter(settings, ring)
     app[EVENT_SUBSCRIBERS].append(ring)
+    metrics = app[METRICS]
+    metrics.samplers.append(lambda: ring.record_ages(metrics.signing_key_age))
     async with background(ring.reload_periodically()):
         yield
 
@@ -112,11 +114,13 @@ async def revocations(app: web.Application) -> AsyncIterator[None]:
     reload). On every feed (re)connect it makes a pass before the copy reloads."""
     settings = app[SETTINGS]
     listed = RevocationList(app[REDIS], app[REDIS_KEYS])
-    copy = RevocationCache(listed, max_staleness=settings.revocation_max_staleness)
+    copy = RevocationCache(listed, max_staleness=settings.revocation_max_staleness, lag=app[METRICS].revocation_lag)
     publisher = Publisher(app[PG_POOL], listed)
-    app[REVOKER] = Revoker(app[PG_POOL], app[GRANT_STORE], listed, settings, copy, publisher)
+    app[REVOKER] = Revoker(
+        app[PG_POOL], app[GRANT_STORE], listed, settings, copy, publisher, revocations=app[METRICS].revocations
+    )
     app[EVENT_SUBSCRIBERS].append(app[REVOKER])
-    app[ACCESS_TOKENS] = AccessTokenReader(settings, app[KEY_RING], copy)
+    app[ACCESS_TOKENS] = AccessTokenReader(settings, app[KEY_RING], copy, app[METRICS])
     async with revocation_copy(app, copy), background(publisher.run()):
         yield
 

@@ -13,6 +13,7 @@ from authorium_shared.bearer import bearer_token, refuse
 from authorium_shared.errors import InsufficientScope, InvalidRequest, InvalidToken, TemporarilyUnavailable
 from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.jwt import TokenInvalid
+from authorium_shared.metrics import Metrics
 from authorium_shared.revocation_lists import RevocationCache, RevocationsUnknown
 from authorium_shared.verified_tokens import VerifiedTokens
 from resource_server.settings import ResourceSettings
@@ -50,11 +51,13 @@ class AccessToken:
 
 
 class Verifier:
-    def __init__(self, settings: ResourceSettings, keys: JWKSCache, revocations: RevocationCache) -> None:
+    def __init__(
+        self, settings: ResourceSettings, keys: JWKSCache, revocations: RevocationCache, metrics: Metrics
+    ) -> None:
         self.settings = settings
         self.keys = keys
         self.revocations = revocations
-        self.verified: VerifiedTokens[AccessToken] = VerifiedTokens(leeway=settings.leeway)
+        self.verified: VerifiedTokens[AccessToken] = VerifiedTokens(leeway=settings.leeway, metrics=metrics)
 
     async def authenticate(self, request: web.Request) -> AccessToken:
         if "access_token" in request.query:

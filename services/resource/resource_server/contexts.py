@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS, REVOCATIONS
+from authorium_shared.appkeys import METRICS, PG_POOL, REDIS, REDIS_KEYS, REVOCATIONS
 from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.resources import revocation_copy
 from authorium_shared.revocation_lists import RevocationCache, RevocationList
@@ -21,7 +21,9 @@ from resource_server.repository import NoteRepository
 
 async def revocations(app: web.Application) -> AsyncIterator[None]:
     cache = RevocationCache(
-        RevocationList(app[REDIS], app[REDIS_KEYS]), max_staleness=app[SETTINGS].revocation_max_staleness
+        RevocationList(app[REDIS], app[REDIS_KEYS]),
+        max_staleness=app[SETTINGS].revocation_max_staleness,
+        lag=app[METRICS].revocation_lag,
     )
     async with revocation_copy(app, cache):
         yield
@@ -31,11 +33,15 @@ async def verifier(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
         # AUTHORIUM_JWKS_URL, else the jwks_uri of the issuer's metadata, found when keys are first fetched.
-        keys = JWKSCache(session, settings.jwks_url or functools.partial(discover_jwks_uri, session, settings.issuer))
+        keys = JWKSCache(
+            session,
+            settings.jwks_url or functools.partial(discover_jwks_uri, session, settings.issuer),
+            metrics=app[METRICS],
+        )
         # Best effort: a key set fetched now saves the first request the wait. If the authorization server
         # is not up yet, the first token with an unknown kid discovers and fetches it.
         await keys.refresh()
-        app[VERIFIER] = Verifier(settings, keys, app[REVOCATIONS])
+        app[VERIFIER] = Verifier(settings, keys, app[REVOCATIONS], app[METRICS])
         yield
 
 

@@ -9,6 +9,7 @@ import time
 import aiohttp_jinja2
 from aiohttp import web
 
+from authorium_shared.appkeys import METRICS
 from authz.appkeys import AUDIT, CLIENTS, LOGIN_THROTTLE, PASSWORDS, PENDING, SESSIONS, USERS
 from authz.endpoints import paths
 from authz.interaction import posted_step
@@ -16,6 +17,8 @@ from authz.sessions.store import Session
 from authz.users.accounts import check_username
 
 WRONG_CREDENTIALS = "The username or password is incorrect."
+# The factor a sign-in here checks (`authorium_sign_ins_total{factor}`): the only one, for now.
+FACTOR = "password"
 THROTTLED = "Too many failed sign-in attempts. Wait a few minutes, then try again."
 
 
@@ -52,9 +55,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     rid, pending, session = step.rid, step.pending, step.session
     username, password = form.get("username", "")[:100], form.get("password", "")
     address = request.remote or "unknown"
-    throttle, audit = app[LOGIN_THROTTLE], app[AUDIT]
+    throttle, audit, metrics = app[LOGIN_THROTTLE], app[AUDIT], app[METRICS]
     retry_after = await throttle.retry_after(username, address)
     if retry_after:
+        metrics.rate_limited.labels("sign_in").inc()
+        metrics.sign_ins.labels("throttled", FACTOR).inc()
         await audit.record(
             "sign_in_failure",
             client_id=pending.client_id,
@@ -74,6 +79,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         await throttle.failed(username, address)
         # A disabled account looks like wrong credentials, whether or not the password was right.
         reason = "disabled" if right and user is not None else "wrong credentials"
+        metrics.sign_ins.labels("failure", FACTOR).inc()
         await audit.record(
             "sign_in_failure",
             client_id=pending.client_id,
@@ -82,6 +88,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
         return await page(request, rid, session, pending.client_id, error=WRONG_CREDENTIALS, username=username)
     await throttle.succeeded(username)
+    metrics.sign_ins.labels("success", FACTOR).inc()
     signed_in = await app[SESSIONS].sign_in(session, str(user.user_id), int(time.time()))
     await app[PENDING].update(rid, pending, sid=signed_in.sid, login_done=True)
     await audit.record("sign_in_success", client_id=pending.client_id, user_id=user.user_id, remote_addr=address)

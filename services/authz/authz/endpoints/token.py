@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from authorium_shared.appkeys import METRICS
 from authorium_shared.errors import TemporarilyUnavailable, UnauthorizedClient, UnsupportedGrantType
 from authorium_shared.middleware import NO_STORE, json_response
 from authz.appkeys import CLIENTS, SETTINGS, TOKEN_RATE_LIMIT
@@ -23,6 +24,7 @@ async def token(request: web.Request) -> web.Response:
     check_origin(request, client, request.app[SETTINGS].issuer)
     retry_after = await request.app[TOKEN_RATE_LIMIT].hit(client.client_id)
     if retry_after:
+        request.app[METRICS].rate_limited.labels("token").inc()
         # No code of RFC 6749 section 5.2 means "too many requests"; `slow_down` belongs to the device grant's polling
         # (RFC 8628 3.5). temporarily_unavailable (registered, RFC 6749 4.1.2.1) says it, with RFC 6585's 429.
         raise TemporarilyUnavailable(
@@ -36,4 +38,5 @@ async def token(request: web.Request) -> web.Response:
         raise UnauthorizedClient(f"this client is not registered for {grant_type}")
     resources = indicators.requested(repeated(await request.post(), indicators.PARAMETER))
     body = await exchange(TokenRequest(request.app, client, params, request.remote, resources))
+    request.app[METRICS].tokens_issued.labels(grant_type, "public" if client.is_public else "confidential").inc()
     return json_response(body, headers=NO_STORE)

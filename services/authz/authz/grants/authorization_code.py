@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
+from authorium_shared.appkeys import METRICS
 from authorium_shared.errors import InvalidGrant, InvalidRequest
 from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SETTINGS, USERS
 from authz.authorization import pkce
@@ -37,6 +38,7 @@ _UNUSABLE = "the authorization code is invalid, expired, or already used"
 async def _replayed(request: TokenRequest, grant_id: str) -> NoReturn:
     """A code presented again: what it started is revoked (RFC 6749 section 4.1.2)."""
     app = request.app
+    app[METRICS].code_replays.inc()
     await app[REVOKER].grant(uuid.UUID(grant_id), "code replay")
     await app[AUDIT].record(
         "code_replay", client_id=request.client.client_id, remote_addr=request.remote, details={"grant_id": grant_id}

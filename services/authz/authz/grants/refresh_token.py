@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from authorium_shared.appkeys import METRICS
 from authorium_shared.errors import InvalidGrant, InvalidScope
 from authz.appkeys import AUDIT, GRANT_STORE, MINTER, RESOURCES, REVOKER, SETTINGS
 from authz.forms import require
@@ -58,6 +59,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     if isinstance(outcome, Rejected):
         raise InvalidScope(outcome.reason) if outcome.invalid_scope else InvalidGrant(outcome.reason)
     if isinstance(outcome, Reused):
+        app[METRICS].refresh_reuse.inc()
         await revoker.announce_grant(outcome.grant.grant_id)
         await app[AUDIT].record(
             "refresh_reuse",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from authorium_shared.events import Subscriber
@@ -34,7 +35,11 @@ class Revoker(Subscriber):
         settings: AuthzSettings,
         local: RevocationCache,
         publisher: Publisher | None = None,
+        *,
+        revocations: Counter | None = None,
     ) -> None:
+        # Counts every revocation made here (RFC 7009, the admin API, reuse and replay).
+        self.revocations = revocations
         self.pool = pool
         self.grants = grants
         self.listed = listed
@@ -70,6 +75,8 @@ class Revoker(Subscriber):
         """The Redis half of revocations already committed to Postgres, done now so they are refused everywhere
         within a second. If Redis fails, the RedisError reaches the caller (503: RFC 7009 section 2.2.1 lets the
         client retry, and a retry publishes again), and the publisher, woken, retries until Redis takes them."""
+        if self.revocations is not None:
+            self.revocations.inc(len(found))
         for revocation in found:
             self.local.note(revocation)
         try:

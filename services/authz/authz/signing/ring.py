@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from prometheus_client import Gauge
 
 from authorium_shared.events import Subscriber
-from authorium_shared.keys import KeyDecryptionError, KeyEncryptionKeys, KeySet
+from authorium_shared.keys import KeyDecryptionError, KeyEncryptionKeys, KeySet, KeyState
 from authz.signing.repository import KeyRepository
 
 log = logging.getLogger("authorium.keys")
@@ -30,6 +32,18 @@ class KeyRing(Subscriber):
 
     async def reload(self) -> None:
         self.keyset = KeySet(tuple(await self.repo.load(self.pool)))
+
+    def record_ages(self, gauge: Gauge) -> None:
+        """Set `gauge`, per state, to the seconds since the oldest key in that state entered it (0 with none)."""
+        now = datetime.now(UTC)
+        for state in KeyState:
+            since = [
+                (k.activated_at if state is KeyState.CURRENT else k.retired_at if state is KeyState.RETIRED else None)
+                or k.created_at
+                for k in self.keyset.keys
+                if k.state is state
+            ]
+            gauge.labels(state.value).set((now - min(since)).total_seconds() if since else 0.0)
 
     async def _reload_keeping_keys(self) -> None:
         try:

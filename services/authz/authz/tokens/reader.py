@@ -7,6 +7,7 @@ from typing import Any
 from authorium_shared import access_tokens
 from authorium_shared.errors import TemporarilyUnavailable
 from authorium_shared.jwt import TokenInvalid, verify_with_keyset
+from authorium_shared.metrics import Metrics
 from authorium_shared.revocation_lists import RevocationCache, RevocationsUnknown
 from authorium_shared.verified_tokens import VerifiedTokens
 from authz.settings import AuthzSettings
@@ -14,12 +15,12 @@ from authz.signing.ring import KeyRing
 
 
 class AccessTokenReader:
-    def __init__(self, settings: AuthzSettings, ring: KeyRing, revocations: RevocationCache) -> None:
+    def __init__(self, settings: AuthzSettings, ring: KeyRing, revocations: RevocationCache, metrics: Metrics) -> None:
         self.settings = settings
         self.ring = ring
         self.revocations = revocations
         # Each token's signature is verified once; the cache re-checks expiry on every hit.
-        self.verified: VerifiedTokens[dict[str, Any]] = VerifiedTokens(leeway=0)
+        self.verified: VerifiedTokens[dict[str, Any]] = VerifiedTokens(leeway=0, metrics=metrics)
 
     def read(self, token: str, *, audience: str | None = None) -> dict[str, Any]:
         """The claims of a valid (signed by us, unexpired) access token; TokenInvalid otherwise.
