@@ -34,6 +34,8 @@ from prometheus_client import (
 )
 
 SAMPLE_SECONDS = 5.0
+# A store's round trip on loopback is well under a millisecond; a second is an outage.
+_STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # prometheus_client reads it at import; `share_between_workers` sets it for the workers it forks.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -138,6 +140,19 @@ class Metrics:
             ["state"],
             registry=r,
             multiprocess_mode="livesum",
+        )
+        self.postgres_query_seconds = Histogram(
+            "authorium_postgres_query_seconds",
+            "Time of each Postgres statement, from sending it to its result",
+            registry=r,
+            buckets=_STORE_BUCKETS,
+        )
+        self.redis_command_seconds = Histogram(
+            "authorium_redis_command_seconds",
+            "Time of each Redis command (a pipeline counts as one), by command",
+            ["command"],
+            registry=r,
+            buckets=_STORE_BUCKETS,
         )
         self.signing_key_age = Gauge(
             "authorium_signing_key_age_seconds",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
 import orjson
 from aiohttp import web
+from prometheus_client import Histogram
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
@@ -57,12 +59,22 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     release would cost a round trip running asyncpg's default reset query."""
 
 
-async def create_pg_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pg_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, query_seconds: Histogram | None = None
+) -> asyncpg.Pool:
+    """A pool; with `query_seconds`, every statement's time is observed in it (asyncpg's query logger, which runs
+    after the statement, off the request's path)."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        if query_seconds is not None:
+            conn.add_query_logger(lambda record: query_seconds.observe(record.elapsed))
+
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=init,
         reset=_keep_session,
         command_timeout=10,
         # Pools outlive Postgres restarts: a connection idle this long is closed and made anew.
@@ -128,10 +140,43 @@ def create_redis(url: str, **kwargs: Any) -> Redis:
     return cast(Redis, RedisCluster(startup_nodes=nodes, **credentials, **options))
 
 
+def time_commands(client: Redis, seconds: Histogram) -> None:
+    """Observe every command `client` sends in `seconds`, by command name, and each pipeline as one `PIPELINE`.
+    redis-py has no hook for it, so this client's two entry points (on this instance only) are wrapped."""
+    execute: Callable[..., Awaitable[Any]] = client.execute_command
+    make_pipeline = client.pipeline
+
+    async def execute_command(*args: Any, **options: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await execute(*args, **options)
+        finally:
+            name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+            seconds.labels(name.split(" ", 1)[0].upper()).observe(time.perf_counter() - start)
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = make_pipeline(*args, **kwargs)
+        run = pipe.execute
+
+        async def execute_pipeline(*a: Any, **k: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await run(*a, **k)
+            finally:
+                seconds.labels("PIPELINE").observe(time.perf_counter() - start)
+
+        setattr(pipe, "execute", execute_pipeline)  # noqa: B010 - typing forbids assigning to a method
+        return pipe
+
+    setattr(client, "execute_command", execute_command)  # noqa: B010 - as above
+    setattr(client, "pipeline", pipeline)  # noqa: B010
+
+
 def postgres(dsn: str, *, max_size: int = 10) -> CleanupContext:
     @asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        pool = await create_pg_pool(dsn, max_size=max_size)
+        timed = app[METRICS].postgres_query_seconds if METRICS in app else None
+        pool = await create_pg_pool(dsn, max_size=max_size, query_seconds=timed)
         app[PG_POOL] = pool
         try:
             yield
@@ -145,6 +190,8 @@ def redis(url: str, prefix: str) -> CleanupContext:
     @asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         client = create_redis(url)
+        if METRICS in app:
+            time_commands(client, app[METRICS].redis_command_seconds)
         app[REDIS] = client
         app[REDIS_KEYS] = RedisKeys(prefix)
         try:

@@ -127,3 +127,33 @@ async def test_state_read_at_scrape_time(authz: str, http: aiohttp.ClientSession
     assert seen.value("authorium_workers") == 1
     assert seen.value("process_resident_memory_bytes") > 0
     assert seen.value("http_request_duration_seconds_count", route="/metrics") >= 0
+
+
+async def test_store_round_trips_are_timed(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """A code exchange runs Postgres statements (the grant) and Redis commands (the code's Lua script, the token
+    endpoint's rate limit): each is observed in `authorium_postgres_query_seconds` and
+    `authorium_redis_command_seconds` by command, and a pipeline counts once as `PIPELINE`."""
+    client = await make_client(db)
+    before = await scrape(http, authz)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="notes:read offline_access", challenge=challenge)
+    status, issued = await redeem(http, authz, client, code, code_verifier=verifier)
+    assert status == 200, issued
+    status, _, _ = await token_request(http, authz, client, token=issued["access_token"], grant_type="nope")
+    async with http.post(authz + "/revoke", data={"token": issued["refresh_token"]}, headers=client.basic) as resp:
+        assert resp.status == 200
+    after = await scrape(http, authz)
+
+    def moved(name: str, **labels: str) -> float:
+        return after.value(name + "_count", **labels) - before.value(name + "_count", **labels)
+
+    assert moved("authorium_postgres_query_seconds") >= 2, after.text
+    assert moved("authorium_redis_command_seconds") >= 2
+    commands = {s.labels["command"] for s in after.samples if s.name == "authorium_redis_command_seconds_count"}
+    assert commands, after.text
+    assert all(c == c.upper() and " " not in c for c in commands), commands
+    assert "EVALSHA" in commands or "EVAL" in commands, commands
+    assert "PIPELINE" in commands, commands
+    assert after.value("authorium_redis_command_seconds_sum") > 0
