@@ -15,6 +15,7 @@ from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_pg_pool, create_redis
 from authorium_shared.settings import ConfigError, env_raw
 from authz.clients.cache import announce_change
+from authz.clients.records import ClientSpec
 from authz.clients.registration import build_spec, declare_client
 from authz.resources.records import ResourceConflict
 from authz.resources.registry import announce_change as announce_resources
@@ -56,6 +57,17 @@ async def ensure_demo_user(pool: asyncpg.Pool, password: str) -> bool:
     return False
 
 
+async def _declare(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, secret: str, variables: str) -> None:
+    """Register `client_id` as `spec` with `secret` (idempotent); a refusal names the variable at fault,
+    `<variables>_ID` or `<variables>_SECRET`."""
+    try:
+        await declare_client(pool, client_id, spec, secret)
+    except OAuthError as exc:
+        problem = exc.description or exc.error
+        name = "SECRET" if problem.startswith("client_secret") else "ID"
+        raise ConfigError(f"{variables}_{name}", f"cannot be used: {problem}") from None
+
+
 async def ensure_demo_client(
     pool: asyncpg.Pool, client_id: str, secret: str, demo_url: str, scope: str = DEFAULT_SCOPE
 ) -> None:
@@ -66,12 +78,7 @@ async def ensure_demo_client(
         scope=scope,
         public=False,
     )
-    try:
-        await declare_client(pool, client_id, spec, secret)
-    except OAuthError as exc:
-        problem = exc.description or exc.error
-        name = "SECRET" if problem.startswith("client_secret") else "ID"
-        raise ConfigError(f"AUTHORIUM_CLIENT_DEMO_CLIENT_{name}", f"cannot be used: {problem}") from None
+    await _declare(pool, client_id, spec, secret, "AUTHORIUM_CLIENT_DEMO_CLIENT")
 
 
 async def ensure_admin_client(pool: asyncpg.Pool, client_id: str, secret: str) -> None:
@@ -80,12 +87,7 @@ async def ensure_admin_client(pool: asyncpg.Pool, client_id: str, secret: str) -
     spec = build_spec(
         name=ADMIN_CLIENT_NAME, grant_types=["client_credentials"], redirect_uris=[], scope=ADMIN_SCOPE, public=False
     )
-    try:
-        await declare_client(pool, client_id, spec, secret)
-    except OAuthError as exc:
-        problem = exc.description or exc.error
-        name = "SECRET" if problem.startswith("client_secret") else "ID"
-        raise ConfigError(f"AUTHORIUM_ADMIN_CLIENT_{name}", f"cannot be used: {problem}") from None
+    await _declare(pool, client_id, spec, secret, "AUTHORIUM_ADMIN_CLIENT")
 
 
 async def ensure_notes_api(pool: asyncpg.Pool, settings: AuthzSettings) -> bool:

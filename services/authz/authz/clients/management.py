@@ -131,6 +131,16 @@ async def get_client(pool: asyncpg.Pool, client_id: str) -> Client:
     return client
 
 
+async def _locked(conn: asyncpg.Connection, client_id: str, expected_version: str | None = None) -> Client:
+    """The client's row, locked for the caller's transaction: NotFound if there is none, Stale if `expected_version`
+    is given and not the current one."""
+    client = await ClientRepository.locked(conn, client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id!r}")
+    check_version(client_view(client), expected_version)
+    return client
+
+
 async def create_client(control: Control, document: object) -> tuple[Client, str | None]:
     """Register a client from the admin API's members; returns it with its secret (None for a public client), which
     exists only in this return value."""
@@ -165,10 +175,7 @@ async def update_client(
     revoked: list[uuid.UUID] = []
     expires_at = control.revoker.grant_revocation_expiry()
     async with audited_transaction(control.pool) as conn:
-        locked = await ClientRepository.locked(conn, client_id)
-        if locked is None:
-            raise NotFound(f"no client {client_id!r}")
-        check_version(client_view(locked), expected_version)
+        locked = await _locked(conn, client_id, expected_version)
         current = client = locked
         # Only what changes is checked again: disabling must work for a client registered under older rules.
         changed = sorted(k for k in changes if k != "disabled")
@@ -238,10 +245,7 @@ async def delete_client(control: Control, client_id: str, *, expected_version: s
     """Delete the client with its consents, grants and refresh tokens, revoking its tokens (see the module)."""
     expires_at = control.revoker.grant_revocation_expiry()
     async with audited_transaction(control.pool) as conn:
-        locked = await ClientRepository.locked(conn, client_id)
-        if locked is None:
-            raise NotFound(f"no client {client_id!r}")
-        check_version(client_view(locked), expected_version)
+        locked = await _locked(conn, client_id, expected_version)
         revoked = await remove(conn, control.revoker, locked, "client deleted", expires_at)
         await control.record(conn, "client_deleted", client_id=client_id, details={"grants_revoked": len(revoked) - 1})
     await control.client_changed(client_id)
@@ -267,9 +271,7 @@ async def rotate_secret(control: Control, client_id: str, *, overlap: int = 0) -
         raise BadInput(None, "a public client has no secret to rotate")
     secret = credentials.new_secret()
     async with audited_transaction(control.pool) as conn:
-        locked = await ClientRepository.locked(conn, client_id)
-        if locked is None:
-            raise NotFound(f"no client {client_id!r}")
+        locked = await _locked(conn, client_id)
         keep = overlap > 0 and locked.secret_hash is not None
         await ClientRepository.set_secret(
             conn,

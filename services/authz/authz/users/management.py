@@ -161,6 +161,16 @@ async def create_user(control: Control, document: object) -> User:
     return user
 
 
+async def _locked(conn: asyncpg.Connection, uid: uuid.UUID, user_id: str, expected_version: str | None = None) -> User:
+    """The row of user `uid` (`user_id` as the caller named it), locked for the caller's transaction: NotFound if
+    there is none, Stale if `expected_version` is given and not the current one."""
+    user = await UserRepository.locked(conn, uid)
+    if user is None:
+        raise NotFound(f"no user {user_id!r}")
+    check_version(user_view(user), expected_version)
+    return user
+
+
 async def update_user(control: Control, user_id: str, document: object, *, expected_version: str | None = None) -> User:
     """Change name, email, password or disabled. Disabling revokes the user's grants and ends their sessions."""
     changes = _members(document, ("name", "email", "password", "disabled"))
@@ -169,10 +179,7 @@ async def update_user(control: Control, user_id: str, document: object, *, expec
     expires_at = control.revoker.grant_revocation_expiry()
     revoked: list[uuid.UUID] = []
     async with audited_transaction(control.pool) as conn:
-        current = await UserRepository.locked(conn, uid)
-        if current is None:
-            raise NotFound(f"no user {user_id!r}")
-        check_version(user_view(current), expected_version)
+        current = await _locked(conn, uid, user_id, expected_version)
         disabled = changes.get("disabled", current.disabled)
         user = await UserRepository.update(
             conn,
@@ -208,10 +215,7 @@ async def delete_user(control: Control, user_id: str, *, expected_version: str |
     uid = parse_user_id(user_id)
     expires_at = control.revoker.grant_revocation_expiry()
     async with audited_transaction(control.pool) as conn:
-        current = await UserRepository.locked(conn, uid)
-        if current is None:
-            raise NotFound(f"no user {user_id!r}")
-        check_version(user_view(current), expected_version)
+        current = await _locked(conn, uid, user_id, expected_version)
         revoked = await control.revoker.grants.revoke_user(conn, uid, "user deleted", expires_at)
         await UserRepository.delete(conn, uid)
         await control.record(
@@ -229,8 +233,7 @@ async def sign_out(control: Control, user_id: str) -> int:
     uid = parse_user_id(user_id)
     expires_at = control.revoker.grant_revocation_expiry()
     async with audited_transaction(control.pool) as conn:
-        if await UserRepository.locked(conn, uid) is None:
-            raise NotFound(f"no user {user_id!r}")
+        await _locked(conn, uid, user_id)
         revoked = await control.revoker.grants.revoke_user(conn, uid, "signed out by an operator", expires_at)
         await control.record(conn, "user_signed_out", user_id=uid, details={"grants_revoked": len(revoked)})
     await _after_revoking(control, uid, revoked, expires_at)
@@ -287,8 +290,7 @@ async def withdraw_consent(control: Control, user_id: str, client_id: str) -> No
     uid = parse_user_id(user_id)
     expires_at = control.revoker.grant_revocation_expiry()
     async with audited_transaction(control.pool) as conn:
-        if await UserRepository.locked(conn, uid) is None:
-            raise NotFound(f"no user {user_id!r}")
+        await _locked(conn, uid, user_id)
         if not await ConsentRepository.withdraw(conn, uid, client_id):
             raise NotFound(f"user {user_id!r} has no consent for client {client_id!r}")
         revoked = await control.revoker.grants.revoke_user(
