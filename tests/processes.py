@@ -57,23 +57,13 @@ def redis_server(
     options = {"port": str(port), "bind": "127.0.0.1", "save": "", "appendonly": "no"}
     if directory is not None:
         options["dir"] = str(directory)
-    proc = subprocess.Popen(
-        [
-            str(redis_program().path),
-            *(part for name, value in options.items() for part in (f"--{name}", value)),
-            *(part for name, args in (config or {}).items() for part in (f"--{name}", *args)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        # Its own session: a Ctrl-C at the terminal reaches pytest, which then stops it in order.
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port)
+    argv = [
+        str(redis_program().path),
+        *(part for name, value in options.items() for part in (f"--{name}", value)),
+        *(part for name, args in (config or {}).items() for part in (f"--{name}", *args)),
+    ]
+    with _listening(argv, port) as proc:
         yield port, proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @contextmanager
@@ -91,15 +81,23 @@ def redis_sentinel(
         f"sentinel down-after-milliseconds {name} {down_after_ms}\n"
         f"sentinel failover-timeout {name} {down_after_ms * 3}\n"
     )
+    with _listening([str(redis_program().path), str(conf), "--sentinel"], port) as proc:
+        yield port, proc
+
+
+@contextmanager
+def _listening(argv: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process `argv`, once it listens on `port`; killed at the end."""
     proc = subprocess.Popen(
-        [str(redis_program().path), str(conf), "--sentinel"],
+        argv,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own session: a Ctrl-C at the terminal reaches pytest, which then stops it in order.
         start_new_session=True,
     )
     try:
         wait_for_port(port)
-        yield port, proc
+        yield proc
     finally:
         proc.kill()
         proc.wait()
