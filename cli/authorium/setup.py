@@ -57,15 +57,18 @@ async def ensure_demo_user(pool: asyncpg.Pool, password: str) -> bool:
     return False
 
 
-async def _declare(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, secret: str, variables: str) -> None:
-    """Register `client_id` as `spec` with `secret` (idempotent); a refusal names the variable at fault,
-    `<variables>_ID` or `<variables>_SECRET`."""
+async def _declare(
+    pool: asyncpg.Pool, client_id: str, spec: ClientSpec, secret: str, variables: tuple[str, str]
+) -> None:
+    """Register `client_id` as `spec` with `secret` (idempotent); a refusal names the variable at fault, the id's or
+    the secret's (`variables`, in that order)."""
     try:
         await declare_client(pool, client_id, spec, secret)
     except OAuthError as exc:
         problem = exc.description or exc.error
-        name = "SECRET" if problem.startswith("client_secret") else "ID"
-        raise ConfigError(f"{variables}_{name}", f"cannot be used: {problem}") from None
+        id_variable, secret_variable = variables
+        variable = secret_variable if problem.startswith("client_secret") else id_variable
+        raise ConfigError(variable, f"cannot be used: {problem}") from None
 
 
 async def ensure_demo_client(
@@ -78,7 +81,7 @@ async def ensure_demo_client(
         scope=scope,
         public=False,
     )
-    await _declare(pool, client_id, spec, secret, "AUTHORIUM_CLIENT_DEMO_CLIENT")
+    await _declare(pool, client_id, spec, secret, DEMO_CLIENT_VARIABLES)
 
 
 async def ensure_admin_client(pool: asyncpg.Pool, client_id: str, secret: str) -> None:
@@ -87,7 +90,7 @@ async def ensure_admin_client(pool: asyncpg.Pool, client_id: str, secret: str) -
     spec = build_spec(
         name=ADMIN_CLIENT_NAME, grant_types=["client_credentials"], redirect_uris=[], scope=ADMIN_SCOPE, public=False
     )
-    await _declare(pool, client_id, spec, secret, "AUTHORIUM_ADMIN_CLIENT")
+    await _declare(pool, client_id, spec, secret, ADMIN_CLIENT_VARIABLES)
 
 
 async def ensure_notes_api(pool: asyncpg.Pool, settings: AuthzSettings) -> bool:
