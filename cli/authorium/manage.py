@@ -59,7 +59,13 @@ async def control(environ: Mapping[str, str]) -> AsyncIterator[Control]:
                     Publisher(pool, listed),
                 ),
                 audit=AuditLog(pool),
-                sessions=SessionStore(redis, keys, ttl=settings.session_ttl, secure=settings.secure_cookies),
+                sessions=SessionStore(
+                    redis,
+                    keys,
+                    ttl=settings.session_max_ttl,
+                    idle_ttl=settings.session_idle_ttl,
+                    secure=settings.secure_cookies,
+                ),
                 passwords=passwords,
                 actor=CLI_ACTOR,
             )

@@ -63,7 +63,9 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[TOKEN_RATE_LIMIT] = Counter(redis, keys, "token", limit=settings.token_rate_limit, window=60)
     app[USERS] = UserRepository(pool)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)
-    app[SESSIONS] = SessionStore(redis, keys, ttl=settings.session_ttl, secure=settings.secure_cookies)
+    app[SESSIONS] = SessionStore(
+        redis, keys, ttl=settings.session_max_ttl, idle_ttl=settings.session_idle_ttl, secure=settings.secure_cookies
+    )
     app[PENDING] = PendingRequests(redis, keys)
     app[CONSENTS] = ConsentRepository(pool)
     # A replayed code is recognised for as long as the access tokens it produced can live.
