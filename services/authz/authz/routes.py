@@ -13,6 +13,7 @@ from authz.endpoints import (
     authorize,
     client_configuration,
     consent,
+    end_session,
     introspect,
     jwks,
     login,
@@ -43,6 +44,9 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.AUTHORIZE_LOGIN, login.login)
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
+    router.add_route("GET", paths.END_SESSION, end_session.end_session)
+    router.add_route("POST", paths.END_SESSION, end_session.end_session)
+    router.add_post(paths.END_SESSION_CONFIRM, end_session.confirm)
     router.add_post(paths.INTROSPECT, introspect.introspect)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
