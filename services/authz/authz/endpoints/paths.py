@@ -20,3 +20,6 @@ END_SESSION_CONFIRM = "/logout/confirm"
 # The person's own page: the apps that have access, sessions, password (and a link to security keys).
 ACCOUNT = "/account"
 ACCOUNT_SECURITY = "/account/security"
+ACCOUNT_REMOVE_ACCESS = "/account/apps/remove"
+ACCOUNT_END_SESSION = "/account/sessions/end"
+ACCOUNT_PASSWORD = "/account/password"
