@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from client_demo import signin, views
+from client_demo import backchannel, signin, views
 
 
 def add_routes(app: web.Application, static: Path) -> None:
@@ -18,4 +18,6 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post("/notes", views.add_note)
     router.add_post("/notes/{note_id}/delete", views.delete_note)
     router.add_post("/logout", views.logout)
+    router.add_get("/signed-out", views.signed_out)
+    router.add_post("/backchannel-logout", backchannel.backchannel_logout)
     router.add_static("/static", static)

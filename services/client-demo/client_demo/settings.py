@@ -47,6 +47,16 @@ class ClientDemoSettings:
         return self.public_url + "/callback"
 
     @property
+    def post_logout_redirect_uri(self) -> str:
+        """Where the authorization server sends the browser after signing out (RP-Initiated Logout 1.0 section 3)."""
+        return self.public_url + "/signed-out"
+
+    @property
+    def backchannel_logout_uri(self) -> str:
+        """Where the authorization server posts logout tokens (Back-Channel Logout 1.0 section 2.2)."""
+        return self.public_url + "/backchannel-logout"
+
+    @property
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
 
