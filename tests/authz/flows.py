@@ -256,3 +256,37 @@ async def sign_in_and_redeem(
     )
     assert status == 200, body
     return body
+
+
+async def code_flow(
+    http: aiohttp.ClientSession,
+    browser: aiohttp.ClientSession,
+    authz: str,
+    client: RegisteredClient,
+    username: str | None,
+    *,
+    scope: str = "openid offline_access",
+) -> dict[str, Any]:
+    """The code flow with PKCE in `browser` (signing in as `username` if it is not yet): the token response."""
+    verifier, challenge = pkce_pair()
+    result = await authorize(
+        browser,
+        authz,
+        client,
+        username,
+        scope=scope,
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        nonce=secrets.token_urlsafe(8),
+    )
+    status, body, _ = await token_request(
+        http,
+        authz,
+        client,
+        grant_type="authorization_code",
+        code=result.code,
+        redirect_uri=client.redirect_uri,
+        code_verifier=verifier,
+    )
+    assert status == 200, body
+    return body

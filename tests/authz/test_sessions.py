@@ -36,39 +36,6 @@ def claims_of(id_token: str) -> dict[str, Any]:
     return claims
 
 
-async def code_flow(
-    http: aiohttp.ClientSession,
-    browser: aiohttp.ClientSession,
-    authz: str,
-    client: flows.RegisteredClient,
-    username: str | None,
-    scope: str = "openid offline_access",
-) -> dict[str, Any]:
-    """Sign in (if the browser is not yet) and redeem the code: the token response."""
-    verifier, challenge = flows.pkce_pair()
-    result = await flows.authorize(
-        browser,
-        authz,
-        client,
-        username,
-        scope=scope,
-        code_challenge=challenge,
-        code_challenge_method="S256",
-        nonce="n-1",
-    )
-    status, body, _ = await flows.token_request(
-        http,
-        authz,
-        client,
-        grant_type="authorization_code",
-        code=result.code,
-        redirect_uri=client.redirect_uri,
-        code_verifier=verifier,
-    )
-    assert status == 200, body
-    return body
-
-
 def session_cookie(browser: aiohttp.ClientSession) -> str:
     return next(c.value for c in browser.cookie_jar if c.key == COOKIE)
 
@@ -81,8 +48,8 @@ async def test_id_tokens_carry_one_sid_per_session_across_clients_and_refresh(
     first, second = await flows.make_client(db), await flows.make_client(db)
     username = await flows.make_user(db)
     async with flows.browser() as browser:
-        one = await code_flow(http, browser, module_authz, first, username)
-        two = await code_flow(http, browser, module_authz, second, None)
+        one = await flows.code_flow(http, browser, module_authz, first, username)
+        two = await flows.code_flow(http, browser, module_authz, second, None)
         sid = claims_of(one["id_token"])["sid"]
         assert isinstance(sid, str) and len(sid) >= 32
         assert claims_of(two["id_token"])["sid"] == sid
@@ -93,7 +60,7 @@ async def test_id_tokens_carry_one_sid_per_session_across_clients_and_refresh(
     assert status == 200, refreshed
     assert claims_of(refreshed["id_token"])["sid"] == sid
     async with flows.browser() as other:
-        again = await code_flow(http, other, module_authz, first, username)
+        again = await flows.code_flow(http, other, module_authz, first, username)
     assert claims_of(again["id_token"])["sid"] != sid
 
 
@@ -103,20 +70,22 @@ async def test_a_session_lasts_the_idle_lifetime_and_is_renewed_by_use(
     """AUTHORIUM_SESSION_IDLE_TTL: a signed-in session is kept that long after its last use (its Redis lifetime), never
     past AUTHORIUM_SESSION_MAX_TTL (the cookie's Max-Age)."""
     client, username = await flows.make_client(db), await flows.make_user(db)
-    async with start_authz(AUTHORIUM_SESSION_IDLE_TTL="60", AUTHORIUM_SESSION_MAX_TTL="7200") as authz:
-        async with flows.browser() as browser:
-            params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
-            async with browser.get(f"{authz}/authorize", params=params, allow_redirects=False) as resp:
-                fields = flows.hidden_fields(await resp.text())
-            form = {**fields, "username": username, "password": flows.PASSWORD}
-            async with browser.post(f"{authz}/authorize/login", data=form, allow_redirects=False) as resp:
-                assert resp.status == 303
-                assert resp.cookies[COOKIE]["max-age"] == "7200"
-            key = environ["AUTHORIUM_REDIS_PREFIX"] + "session:" + session_cookie(browser)
-            assert 50 <= await redis.ttl(key) <= 60
-            await redis.expire(key, 30)
-            await code_flow(http, browser, authz, client, None)
-            assert 50 <= await redis.ttl(key) <= 60, "using the session did not renew its idle lifetime"
+    async with (
+        start_authz(AUTHORIUM_SESSION_IDLE_TTL="60", AUTHORIUM_SESSION_MAX_TTL="7200") as authz,
+        flows.browser() as browser,
+    ):
+        params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
+        async with browser.get(f"{authz}/authorize", params=params, allow_redirects=False) as resp:
+            fields = flows.hidden_fields(await resp.text())
+        form = {**fields, "username": username, "password": flows.PASSWORD}
+        async with browser.post(f"{authz}/authorize/login", data=form, allow_redirects=False) as resp:
+            assert resp.status == 303
+            assert resp.cookies[COOKIE]["max-age"] == "7200"
+        key = environ["AUTHORIUM_REDIS_PREFIX"] + "session:" + session_cookie(browser)
+        assert 50 <= await redis.ttl(key) <= 60
+        await redis.expire(key, 30)
+        await flows.code_flow(http, browser, authz, client, None)
+        assert 50 <= await redis.ttl(key) <= 60, "using the session did not renew its idle lifetime"
 
 
 async def test_a_session_ends_at_its_absolute_lifetime_however_busy(
@@ -126,7 +95,7 @@ async def test_a_session_ends_at_its_absolute_lifetime_however_busy(
     was in use all along (here its end is moved into the past, as time would)."""
     client, username = await flows.make_client(db), await flows.make_user(db)
     async with flows.browser() as browser:
-        await code_flow(http, browser, module_authz, client, username)
+        await flows.code_flow(http, browser, module_authz, client, username)
         key = environ["AUTHORIUM_REDIS_PREFIX"] + "session:" + session_cookie(browser)
         stored = orjson.loads(await redis.get(key))
         stored["expires_at"] = int(time.time()) - 1
