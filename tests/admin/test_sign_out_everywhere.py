@@ -12,6 +12,7 @@ import pytest
 from authz.sessions import backchannel
 from tests.admin.conftest import Admin, call
 from tests.authz import flows
+from tests.authz.conftest import cheap_password_hashing  # noqa: F401 - fixture
 from tests.authz.test_backchannel_logout import logout_client, verified
 from tests.rp import running_rp
 from tests.waiting import eventually

@@ -238,24 +238,22 @@ async def test_section_4_refusals_are_pages_never_redirects_and_change_nothing(
 async def test_signing_out_revokes_the_sessions_grants_except_offline_access(
     authz: str, db: asyncpg.Pool, http: aiohttp.ClientSession
 ) -> None:
-    """OIDC Core section 11: refresh tokens issued for offline_access outlive the sign-in; the session's others, and
-    the access tokens from their grants, stop (RFC 7662 introspection says inactive)."""
+    """OIDC Core section 11: refresh tokens issued for offline_access outlive the sign-in; the session's other grants
+    are revoked, their refresh tokens refused and their access tokens inactive (RFC 7662 introspection) at once."""
     client = await client_with_logout(db)
     async with flows.browser() as browser:
-        online = await signed_in(http, browser, authz, client, db)
-        status, body, _ = await flows.token_request(
-            http, authz, client, grant_type="refresh_token", refresh_token=online["refresh_token"]
-        )
-        assert status == 200, body
-        online = {**online, **body}
+        sign_in = await signed_in(http, browser, authz, client, db)
+        online = await flows.code_flow(http, browser, authz, client, None, scope="notes:read")
         offline = await flows.code_flow(http, browser, authz, client, None, scope="openid offline_access")
-        await end_session(browser, authz, id_token_hint=online["id_token"])
+        assert "refresh_token" in online and "refresh_token" in offline
+        await end_session(browser, authz, id_token_hint=sign_in["id_token"])
     status, body, _ = await flows.token_request(
         http, authz, client, grant_type="refresh_token", refresh_token=online["refresh_token"]
     )
     assert (status, body["error"]) == (400, "invalid_grant")
-    async with http.post(f"{authz}/introspect", data={"token": online["access_token"]}, headers=client.basic) as r:
-        assert (await r.json())["active"] is False
+    for token in (online["access_token"], sign_in["access_token"]):
+        async with http.post(f"{authz}/introspect", data={"token": token}, headers=client.basic) as resp:
+            assert (await resp.json())["active"] is False
     status, body, _ = await flows.token_request(
         http, authz, client, grant_type="refresh_token", refresh_token=offline["refresh_token"]
     )
