@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from authorium_shared.jwt import encode
 from authorium_shared.keys import KeyEncryptionKeys, parse_kek
 from authz.signing.ring import KeyRing
-from tests.authz.flows import token_request
+from tests.authz.flows import hidden_fields, token_request
 from tests.client_demo.conftest import Visitor, stored_session
 from tests.stack import Stack
 
@@ -197,3 +197,57 @@ async def test_sign_out_goes_through_the_end_session_endpoint_with_a_hint_and_st
     assert status == 303 and resp.headers["Location"] == "/?notice=signed-out"
     status, _, _ = await visitor.get(f"/signed-out?state={params['state']}")
     assert status == 400
+
+
+async def test_signing_out_at_another_app_ends_the_demo_session_through_the_back_channel(
+    visitor: Visitor, username: str, redis: Redis, stack: Stack, http: aiohttp.ClientSession, module_db: asyncpg.Pool
+) -> None:
+    """Back-Channel Logout 1.0 sections 2.5-2.7 end to end: the person signs out at the authorization server from
+    another app of the same session; the authorization server posts a logout token to the demo, which ends its
+    session."""
+    from tests.authz.flows import code_flow, make_client
+    from tests.waiting import eventually
+
+    await visitor.sign_in(username)
+    sid = visitor.sid
+    other = await make_client(module_db, post_logout_redirect_uris=("https://other.example/bye",))
+    # The same browser, already signed in at the authorization server: no password asked.
+    tokens = await code_flow(http, visitor.http, stack.authz, other, None, scope="openid")
+    async with visitor.http.get(
+        stack.authz + "/logout",
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://other.example/bye"},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 302 and resp.headers["Location"] == "https://other.example/bye"
+
+    async def ended() -> bool:
+        return await stored_session(redis, stack.environ, sid) is None
+
+    await eventually(ended, message="the demo to end its session")
+    status, page, _ = await visitor.get("/")
+    assert status == 200 and "Sign in with Authorium" in page
+
+
+async def test_removing_the_demos_access_ends_its_session_at_its_next_api_call(
+    visitor: Visitor, username: str, redis: Redis, stack: Stack
+) -> None:
+    """The person removes the demo's access on the account page (consent withdrawn, grants revoked); the notes API
+    refuses the demo's token (RFC 6750 section 3.1 invalid_token), the refresh is refused too, so the demo ends its
+    session and says so."""
+    await visitor.sign_in(username)
+    sid = visitor.sid
+    async with visitor.http.get(stack.authz + "/account") as resp:
+        page = await resp.text()
+    assert "<h1>Your account</h1>" in page
+    csrf = hidden_fields(page)["csrf"]
+    async with visitor.http.post(
+        stack.authz + "/account/apps/remove",
+        data={"csrf": csrf, "client_id": stack.client.client_id},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.headers["Location"] == "/account?notice=access-removed"
+    status, _, resp = await visitor.get("/")
+    assert status == 303 and resp.headers["Location"] == "/?notice=expired"
+    assert await stored_session(redis, stack.environ, sid) is None
+    _, page, _ = await visitor.get("/?notice=expired")
+    assert "Your session has ended" in page and "Sign in with Authorium" in page
