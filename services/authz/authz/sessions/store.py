@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import orjson
 from aiohttp import web
@@ -55,6 +55,9 @@ class Session:
         return hmac.compare_digest(presented.encode(), self.csrf.encode())
 
 
+_FIELDS = frozenset(field.name for field in fields(Session))
+
+
 class SessionStore:
     """Sessions in Redis, and the cookie that carries a session's id (`secure` over https)."""
 
@@ -95,7 +98,14 @@ class SessionStore:
             return None
         assert sid is not None
         raw = await self.redis.get(self.keys("session", sid))
-        return Session(**orjson.loads(raw)) if raw else None
+        if not raw:
+            return None
+        data = orjson.loads(raw)
+        if not set(data) <= _FIELDS:
+            # Written by a newer release during a rolling deploy, with state this one does not know: treated as
+            # gone (the person signs in again) rather than half-read.
+            return None
+        return Session(**data)
 
     async def _save(self, session: Session, ttl: int) -> Session:
         await self.redis.set(self.keys("session", session.sid), orjson.dumps(asdict(session)), ex=ttl)
