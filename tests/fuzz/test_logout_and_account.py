@@ -123,6 +123,11 @@ def check_redirect(answer_location: str | None, status: int) -> None:
 @example(request=Request("GET", "/logout", "id_token_hint=<hint>&post_logout_redirect_uri=https://evil.example/"))
 @example(
     request=Request(
+        "GET", "/logout", f"id_token_hint=<hint>&post_logout_redirect_uri={s.POST_LOGOUT_REDIRECT_URI}&state=a%26b%3Dc"
+    )
+)
+@example(
+    request=Request(
         "POST",
         "/logout/confirm",
         "",
