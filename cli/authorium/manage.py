@@ -464,7 +464,11 @@ def add_user_commands(user: argparse._SubParsersAction[argparse.ArgumentParser])
         ("disable", user_disabling(True), "the user can no longer sign in; their grants are revoked"),
         ("enable", user_disabling(False), "the user may sign in again"),
         ("delete", user_delete, "delete a user with their grants, consents and sessions"),
-        ("sign-out", user_sign_out, "end the user's sessions everywhere and revoke their grants"),
+        (
+            "sign-out",
+            user_sign_out,
+            "end the user's sessions everywhere (with back-channel logout) and revoke their grants",
+        ),
     ):
         command = user.add_parser(name, help=text)
         command.add_argument("user", help="user id or username")
