@@ -60,7 +60,13 @@ async def control(environ: Mapping[str, str]) -> AsyncIterator[Control]:
                     Publisher(pool, listed),
                 ),
                 audit=AuditLog(pool),
-                sessions=SessionStore(redis, keys, ttl=settings.session_ttl, secure=settings.secure_cookies),
+                sessions=SessionStore(
+                    redis,
+                    keys,
+                    ttl=settings.session_max_ttl,
+                    idle_ttl=settings.session_idle_ttl,
+                    secure=settings.secure_cookies,
+                ),
                 passwords=passwords,
                 actor=CLI_ACTOR,
             )
@@ -458,7 +464,11 @@ def add_user_commands(user: argparse._SubParsersAction[argparse.ArgumentParser])
         ("disable", user_disabling(True), "the user can no longer sign in; their grants are revoked"),
         ("enable", user_disabling(False), "the user may sign in again"),
         ("delete", user_delete, "delete a user with their grants, consents and sessions"),
-        ("sign-out", user_sign_out, "end the user's sessions everywhere and revoke their grants"),
+        (
+            "sign-out",
+            user_sign_out,
+            "end the user's sessions everywhere (with back-channel logout) and revoke their grants",
+        ),
     ):
         command = user.add_parser(name, help=text)
         command.add_argument("user", help="user id or username")

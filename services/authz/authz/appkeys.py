@@ -14,6 +14,7 @@ from authz.clients.cache import ClientCache
 from authz.ratelimit import Counter, LoginThrottle
 from authz.resources.registry import ResourceCache
 from authz.revocation.revoker import Revoker
+from authz.sessions.backchannel import BackchannelSender
 from authz.sessions.store import SessionStore
 from authz.settings import AuthzSettings
 from authz.signing.ring import KeyRing
@@ -35,6 +36,8 @@ USERS = web.AppKey("users", UserRepository)
 PASSWORDS = web.AppKey("passwords", Passwords)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 SESSIONS = web.AppKey("sessions", SessionStore)
+# Logout tokens to clients (OpenID Connect Back-Channel Logout 1.0)
+BACKCHANNEL = web.AppKey("backchannel_sender", BackchannelSender)
 # Authorization requests, consent and codes
 PENDING = web.AppKey("pending_requests", PendingRequests)
 CONSENTS = web.AppKey("consents", ConsentRepository)

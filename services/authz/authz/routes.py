@@ -10,9 +10,11 @@ from authz import browser_origins
 from authz.admin import add_admin_routes
 from authz.appkeys import SETTINGS
 from authz.endpoints import (
+    account,
     authorize,
     client_configuration,
     consent,
+    end_session,
     introspect,
     jwks,
     login,
@@ -43,6 +45,13 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.AUTHORIZE_LOGIN, login.login)
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
+    router.add_route("GET", paths.END_SESSION, end_session.end_session)
+    router.add_route("POST", paths.END_SESSION, end_session.end_session)
+    router.add_post(paths.END_SESSION_CONFIRM, end_session.confirm)
+    router.add_get(paths.ACCOUNT, account.account)
+    router.add_post(paths.ACCOUNT_REMOVE_ACCESS, account.remove_access)
+    router.add_post(paths.ACCOUNT_END_SESSION, account.end_session)
+    router.add_post(paths.ACCOUNT_PASSWORD, account.change_password)
     router.add_post(paths.INTROSPECT, introspect.introspect)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)

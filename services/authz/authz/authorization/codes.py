@@ -25,9 +25,10 @@ end
 local data = redis.call('HGET', KEYS[1], 'data')
 if data then
   local resources = redis.call('HGET', KEYS[1], 'resources') or '[]'
-  redis.call('HDEL', KEYS[1], 'data', 'resources')
+  local sid = redis.call('HGET', KEYS[1], 'sid') or ''
+  redis.call('HDEL', KEYS[1], 'data', 'resources', 'sid')
   redis.call('EXPIRE', KEYS[1], ARGV[1])
-  return {'code', data, resources}
+  return {'code', data, resources, sid}
 end
 local grant = redis.call('HGET', KEYS[1], 'grant')
 if grant then
@@ -49,6 +50,8 @@ class AuthorizationCode:
     nonce: str | None
     # The identifiers of the resources the request chose (RFC 8707); empty in codes of the release before them.
     resources: tuple[str, ...] = ()
+    # The OpenID Connect `sid` of the session the code was issued in; the ID token carries it.
+    sid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,11 @@ class CodeStore:
         value = secrets.token_urlsafe(32)
         key = self._key(value)
         data = asdict(code)
-        # Beside `data`, not in it: a replica of the release before resource indicators, meeting this code during a
-        # rolling upgrade, reads `data` alone and redeems it as that release would, rather than failing on a field
-        # it does not know.
+        # Beside `data`, not in it (`sid` too): a replica of the release before resource indicators, meeting this code
+        # during a rolling upgrade, reads `data` alone and redeems it as that release would, rather than failing on a
+        # field it does not know.
         resources = orjson.dumps(data.pop("resources"))
+        sid = data.pop("sid") or ""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
@@ -85,6 +89,7 @@ class CodeStore:
                     "grant": code.grant_id,
                     "client": code.client_id,
                     "resources": resources,
+                    "sid": sid,
                 },
             )
             pipe.expire(key, self.ttl)
@@ -105,4 +110,5 @@ class CodeStore:
         data = orjson.loads(payload)
         data["scopes"] = tuple(data["scopes"])
         data["resources"] = tuple(orjson.loads(result[2]))
+        data["sid"] = (result[3].decode() if len(result) > 3 else "") or None
         return AuthorizationCode(**data)
