@@ -194,7 +194,9 @@ async def follow_authorization(
     async with session.get(url, allow_redirects=False) as resp:
         response = resp
         body = await resp.text()
-    for _ in range(6):
+    # Login, consent and the redirects after each; and the second-factor step with its redirect when expected (a
+    # login page that keeps coming back, a wrong password, is posted no more often than before).
+    for _ in range(6 if second_factor is not None else 4):
         if response.status in (302, 303):
             location = response.headers["Location"]
             if not location.startswith(authz) and not location.startswith("/"):
