@@ -11,6 +11,8 @@ from authz.authorization.codes import CodeStore
 from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
+from authz.factors.passkeys import PasskeyRepository
+from authz.factors.webauthn import Challenges
 from authz.ratelimit import Counter, LoginThrottle
 from authz.resources.registry import ResourceCache
 from authz.revocation.revoker import Revoker
@@ -35,6 +37,9 @@ USERS = web.AppKey("users", UserRepository)
 PASSWORDS = web.AppKey("passwords", Passwords)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 SESSIONS = web.AppKey("sessions", SessionStore)
+# Passkeys and security keys (WebAuthn), and their ceremonies' challenges
+PASSKEYS = web.AppKey("passkeys", PasskeyRepository)
+WEBAUTHN_CHALLENGES = web.AppKey("webauthn_challenges", Challenges)
 # Authorization requests, consent and codes
 PENDING = web.AppKey("pending_requests", PendingRequests)
 CONSENTS = web.AppKey("consents", ConsentRepository)

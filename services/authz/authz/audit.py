@@ -23,6 +23,8 @@ _OUTCOMES = {
     "code_replay": "failure",
     "refresh_reuse": "failure",
     "consent_denied": "denied",
+    "passkey_registration_failure": "failure",
+    "passkey_sign_count_not_increased": "failure",
 }
 
 # The connection of the `audited_transaction` being run in this task, and the lines it logs once committed.

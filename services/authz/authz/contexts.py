@@ -22,6 +22,7 @@ from authz.appkeys import (
     KEY_RING,
     LOGIN_THROTTLE,
     MINTER,
+    PASSKEYS,
     PASSWORDS,
     PENDING,
     RESOURCES,
@@ -30,6 +31,7 @@ from authz.appkeys import (
     SETTINGS,
     TOKEN_RATE_LIMIT,
     USERS,
+    WEBAUTHN_CHALLENGES,
 )
 from authz.audit import AuditLog
 from authz.authorization.codes import CodeStore
@@ -37,6 +39,8 @@ from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
+from authz.factors.passkeys import PasskeyRepository
+from authz.factors.webauthn import Challenges
 from authz.pruning import prune_periodically
 from authz.ratelimit import Counter, LoginThrottle
 from authz.resources.registry import ResourceCache
@@ -64,6 +68,8 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = UserRepository(pool)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)
     app[SESSIONS] = SessionStore(redis, keys, ttl=settings.session_ttl, secure=settings.secure_cookies)
+    app[PASSKEYS] = PasskeyRepository(pool)
+    app[WEBAUTHN_CHALLENGES] = Challenges(redis, keys)
     app[PENDING] = PendingRequests(redis, keys)
     app[CONSENTS] = ConsentRepository(pool)
     # A replayed code is recognised for as long as the access tokens it produced can live.

@@ -17,9 +17,12 @@ from authz.endpoints import (
     jwks,
     login,
     metadata,
+    passkey,
     paths,
     register,
     revoke,
+    security_key,
+    security_keys,
     token,
     userinfo,
 )
@@ -44,6 +47,16 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
     router.add_post(paths.INTROSPECT, introspect.introspect)
+    # Passkeys and security keys (WebAuthn): the account's, as a second factor, and passwordless where enabled.
+    router.add_get(paths.ACCOUNT_SECURITY_KEYS, security_keys.listing)
+    router.add_post(paths.ACCOUNT_SECURITY_KEYS, security_keys.register)
+    router.add_get(paths.ACCOUNT_SECURITY_KEYS_NEW, security_keys.new)
+    router.add_post(paths.ACCOUNT_SECURITY_KEYS_REMOVE, security_keys.remove)
+    router.add_get(paths.AUTHORIZE_SECURITY_KEY, security_key.page)
+    router.add_post(paths.AUTHORIZE_SECURITY_KEY, security_key.security_key)
+    if app[SETTINGS].passwordless:
+        router.add_get(paths.AUTHORIZE_PASSKEY, passkey.page)
+        router.add_post(paths.AUTHORIZE_PASSKEY, passkey.passkey)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
         router.add_get(paths.CLIENT_CONFIGURATION, client_configuration.read, allow_head=False)

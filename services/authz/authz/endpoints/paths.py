@@ -14,3 +14,9 @@ REGISTER = "/register"
 # RFC 7592's client configuration endpoint: each registered client's `registration_client_uri`.
 CLIENT_CONFIGURATION = "/register/{client_id}"
 JWKS = "/jwks.json"
+# Passkeys and security keys (WebAuthn): the account's, and signing in with one.
+ACCOUNT_SECURITY_KEYS = "/account/security-keys"
+ACCOUNT_SECURITY_KEYS_NEW = "/account/security-keys/new"
+ACCOUNT_SECURITY_KEYS_REMOVE = "/account/security-keys/remove"
+AUTHORIZE_SECURITY_KEY = "/authorize/security-key"
+AUTHORIZE_PASSKEY = "/authorize/passkey"

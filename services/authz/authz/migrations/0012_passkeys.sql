@@ -8,8 +8,11 @@ CREATE TABLE passkey_users (
 );
 
 CREATE TABLE passkeys (
+    -- How pages, the admin API and the audit trail name the credential (the credential id is long and the
+    -- authenticator's choice).
+    passkey_id uuid PRIMARY KEY,
     -- Section 4, "Credential ID": at most 1023 bytes.
-    credential_id bytea PRIMARY KEY CHECK (octet_length(credential_id) BETWEEN 16 AND 1023),
+    credential_id bytea NOT NULL UNIQUE CHECK (octet_length(credential_id) BETWEEN 16 AND 1023),
     user_id uuid NOT NULL,
     user_handle bytea NOT NULL,
     -- The credential public key, COSE_Key encoded (section 6.5.1.1), as the attested credential data carried it.

@@ -1,0 +1,187 @@
+"""The account's passkeys and security keys (WebAuthn Level 2 section 7.1, registration): the list with name and
+last use, adding one (a page whose script calls navigator.credentials.create, then a CSRF-protected form that posts
+the result), and removing one. Only the signed-in person reaches their own."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from authorium_shared.errors import InvalidRequest
+from authorium_shared.middleware import allow_own_scripts
+from authz.appkeys import AUDIT, PASSKEYS, SESSIONS, SETTINGS, USERS, WEBAUTHN_CHALLENGES
+from authz.endpoints import paths
+from authz.factors import webauthn
+from authz.factors.passkey_sign_in import EXPIRED_CEREMONY, relying_party
+from authz.factors.passkeys import MAX_NAME_LENGTH, MAX_PER_USER, CredentialTaken, TooMany
+from authz.forms import read_form
+from authz.interaction import PageError, expired
+from authz.sessions.store import Session
+from authz.users.repository import User
+
+SIGN_IN_FIRST = "Sign in to manage your security keys."
+NOT_VERIFIED = "Your security key's answer could not be checked. Try again."
+
+
+@dataclass(frozen=True)
+class Account:
+    session: Session
+    user: User
+
+
+async def signed_in(request: web.Request) -> Account:
+    """The signed-in person whose account this is; PageError if nobody (or a disabled user) is signed in."""
+    session = await request.app[SESSIONS].current(request)
+    user = None
+    if session is not None and session.user_id is not None:
+        user = await request.app[USERS].get(uuid.UUID(session.user_id))
+    if session is None or user is None or user.disabled:
+        raise PageError("Sign in first", SIGN_IN_FIRST, status=401)
+    return Account(session, user)
+
+
+async def posted(request: web.Request) -> tuple[dict[str, str], Account]:
+    """A posted account form, if it carries the signed-in session's CSRF token; PageError otherwise."""
+    try:
+        form = await read_form(request, unchecked=("credential",))
+    except InvalidRequest as exc:
+        raise PageError("Invalid request", exc.description or exc.error, status=exc.status) from None
+    account = await signed_in(request)
+    if not account.session.csrf_matches(form.get("csrf", "")):
+        raise expired()
+    return form, account
+
+
+def check_name(value: str) -> str:
+    """The name a person gives a key: 1 to MAX_NAME_LENGTH printable characters, spaces trimmed."""
+    name = " ".join(value.split())
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise ValueError(f"Give the key a name of 1 to {MAX_NAME_LENGTH} characters.")
+    return name
+
+
+async def section(request: web.Request, session: Session, user: User) -> dict[str, object]:
+    """What `security_keys.html` (the "Security keys" section of the account's security page) needs."""
+    return {
+        "security_keys_available": webauthn.RelyingParty.of(request.app[SETTINGS]) is not None,
+        "security_keys": await request.app[PASSKEYS].for_user(user.user_id),
+        "csrf": session.csrf,
+    }
+
+
+async def listing(request: web.Request) -> web.Response:
+    """GET: the person's security keys."""
+    account = await signed_in(request)
+    context = await section(request, account.session, account.user)
+    return aiohttp_jinja2.render_template("security_keys_page.html", request, context)
+
+
+async def _add_page(
+    request: web.Request, account: Account, *, name: str = "", error: str | None = None, status: int = 200
+) -> web.Response:
+    rp = relying_party(request)
+    app, user = request.app, account.user
+    existing = await app[PASSKEYS].for_user(user.user_id)
+    if len(existing) >= MAX_PER_USER:
+        raise PageError("Too many security keys", f"You have {MAX_PER_USER}: remove one to add another.")
+    challenge = await app[WEBAUTHN_CHALLENGES].issue(account.session.sid, webauthn.Purpose.REGISTER, str(user.user_id))
+    options = webauthn.registration_options(
+        rp,
+        challenge,
+        user_handle=await app[PASSKEYS].user_handle(user.user_id),
+        username=user.username,
+        display_name=user.name or user.username,
+        existing=existing,
+    )
+    context = {
+        "title": "Add a security key",
+        "lead": "Name it, then follow your browser's instructions to create a passkey or touch your security key.",
+        "error": error,
+        "action": paths.ACCOUNT_SECURITY_KEYS,
+        "mode": "create",
+        "options": options,
+        "rid": None,
+        "csrf": account.session.csrf,
+        "ask_name": True,
+        "name": name,
+        "button": "Add security key",
+        "back": paths.ACCOUNT_SECURITY_KEYS,
+        "back_label": "Back to your security keys",
+    }
+    return allow_own_scripts(aiohttp_jinja2.render_template("webauthn.html", request, context, status=status))
+
+
+async def new(request: web.Request) -> web.StreamResponse:
+    """GET: the page that registers a new credential (section 7.1 steps 1-3: the options, with a fresh challenge)."""
+    return await _add_page(request, await signed_in(request))
+
+
+async def register(request: web.Request) -> web.StreamResponse:
+    """POST: verify the new credential (section 7.1 steps 5-24) and store it."""
+    form, account = await posted(request)
+    app, user = request.app, account.user
+    rp = relying_party(request)
+    typed = form.get("name", "")[: MAX_NAME_LENGTH * 4]
+    try:
+        name = check_name(typed)
+    except ValueError as exc:
+        return await _add_page(request, account, name=typed, error=str(exc), status=400)
+    # Taken whatever happens next: an answer is checked against its challenge once.
+    ceremony = await app[WEBAUTHN_CHALLENGES].consume(
+        account.session.sid, webauthn.Purpose.REGISTER, str(user.user_id)
+    )
+    if ceremony is None:
+        return await _add_page(request, account, name=name, error=EXPIRED_CEREMONY, status=400)
+    try:
+        created = webauthn.verify_registration(rp, form.get("credential", ""), ceremony.challenge)
+        passkey = await app[PASSKEYS].add(
+            user_id=user.user_id,
+            credential_id=created.credential_id,
+            public_key=created.public_key,
+            sign_count=created.sign_count,
+            transports=created.transports,
+            backup_eligible=created.backup_eligible,
+            name=name,
+        )
+    except webauthn.CeremonyFailed as exc:
+        await app[AUDIT].record(
+            "passkey_registration_failure",
+            user_id=user.user_id,
+            remote_addr=request.remote,
+            details={"reason": exc.reason[:200]},
+        )
+        return await _add_page(request, account, name=name, error=NOT_VERIFIED, status=400)
+    except CredentialTaken:
+        return await _add_page(request, account, name=name, error="This security key is registered already.", status=400)
+    except TooMany:
+        raise PageError("Too many security keys", f"You have {MAX_PER_USER}: remove one to add another.") from None
+    await app[AUDIT].record(
+        "passkey_added",
+        user_id=user.user_id,
+        remote_addr=request.remote,
+        details={"passkey_id": str(passkey.passkey_id), "name": passkey.name},
+    )
+    raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY_KEYS)
+
+
+async def remove(request: web.Request) -> web.StreamResponse:
+    """POST: remove one of the person's credentials."""
+    form, account = await posted(request)
+    try:
+        passkey_id = uuid.UUID(form.get("passkey_id", ""))
+    except ValueError:
+        raise PageError("Invalid request", "No such security key.", status=404) from None
+    removed = await request.app[PASSKEYS].remove(account.user.user_id, passkey_id)
+    if removed is None:
+        raise PageError("Invalid request", "No such security key.", status=404)
+    await request.app[AUDIT].record(
+        "passkey_removed",
+        user_id=account.user.user_id,
+        remote_addr=request.remote,
+        details={"passkey_id": str(removed.passkey_id), "name": removed.name},
+    )
+    raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY_KEYS)
+

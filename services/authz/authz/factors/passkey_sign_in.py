@@ -1,0 +1,131 @@
+"""Signing in with a passkey or security key (WebAuthn Level 2 section 7.2): the ceremony's page, and the check of
+the browser's answer that both ways of using one share, as a second factor after the password or alone
+(passwordless). Every refusal is audited and counted; a signature counter that did not increase is audited apart."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from authorium_shared.appkeys import METRICS
+from authorium_shared.middleware import allow_own_scripts
+from authz.appkeys import AUDIT, PASSKEYS, SETTINGS, WEBAUTHN_CHALLENGES
+from authz.factors import webauthn
+from authz.interaction import PageError, Step
+
+# The `factor` label of `authorium_sign_ins_total` and the audit events' `factor` detail.
+FACTOR = "webauthn"
+NOT_VERIFIED = "Your passkey or security key could not be checked. Try again."
+EXPIRED_CEREMONY = "This page has expired. Try again."
+
+
+class SignInRefused(Exception):
+    """The answer does not sign anyone in; `message` is what the person is shown."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def relying_party(request: web.Request) -> webauthn.RelyingParty:
+    rp = webauthn.RelyingParty.of(request.app[SETTINGS])
+    if rp is None:
+        raise PageError(
+            "Security keys unavailable",
+            "Passkeys and security keys need this server to be reached by a host name, not an IP address.",
+            status=404,
+        )
+    return rp
+
+
+async def ceremony_page(
+    request: web.Request,
+    step: Step,
+    purpose: webauthn.Purpose,
+    *,
+    allowed: list[Any] | None,
+    context: dict[str, Any],
+    status: int = 200,
+) -> web.Response:
+    """The page whose script calls navigator.credentials.get with a fresh challenge for this session and request
+    (section 7.2 steps 1-3)."""
+    rp = relying_party(request)
+    challenge = await request.app[WEBAUTHN_CHALLENGES].issue(step.session.sid, purpose, step.rid)
+    page = {
+        "options": webauthn.authentication_options(rp, challenge, allowed=allowed),
+        "mode": "get",
+        "rid": step.rid,
+        "csrf": step.session.csrf,
+        "ask_name": False,
+        "name": "",
+        "error": None,
+        **context,
+    }
+    return allow_own_scripts(aiohttp_jinja2.render_template("webauthn.html", request, page, status=status))
+
+
+async def check_answer(
+    request: web.Request, step: Step, purpose: webauthn.Purpose, answer: str, *, user_id: uuid.UUID | None
+) -> webauthn.Assertion:
+    """Verify the browser's answer to this session's challenge for `purpose` and the parked request: by `user_id`'s
+    credential (a second factor), or, without `user_id`, by any discoverable credential whose user handle matches and
+    whose authenticator verified the user (passwordless). Stores the new counter. SignInRefused otherwise."""
+    app = request.app
+    rp = relying_party(request)
+    client_id = step.pending.client_id
+    # Taken whatever happens next: each challenge is answered at most once (a replayed answer finds none).
+    ceremony = await app[WEBAUTHN_CHALLENGES].consume(step.session.sid, purpose, step.rid)
+    passkey = None
+    try:
+        if ceremony is None:
+            raise webauthn.CeremonyFailed("no challenge outstanding (expired, used, or never issued)")
+        credential = webauthn.parse_assertion(answer)
+        passkey = await app[PASSKEYS].find(bytes(credential.raw_id))
+        if passkey is None:
+            raise webauthn.CeremonyFailed("unknown credential")
+        if user_id is not None and passkey.user_id != user_id:
+            raise webauthn.CeremonyFailed("credential of another user")
+        if user_id is None and not webauthn.user_handle_matches(credential, passkey):
+            raise webauthn.CeremonyFailed("user handle does not match the credential's")
+        assertion = webauthn.verify_assertion(
+            rp, credential, ceremony.challenge, passkey, require_user_verification=user_id is None
+        )
+        if not await app[PASSKEYS].record_use(passkey.credential_id, assertion.sign_count):
+            # Another assertion with this counter (or a later one) was accepted in between.
+            raise webauthn.CounterNotIncreased(passkey.sign_count, assertion.sign_count)
+    except webauthn.CeremonyFailed as exc:
+        await _refused(request, exc, client_id=client_id, user_id=user_id or (passkey and passkey.user_id), passkey=passkey)
+        raise SignInRefused(EXPIRED_CEREMONY if ceremony is None else NOT_VERIFIED) from None
+    app[METRICS].sign_ins.labels("success", FACTOR).inc()
+    return assertion
+
+
+async def _refused(
+    request: web.Request,
+    exc: webauthn.CeremonyFailed,
+    *,
+    client_id: str,
+    user_id: uuid.UUID | None,
+    passkey: Any,
+) -> None:
+    app = request.app
+    app[METRICS].sign_ins.labels("failure", FACTOR).inc()
+    details: dict[str, Any] = {"factor": FACTOR, "reason": exc.reason[:200]}
+    if passkey is not None:
+        details["passkey_id"] = str(passkey.passkey_id)
+    if isinstance(exc, webauthn.CounterNotIncreased):
+        # Section 6.1.1: a signature counter that did not increase signals a cloned authenticator.
+        details.update(stored_sign_count=exc.stored, presented_sign_count=exc.presented)
+        await app[AUDIT].record(
+            "passkey_sign_count_not_increased",
+            client_id=client_id,
+            user_id=user_id,
+            remote_addr=request.remote,
+            details=details,
+        )
+    await app[AUDIT].record(
+        "sign_in_failure", client_id=client_id, user_id=user_id, remote_addr=request.remote, details=details
+    )
