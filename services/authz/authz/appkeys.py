@@ -12,8 +12,9 @@ from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.factors.passkeys import PasskeyRepository
+from authz.factors.repository import RecoveryCodes, TotpRepository
 from authz.factors.webauthn import Challenges
-from authz.ratelimit import Counter, LoginThrottle
+from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
 from authz.resources.registry import ResourceCache
 from authz.revocation.revoker import Revoker
 from authz.sessions.store import SessionStore
@@ -37,6 +38,10 @@ USERS = web.AppKey("users", UserRepository)
 PASSWORDS = web.AppKey("passwords", Passwords)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 SESSIONS = web.AppKey("sessions", SessionStore)
+# Second factors (authz.factors)
+TOTP_FACTORS = web.AppKey("totp_factors", TotpRepository)
+RECOVERY_CODES = web.AppKey("recovery_codes", RecoveryCodes)
+FACTOR_THROTTLE = web.AppKey("second_factor_throttle", SecondFactorThrottle)
 # Passkeys and security keys (WebAuthn), and their ceremonies' challenges
 PASSKEYS = web.AppKey("passkeys", PasskeyRepository)
 WEBAUTHN_CHALLENGES = web.AppKey("webauthn_challenges", Challenges)

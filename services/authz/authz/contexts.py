@@ -18,6 +18,7 @@ from authz.appkeys import (
     CLIENTS,
     CODES,
     CONSENTS,
+    FACTOR_THROTTLE,
     GRANT_STORE,
     KEY_RING,
     LOGIN_THROTTLE,
@@ -25,11 +26,13 @@ from authz.appkeys import (
     PASSKEYS,
     PASSWORDS,
     PENDING,
+    RECOVERY_CODES,
     RESOURCES,
     REVOKER,
     SESSIONS,
     SETTINGS,
     TOKEN_RATE_LIMIT,
+    TOTP_FACTORS,
     USERS,
     WEBAUTHN_CHALLENGES,
 )
@@ -40,9 +43,10 @@ from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
 from authz.factors.passkeys import PasskeyRepository
+from authz.factors.repository import RecoveryCodes, TotpRepository
 from authz.factors.webauthn import Challenges
 from authz.pruning import prune_periodically
-from authz.ratelimit import Counter, LoginThrottle
+from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
 from authz.resources.registry import ResourceCache
 from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
@@ -67,6 +71,9 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[TOKEN_RATE_LIMIT] = Counter(redis, keys, "token", limit=settings.token_rate_limit, window=60)
     app[USERS] = UserRepository(pool)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)
+    app[TOTP_FACTORS] = TotpRepository(pool, settings.kek)
+    app[RECOVERY_CODES] = RecoveryCodes(pool)
+    app[FACTOR_THROTTLE] = SecondFactorThrottle(redis, keys)
     app[SESSIONS] = SessionStore(redis, keys, ttl=settings.session_ttl, secure=settings.secure_cookies)
     app[PASSKEYS] = PasskeyRepository(pool)
     app[WEBAUTHN_CHALLENGES] = Challenges(redis, keys)

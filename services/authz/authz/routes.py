@@ -21,6 +21,7 @@ from authz.endpoints import (
     paths,
     register,
     revoke,
+    second_factor,
     security_key,
     security_keys,
     token,
@@ -45,6 +46,8 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_route("POST", paths.AUTHORIZE, authorize.authorize)
     router.add_post(paths.AUTHORIZE_LOGIN, login.login)
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
+    router.add_get(paths.AUTHORIZE_SECOND_FACTOR, second_factor.page)
+    router.add_post(paths.AUTHORIZE_SECOND_FACTOR, second_factor.second_factor)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
     router.add_post(paths.INTROSPECT, introspect.introspect)
     # Passkeys and security keys (WebAuthn): the account's, as a second factor, and passwordless where enabled.

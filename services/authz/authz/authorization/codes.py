@@ -25,9 +25,10 @@ end
 local data = redis.call('HGET', KEYS[1], 'data')
 if data then
   local resources = redis.call('HGET', KEYS[1], 'resources') or '[]'
-  redis.call('HDEL', KEYS[1], 'data', 'resources')
+  local amr = redis.call('HGET', KEYS[1], 'amr') or '[]'
+  redis.call('HDEL', KEYS[1], 'data', 'resources', 'amr')
   redis.call('EXPIRE', KEYS[1], ARGV[1])
-  return {'code', data, resources}
+  return {'code', data, resources, amr}
 end
 local grant = redis.call('HGET', KEYS[1], 'grant')
 if grant then
@@ -49,6 +50,9 @@ class AuthorizationCode:
     nonce: str | None
     # The identifiers of the resources the request chose (RFC 8707); empty in codes of the release before them.
     resources: tuple[str, ...] = ()
+    # The authentication methods of the sign-in (RFC 8176), for the ID token's `amr` and `acr` (OIDC Core 2); empty in
+    # codes of the release before them. Kept beside `data` as `resources` is.
+    amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class CodeStore:
         # rolling upgrade, reads `data` alone and redeems it as that release would, rather than failing on a field
         # it does not know.
         resources = orjson.dumps(data.pop("resources"))
+        amr = orjson.dumps(data.pop("amr"))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
@@ -85,6 +90,7 @@ class CodeStore:
                     "grant": code.grant_id,
                     "client": code.client_id,
                     "resources": resources,
+                    "amr": amr,
                 },
             )
             pipe.expire(key, self.ttl)
@@ -105,4 +111,5 @@ class CodeStore:
         data = orjson.loads(payload)
         data["scopes"] = tuple(data["scopes"])
         data["resources"] = tuple(orjson.loads(result[2]))
+        data["amr"] = tuple(orjson.loads(result[3])) if len(result) > 3 else ()
         return AuthorizationCode(**data)

@@ -49,6 +49,4 @@ async def passkey(request: web.Request) -> web.StreamResponse:
     except passkey_sign_in.SignInRefused as exc:
         return await _page(request, step, error=exc.message, status=400)
     amr = webauthn.passwordless_methods(assertion)
-    return await factor_step.signed_in(
-        request, step, assertion.passkey.user_id, amr=amr, auth_time=int(time.time())
-    )
+    return await factor_step.signed_in(request, step, assertion.passkey.user_id, amr=amr, auth_time=int(time.time()))

@@ -130,9 +130,7 @@ async def register(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return await _add_page(request, account, name=typed, error=str(exc), status=400)
     # Taken whatever happens next: an answer is checked against its challenge once.
-    ceremony = await app[WEBAUTHN_CHALLENGES].consume(
-        account.session.sid, webauthn.Purpose.REGISTER, str(user.user_id)
-    )
+    ceremony = await app[WEBAUTHN_CHALLENGES].consume(account.session.sid, webauthn.Purpose.REGISTER, str(user.user_id))
     if ceremony is None:
         return await _add_page(request, account, name=name, error=EXPIRED_CEREMONY, status=400)
     try:
@@ -155,7 +153,9 @@ async def register(request: web.Request) -> web.StreamResponse:
         )
         return await _add_page(request, account, name=name, error=NOT_VERIFIED, status=400)
     except CredentialTaken:
-        return await _add_page(request, account, name=name, error="This security key is registered already.", status=400)
+        return await _add_page(
+            request, account, name=name, error="This security key is registered already.", status=400
+        )
     except TooMany:
         raise PageError("Too many security keys", f"You have {MAX_PER_USER}: remove one to add another.") from None
     await app[AUDIT].record(
@@ -184,4 +184,3 @@ async def remove(request: web.Request) -> web.StreamResponse:
         details={"passkey_id": str(removed.passkey_id), "name": removed.name},
     )
     raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY_KEYS)
-

@@ -97,7 +97,9 @@ async def check_answer(
             # Another assertion with this counter (or a later one) was accepted in between.
             raise webauthn.CounterNotIncreased(passkey.sign_count, assertion.sign_count)
     except webauthn.CeremonyFailed as exc:
-        await _refused(request, exc, client_id=client_id, user_id=user_id or (passkey and passkey.user_id), passkey=passkey)
+        await _refused(
+            request, exc, client_id=client_id, user_id=user_id or (passkey and passkey.user_id), passkey=passkey
+        )
         raise SignInRefused(EXPIRED_CEREMONY if ceremony is None else NOT_VERIFIED) from None
     app[METRICS].sign_ins.labels("success", FACTOR).inc()
     return assertion

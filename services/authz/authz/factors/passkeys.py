@@ -88,9 +88,7 @@ class PasskeyRepository:
     ) -> Passkey:
         """Store a newly registered credential; CredentialTaken if its id is known, TooMany past the limit."""
         async with self.pool.acquire() as conn, conn.transaction():
-            handle = await conn.fetchval(
-                "SELECT user_handle FROM passkey_users WHERE user_id = $1 FOR UPDATE", user_id
-            )
+            handle = await conn.fetchval("SELECT user_handle FROM passkey_users WHERE user_id = $1 FOR UPDATE", user_id)
             if handle is None:
                 raise ValueError("the user has no user handle: registration options were never made for them")
             if await conn.fetchval("SELECT count(*) FROM passkeys WHERE user_id = $1", user_id) >= MAX_PER_USER:

@@ -118,5 +118,6 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             auth_time=code.auth_time,
             nonce=code.nonce,
             refresh_token=refresh_token,
+            amr=code.amr,
         )
     )

@@ -30,6 +30,10 @@ class Session:
     csrf: str
     user_id: str | None = None
     auth_time: int | None = None
+    # The authentication methods this sign-in used (RFC 8176 values, `authz.factors.assurance`), for the `amr` and
+    # `acr` of its ID tokens. A session is signed in only once every factor the sign-in needed has been checked: a
+    # person between password and second factor has no signed-in session (the step lives in the parked request).
+    amr: tuple[str, ...] = ()
 
     def sid_matches(self, sid: str) -> bool:
         """Whether `sid` (a parked request's session) is this session's id (compared in constant time)."""
@@ -71,7 +75,12 @@ class SessionStore:
             return None
         assert sid is not None
         raw = await self.redis.get(self.keys("session", sid))
-        return Session(**orjson.loads(raw)) if raw else None
+        if not raw:
+            return None
+        data = orjson.loads(raw)
+        # Sessions of the release before `amr` signed in with a password alone.
+        data["amr"] = tuple(data.get("amr") or (("pwd",) if data.get("user_id") else ()))
+        return Session(**data)
 
     async def _save(self, session: Session, ttl: int) -> Session:
         await self.redis.set(self.keys("session", session.sid), orjson.dumps(asdict(session)), ex=ttl)
@@ -80,9 +89,17 @@ class SessionStore:
     async def start_anonymous(self) -> Session:
         return await self._save(Session(sid=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32)), ANONYMOUS_TTL)
 
-    async def sign_in(self, previous: Session, user_id: str, auth_time: int) -> Session:
+    async def sign_in(
+        self, previous: Session, user_id: str, auth_time: int, amr: tuple[str, ...] = ("pwd",)
+    ) -> Session:
+        """A new signed-in session (new id and CSRF token) replacing `previous`: after a sign-in, and after a
+        second factor raised a signed-in session's level (step-up)."""
         session = Session(
-            sid=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32), user_id=user_id, auth_time=auth_time
+            sid=secrets.token_urlsafe(32),
+            csrf=secrets.token_urlsafe(32),
+            user_id=user_id,
+            auth_time=auth_time,
+            amr=amr,
         )
         await self._save(session, self.ttl)
         await self.redis.delete(self.keys("session", previous.sid))

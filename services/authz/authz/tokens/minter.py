@@ -15,6 +15,7 @@ from typing import Any
 from authorium_shared import access_tokens
 from authorium_shared.jwt import encode, half_hash
 from authz.clients.records import Client
+from authz.factors import assurance
 from authz.settings import AuthzSettings
 from authz.signing.ring import KeyRing
 
@@ -60,6 +61,9 @@ class Issue:
     auth_time: int | None = None
     nonce: str | None = None
     refresh_token: str | None = None
+    # How the person signed in (RFC 8176 values), when a sign-in stands behind the grant: the ID token's `amr`, and its
+    # `acr` (the level they reach, `authz.factors.assurance`), OIDC Core 2.
+    amr: tuple[str, ...] = ()
 
 
 class TokenMinter:
@@ -125,4 +129,7 @@ class TokenMinter:
             body["auth_time"] = issue.auth_time
         if issue.nonce is not None:
             body["nonce"] = issue.nonce
+        if issue.amr:
+            body["amr"] = list(issue.amr)
+            body["acr"] = assurance.acr_of(issue.amr)
         return encode(body, self.ring.keyset.signing_key(alg), typ="JWT")
