@@ -65,10 +65,9 @@ HTML_SECURITY_HEADERS = {
 }
 
 
-def allow_own_scripts(response: web.StreamResponse) -> web.StreamResponse:
+def allow_own_scripts(response: web.StreamResponse) -> None:
     """Let this page run the site's own script files (OWN_SCRIPTS_POLICY); `secure_pages` keeps it."""
     response.headers["Content-Security-Policy"] = OWN_SCRIPTS_POLICY
-    return response
 
 
 @web.middleware

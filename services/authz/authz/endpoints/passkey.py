@@ -1,7 +1,7 @@
 """Passwordless sign-in with a passkey (WebAuthn Level 2 section 7.2, discoverable credentials), where the operator
-turns it on (AUTHORIUM_PASSWORDLESS; the routes exist only then): the login page offers "Sign in with a passkey", which leads here. No username is
-asked: the credential's user handle names the user. The authenticator must verify the user (UV), so the passkey is
-two factors in one, and the sign-in's `amr` is ["hwk"|"swk", "user", "mfa"]
+turns it on (AUTHORIUM_PASSWORDLESS; the routes exist only then): the login page offers "Sign in with a passkey",
+which leads here. No username is asked: the credential's user handle names the user. The authenticator must verify
+the user (UV), so the passkey is two factors in one, and the sign-in's `amr` is ["hwk"|"swk", "user", "mfa"]
 (`authz.factors.webauthn.passwordless_methods`)."""
 
 from __future__ import annotations

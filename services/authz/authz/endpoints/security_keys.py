@@ -111,7 +111,9 @@ async def _add_page(
         "back": paths.ACCOUNT_SECURITY_KEYS,
         "back_label": "Back to your security keys",
     }
-    return allow_own_scripts(aiohttp_jinja2.render_template("webauthn.html", request, context, status=status))
+    response = aiohttp_jinja2.render_template("webauthn.html", request, context, status=status)
+    allow_own_scripts(response)
+    return response
 
 
 async def new(request: web.Request) -> web.StreamResponse:

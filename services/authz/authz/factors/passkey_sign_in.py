@@ -14,6 +14,7 @@ from authorium_shared.appkeys import METRICS
 from authorium_shared.middleware import allow_own_scripts
 from authz.appkeys import AUDIT, PASSKEYS, SETTINGS, WEBAUTHN_CHALLENGES
 from authz.factors import webauthn
+from authz.factors.passkeys import Passkey
 from authz.interaction import PageError, Step
 
 # The `factor` label of `authorium_sign_ins_total` and the audit events' `factor` detail.
@@ -46,7 +47,7 @@ async def ceremony_page(
     step: Step,
     purpose: webauthn.Purpose,
     *,
-    allowed: list[Any] | None,
+    allowed: list[Passkey] | None,
     context: dict[str, Any],
     status: int = 200,
 ) -> web.Response:
@@ -64,7 +65,9 @@ async def ceremony_page(
         "error": None,
         **context,
     }
-    return allow_own_scripts(aiohttp_jinja2.render_template("webauthn.html", request, page, status=status))
+    response = aiohttp_jinja2.render_template("webauthn.html", request, page, status=status)
+    allow_own_scripts(response)
+    return response
 
 
 async def check_answer(
@@ -97,9 +100,8 @@ async def check_answer(
             # Another assertion with this counter (or a later one) was accepted in between.
             raise webauthn.CounterNotIncreased(passkey.sign_count, assertion.sign_count)
     except webauthn.CeremonyFailed as exc:
-        await _refused(
-            request, exc, client_id=client_id, user_id=user_id or (passkey and passkey.user_id), passkey=passkey
-        )
+        owner = user_id if user_id is not None else (passkey.user_id if passkey is not None else None)
+        await _refused(request, exc, client_id=client_id, user_id=owner, passkey=passkey)
         raise SignInRefused(EXPIRED_CEREMONY if ceremony is None else NOT_VERIFIED) from None
     app[METRICS].sign_ins.labels("success", FACTOR).inc()
     return assertion
@@ -111,7 +113,7 @@ async def _refused(
     *,
     client_id: str,
     user_id: uuid.UUID | None,
-    passkey: Any,
+    passkey: Passkey | None,
 ) -> None:
     app = request.app
     app[METRICS].sign_ins.labels("failure", FACTOR).inc()

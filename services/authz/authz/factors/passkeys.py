@@ -41,8 +41,8 @@ class TooMany(Exception):
 
 
 _COLUMNS = (
-    "passkey_id, credential_id, user_id, user_handle, public_key, sign_count, transports, backup_eligible, name, created_at,"
-    " last_used_at"
+    "passkey_id, credential_id, user_id, user_handle, public_key, sign_count, transports, backup_eligible, name,"
+    " created_at, last_used_at"
 )
 
 

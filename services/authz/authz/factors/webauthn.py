@@ -201,7 +201,7 @@ def verify_registration(rp: RelyingParty, response: str, challenge: bytes) -> Ne
         transports = _transports(response)
     except WebAuthnException as exc:
         raise CeremonyFailed(f"registration did not verify: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - hostile input may trip any parser error in the library
+    except Exception as exc:  # hostile input may trip any parser error inside the library
         raise CeremonyFailed(f"malformed registration response: {type(exc).__name__}") from None
     return NewCredential(
         credential_id=verified.credential_id,
@@ -250,7 +250,7 @@ def parse_assertion(response: str) -> AuthenticationCredential:
         return parse_authentication_credential_json(response)
     except WebAuthnException as exc:
         raise CeremonyFailed(f"malformed assertion: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - hostile input may trip any parser error in the library
+    except Exception as exc:  # hostile input may trip any parser error inside the library
         raise CeremonyFailed(f"malformed assertion: {type(exc).__name__}") from None
 
 
@@ -288,7 +288,7 @@ def verify_assertion(
         )
     except WebAuthnException as exc:
         raise CeremonyFailed(f"assertion did not verify: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - hostile input may trip any parser error in the library
+    except Exception as exc:  # hostile input may trip any parser error inside the library
         raise CeremonyFailed(f"malformed assertion: {type(exc).__name__}") from None
     if not hmac.compare_digest(verified.credential_id, passkey.credential_id):
         raise CeremonyFailed("assertion is for another credential")
