@@ -13,6 +13,7 @@ from aiohttp import web
 from authorium_shared.appkeys import METRICS
 from authorium_shared.middleware import allow_own_scripts
 from authz.appkeys import AUDIT, PASSKEYS, SETTINGS, WEBAUTHN_CHALLENGES
+from authz.endpoints import paths
 from authz.factors import webauthn
 from authz.factors.passkeys import Passkey
 from authz.interaction import PageError, Step
@@ -133,3 +134,11 @@ async def _refused(
     await app[AUDIT].record(
         "sign_in_failure", client_id=client_id, user_id=user_id, remote_addr=request.remote, details=details
     )
+
+
+async def security_key_choice(request: web.Request, step: Step, user_id: uuid.UUID) -> str | None:
+    """Where the second-factor step's "Use a security key" leads, when the waiting user has one and passkeys work
+    at this issuer; None otherwise."""
+    if webauthn.RelyingParty.of(request.app[SETTINGS]) is None or not await request.app[PASSKEYS].for_user(user_id):
+        return None
+    return f"{paths.AUTHORIZE_SECURITY_KEY}?rid={step.rid}"

@@ -16,6 +16,7 @@ from authz.factors import recovery
 Db: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 
 TOTP = "totp"
+WEBAUTHN = "webauthn"  # passkeys and security keys (`authz.factors.passkeys`)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,22 @@ async def second_factors(db: Db, user_id: uuid.UUID) -> list[Factor]:
         )
         for r in rows
     ]
+    keys = await db.fetch(
+        """SELECT passkey_id, name, created_at, last_used_at, transports, backup_eligible FROM passkeys
+           WHERE user_id = $1""",
+        user_id,
+    )
+    factors += [
+        Factor(
+            k["passkey_id"],
+            WEBAUTHN,
+            k["created_at"],
+            k["last_used_at"],
+            k["name"],
+            {"transports": list(k["transports"]), "synced": k["backup_eligible"]},
+        )
+        for k in keys
+    ]
     return sorted(factors, key=lambda f: f.created_at)
 
 
@@ -87,7 +104,10 @@ async def remove_factor(conn: asyncpg.Connection, user_id: uuid.UUID, factor_id:
         "DELETE FROM totp_factors WHERE user_id = $1 AND factor_id = $2 RETURNING factor_id", user_id, factor_id
     )
     if removed is None:
-        return None
+        key = await conn.fetchval(
+            "DELETE FROM passkeys WHERE user_id = $1 AND passkey_id = $2 RETURNING passkey_id", user_id, factor_id
+        )
+        return WEBAUTHN if key is not None else None
     await conn.execute("DELETE FROM recovery_codes WHERE user_id = $1", user_id)
     return TOTP
 
@@ -99,7 +119,10 @@ async def reset_factors(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
         "DELETE FROM totp_factors WHERE user_id = $1 RETURNING confirmed_at IS NOT NULL AS confirmed", user_id
     )
     await conn.execute("DELETE FROM recovery_codes WHERE user_id = $1", user_id)
-    return sum(1 for r in removed if r["confirmed"])
+    keys = await conn.fetchval(
+        "WITH gone AS (DELETE FROM passkeys WHERE user_id = $1 RETURNING 1) SELECT count(*) FROM gone", user_id
+    )
+    return sum(1 for r in removed if r["confirmed"]) + int(keys)
 
 
 class TotpRepository:
