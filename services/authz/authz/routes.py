@@ -10,6 +10,7 @@ from authz import browser_origins
 from authz.admin import add_admin_routes
 from authz.appkeys import SETTINGS
 from authz.endpoints import (
+    account_security,
     authorize,
     client_configuration,
     consent,
@@ -48,6 +49,11 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
     router.add_get(paths.AUTHORIZE_SECOND_FACTOR, second_factor.page)
     router.add_post(paths.AUTHORIZE_SECOND_FACTOR, second_factor.second_factor)
+    router.add_get(paths.ACCOUNT_SECURITY, account_security.page)
+    router.add_post(paths.ACCOUNT_TOTP, account_security.start_totp)
+    router.add_post(paths.ACCOUNT_TOTP_CONFIRM, account_security.confirm_totp)
+    router.add_post(paths.ACCOUNT_TOTP_REMOVE, account_security.remove_totp)
+    router.add_post(paths.ACCOUNT_RECOVERY_CODES, account_security.new_recovery_codes)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
     router.add_post(paths.INTROSPECT, introspect.introspect)
     # Passkeys and security keys (WebAuthn): the account's, as a second factor, and passwordless where enabled.
