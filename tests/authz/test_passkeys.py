@@ -323,12 +323,17 @@ async def test_the_account_lists_and_removes_keys(
 
 
 async def test_the_account_pages_need_a_signed_in_session(server: PasskeyServer) -> None:
+    """Without a session the add page sends the person to the account page (which signs them in); a posted form
+    without a signed-in session changes nothing."""
     async with flows.browser() as browser:
-        for path in ("/account/security-keys", "/account/security-keys/new"):
-            page = await fetch(browser, server, "GET", path)
-            assert page.status == 401 and "Sign in" in page.body
-        page = await fetch(browser, server, "POST", "/account/security-keys", data={"csrf": "x", "credential": "{}"})
-        assert page.status == 401
+        async with browser.get(server.url + "/account/security-keys/new", allow_redirects=False) as resp:
+            assert resp.status == 303 and resp.headers["Location"] == "/account"
+        for path, form in (
+            ("/account/security-keys", {"csrf": "x" * 43, "name": "k", "credential": "{}"}),
+            ("/account/security-keys/remove", {"csrf": "x" * 43, "passkey_id": str(uuid.uuid4())}),
+        ):
+            page = await fetch(browser, server, "POST", path, data=form)
+            assert page.status == 403, path
 
 
 async def test_only_the_webauthn_pages_may_run_scripts(
@@ -341,7 +346,8 @@ async def test_only_the_webauthn_pages_may_run_scripts(
         login = await fetch(browser, server, "GET", authorize_path(client))
         assert "script-src" not in login.headers["Content-Security-Policy"]
         await consent_and_code(browser, server, await password_step(browser, server, client, username))
-        listing = await fetch(browser, server, "GET", "/account/security-keys")
+        listing = await fetch(browser, server, "GET", "/account/security")
+        assert listing.status == 200 and "Security keys" in listing.body
         assert "script-src" not in listing.headers["Content-Security-Policy"]
         assert "<script" not in listing.body
         new = await fetch(browser, server, "GET", "/account/security-keys/new")

@@ -85,7 +85,7 @@ async def test_enrol_a_passkey_then_sign_in_with_it_in_chromium(
         await page.goto(server.issuer + "/account/security-keys/new")
         await page.get_by_label("Name").fill("Virtual key")
         await page.get_by_role("button", name="Add security key").click()
-        await expect(page.get_by_role("heading", name="Your security keys")).to_be_visible()
+        await expect(page.get_by_role("heading", name="Security keys")).to_be_visible()
         await expect(page.get_by_text("Virtual key")).to_be_visible()
         credentials: list[dict[str, Any]] = (
             await cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})

@@ -57,7 +57,6 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
     router.add_post(paths.INTROSPECT, introspect.introspect)
     # Passkeys and security keys (WebAuthn): the account's, as a second factor, and passwordless where enabled.
-    router.add_get(paths.ACCOUNT_SECURITY_KEYS, security_keys.listing)
     router.add_post(paths.ACCOUNT_SECURITY_KEYS, security_keys.register)
     router.add_get(paths.ACCOUNT_SECURITY_KEYS_NEW, security_keys.new)
     router.add_post(paths.ACCOUNT_SECURITY_KEYS_REMOVE, security_keys.remove)

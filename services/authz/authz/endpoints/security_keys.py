@@ -1,6 +1,7 @@
-"""The account's passkeys and security keys (WebAuthn Level 2 section 7.1, registration): the list with name and
-last use, adding one (a page whose script calls navigator.credentials.create, then a CSRF-protected form that posts
-the result), and removing one. Only the signed-in person reaches their own."""
+"""The account's passkeys and security keys (WebAuthn Level 2 section 7.1, registration): the "Security keys" section
+of the account's security page (`account_security.py`) lists them with name and last use; adding one is a page whose
+script calls navigator.credentials.create, then a CSRF-protected form that posts the result; removing one is a form.
+Only the signed-in person reaches their own."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from authz.interaction import PageError, expired
 from authz.sessions.store import Session
 from authz.users.repository import User
 
-SIGN_IN_FIRST = "Sign in to manage your security keys."
 NOT_VERIFIED = "Your security key's answer could not be checked. Try again."
 
 
@@ -32,15 +32,13 @@ class Account:
     user: User
 
 
-async def signed_in(request: web.Request) -> Account:
-    """The signed-in person whose account this is; PageError if nobody (or a disabled user) is signed in."""
+async def signed_in(request: web.Request) -> Account | None:
+    """The signed-in person whose account this is, or None if nobody (or a disabled user) is signed in."""
     session = await request.app[SESSIONS].current(request)
-    user = None
-    if session is not None and session.user_id is not None:
-        user = await request.app[USERS].get(uuid.UUID(session.user_id))
-    if session is None or user is None or user.disabled:
-        raise PageError("Sign in first", SIGN_IN_FIRST, status=401)
-    return Account(session, user)
+    if session is None or session.user_id is None:
+        return None
+    user = await request.app[USERS].get(uuid.UUID(session.user_id))
+    return Account(session, user) if user is not None and not user.disabled else None
 
 
 async def posted(request: web.Request) -> tuple[dict[str, str], Account]:
@@ -50,7 +48,7 @@ async def posted(request: web.Request) -> tuple[dict[str, str], Account]:
     except InvalidRequest as exc:
         raise PageError("Invalid request", exc.description or exc.error, status=exc.status) from None
     account = await signed_in(request)
-    if not account.session.csrf_matches(form.get("csrf", "")):
+    if account is None or not account.session.csrf_matches(form.get("csrf", "")):
         raise expired()
     return form, account
 
@@ -63,20 +61,12 @@ def check_name(value: str) -> str:
     return name
 
 
-async def section(request: web.Request, session: Session, user: User) -> dict[str, object]:
-    """What `security_keys.html` (the "Security keys" section of the account's security page) needs."""
+async def section(request: web.Request, user: User) -> dict[str, object]:
+    """What `security_keys.html`, the "Security keys" section of the account's security page, needs."""
     return {
         "security_keys_available": webauthn.RelyingParty.of(request.app[SETTINGS]) is not None,
         "security_keys": await request.app[PASSKEYS].for_user(user.user_id),
-        "csrf": session.csrf,
     }
-
-
-async def listing(request: web.Request) -> web.Response:
-    """GET: the person's security keys."""
-    account = await signed_in(request)
-    context = await section(request, account.session, account.user)
-    return aiohttp_jinja2.render_template("security_keys_page.html", request, context)
 
 
 async def _add_page(
@@ -108,8 +98,8 @@ async def _add_page(
         "ask_name": True,
         "name": name,
         "button": "Add security key",
-        "back": paths.ACCOUNT_SECURITY_KEYS,
-        "back_label": "Back to your security keys",
+        "back": paths.ACCOUNT_SECURITY,
+        "back_label": "Back to security",
     }
     response = aiohttp_jinja2.render_template("webauthn.html", request, context, status=status)
     allow_own_scripts(response)
@@ -117,8 +107,12 @@ async def _add_page(
 
 
 async def new(request: web.Request) -> web.StreamResponse:
-    """GET: the page that registers a new credential (section 7.1 steps 1-3: the options, with a fresh challenge)."""
-    return await _add_page(request, await signed_in(request))
+    """GET: the page that registers a new credential (section 7.1 steps 1-3: the options, with a fresh challenge);
+    to the account page (which signs the person in) without a signed-in session."""
+    account = await signed_in(request)
+    if account is None:
+        raise web.HTTPSeeOther(paths.ACCOUNT)
+    return await _add_page(request, account)
 
 
 async def register(request: web.Request) -> web.StreamResponse:
@@ -166,7 +160,7 @@ async def register(request: web.Request) -> web.StreamResponse:
         remote_addr=request.remote,
         details={"passkey_id": str(passkey.passkey_id), "name": passkey.name},
     )
-    raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY_KEYS)
+    raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY + "#security-keys")
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
@@ -185,4 +179,4 @@ async def remove(request: web.Request) -> web.StreamResponse:
         remote_addr=request.remote,
         details={"passkey_id": str(removed.passkey_id), "name": removed.name},
     )
-    raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY_KEYS)
+    raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY + "#security-keys")
