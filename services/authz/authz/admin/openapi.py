@@ -347,7 +347,7 @@ def _schemas() -> dict[str, Any]:
                 "transports": {
                     "type": "array",
                     "items": {"type": "string"},
-                    "description": "`webauthn`: how the browser reached the authenticator (usb, nfc, ble, internal, ...)",
+                    "description": "`webauthn`: how the browser reaches the authenticator (usb, nfc, internal, ...)",
                 },
                 "synced": {
                     "type": "boolean",
