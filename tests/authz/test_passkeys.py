@@ -147,6 +147,39 @@ async def test_a_replayed_assertion_is_refused(
     assert stored["sign_count"] == 1
 
 
+async def test_a_challenge_is_answered_once(
+    server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool
+) -> None:
+    """WebAuthn L2 13.4.3: a challenge is good for one answer. Two authenticators answer the same registration
+    options; the first is registered, the second finds the challenge used up (GETDEL) and is refused."""
+    username = await flows.make_user(module_db)
+    async with flows.browser() as browser:
+        await sign_in_with_password(browser, server, client, username)
+        page = await fetch(browser, server, "GET", "/account/security-keys/new")
+        options = page_options(page.body)
+        for name, expected in (("first", 200), ("second", 400)):
+            credential = orjson.dumps(server.authenticator().create(options)).decode()
+            form = {**page.fields, "name": name, "credential": credential}
+            answer = await fetch(browser, server, "POST", "/account/security-keys", data=form)
+            assert answer.status == expected, name
+        assert "expired" in answer.body
+    assert [r["name"] for r in await passkeys_of(module_db, username)] == ["first"]
+
+
+async def test_a_challenge_answers_only_its_own_form(
+    server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool
+) -> None:
+    """A second-factor challenge does not answer the passwordless form of the same request."""
+    username, key = await enrolled_user(module_db, server, client)
+    async with flows.browser() as browser:
+        page = await security_key_page(browser, server, client, username)
+        answer = key.get(page_options(page.body))
+        wrong_form = await fetch(browser, server, "POST", "/authorize/passkey", data=post_credential(page, answer))
+        assert wrong_form.status == 400 and "expired" in wrong_form.body
+    [stored] = await passkeys_of(module_db, username)
+    assert stored["sign_count"] == 0
+
+
 @pytest.mark.parametrize(
     ("lie", "value"),
     [
