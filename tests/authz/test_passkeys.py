@@ -185,6 +185,7 @@ async def test_a_challenge_answers_only_its_own_form(
     [
         ("origin", "http://evil.example"),
         ("origin", "https://localhost"),
+        ("origin", "http://localhost\x00\n.evil.example"),
         ("rp_id", "evil.example"),
         ("rp_id", "127.0.0.1"),
     ],
@@ -205,7 +206,9 @@ async def test_an_assertion_for_another_origin_or_rp_id_is_refused(
     assert stored["sign_count"] == 0 and stored["last_used_at"] is None
 
 
-@pytest.mark.parametrize(("lie", "value"), [("origin", "http://evil.example"), ("rp_id", "evil.example")])
+@pytest.mark.parametrize(
+    ("lie", "value"), [("origin", "http://evil.example"), ("origin", "\x00\x1b[31m"), ("rp_id", "evil.example")]
+)
 async def test_a_registration_for_another_origin_or_rp_id_is_refused(
     server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool, lie: str, value: str
 ) -> None:

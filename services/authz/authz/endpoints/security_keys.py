@@ -145,7 +145,7 @@ async def register(request: web.Request) -> web.StreamResponse:
             "passkey_registration_failure",
             user_id=user.user_id,
             remote_addr=request.remote,
-            details={"reason": exc.reason[:200]},
+            details={"reason": exc.reason},
         )
         return await _add_page(request, account, name=name, error=NOT_VERIFIED, status=400)
     except CredentialTaken:

@@ -118,7 +118,7 @@ async def _refused(
 ) -> None:
     app = request.app
     app[METRICS].sign_ins.labels("failure", FACTOR).inc()
-    details: dict[str, Any] = {"factor": FACTOR, "reason": exc.reason[:200]}
+    details: dict[str, Any] = {"factor": FACTOR, "reason": exc.reason}
     if passkey is not None:
         details["passkey_id"] = str(passkey.passkey_id)
     if isinstance(exc, webauthn.CounterNotIncreased):

@@ -39,6 +39,7 @@ CHALLENGE_BYTES = 32
 # What a browser posts is a few hundred bytes (attestation "none"); anything far larger is not a credential.
 MAX_RESPONSE_LENGTH = 16384
 RP_NAME = "Authorium"
+MAX_REASON_LENGTH = 200
 TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 
 
@@ -54,6 +55,9 @@ class CeremonyFailed(Exception):
     """The browser's response does not verify. `reason` is for the audit trail (never shown, never a secret)."""
 
     def __init__(self, reason: str) -> None:
+        # The library's messages quote what the browser sent (an origin, a type): kept short and printable, since
+        # Postgres JSON holds no NUL and control characters have no business in an audit trail.
+        reason = "".join(c if c.isprintable() else "\ufffd" for c in reason[:MAX_REASON_LENGTH])
         super().__init__(reason)
         self.reason = reason
 
