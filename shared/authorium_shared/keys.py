@@ -248,16 +248,16 @@ class KeyEncryptionKeys:
         nonce = secrets.token_bytes(_NONCE_BYTES)
         return bytes([_BLOB_VERSION]) + nonce + _aead(self.current).encrypt(nonce, secret, _sealed_data(bound_to))
 
-    def open(self, blob: bytes, *, bound_to: str) -> bytes:
-        """What `seal` sealed for `bound_to`, under the current KEK or else the previous one; KeyDecryptionError when
-        neither opens it (another KEK, tampered, or from another row)."""
+    def open(self, blob: bytes, *, bound_to: str) -> tuple[bytes, bool]:
+        """What `seal` sealed for `bound_to`, and whether it is under the current KEK (False: the previous one);
+        KeyDecryptionError when neither opens it (another KEK, tampered, or from another row)."""
         if len(blob) <= 1 + _NONCE_BYTES or blob[0] != _BLOB_VERSION:
             raise KeyDecryptionError(f"sealed secret of {bound_to}: unrecognised format")
         nonce, ciphertext = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
         for kek in (self.current, self.previous):
             if kek is not None:
                 try:
-                    return _aead(kek).decrypt(nonce, ciphertext, _sealed_data(bound_to))
+                    return _aead(kek).decrypt(nonce, ciphertext, _sealed_data(bound_to)), kek is self.current
                 except InvalidTag:
                     continue
         raise WrongKeyEncryptionKey(f"sealed secret of {bound_to}: wrong key-encryption key, or tampered")

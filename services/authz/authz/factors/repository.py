@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,13 +11,14 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from authorium_shared.keys import KeyEncryptionKeys
+from authorium_shared.keys import KeyDecryptionError, KeyEncryptionKeys
 from authz.factors import recovery
 
 Db: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 
 TOTP = "totp"
 WEBAUTHN = "webauthn"  # passkeys and security keys (`authz.factors.passkeys`)
+log = logging.getLogger("authorium.authz")
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,15 @@ class TotpRepository:
     def _unsealed(self, row: asyncpg.Record | None) -> Enrolment | None:
         if row is None:
             return None
-        secret = self.kek.open(row["secret"], bound_to=_bound_to(row["factor_id"]))
+        try:
+            secret, _ = self.kek.open(row["secret"], bound_to=_bound_to(row["factor_id"]))
+        except KeyDecryptionError:
+            # Fail closed: its codes are refused (recovery codes still work) until the KEK is put right.
+            log.error(
+                "an authenticator secret cannot be decrypted with this AUTHORIUM_KEK",
+                extra={"factor_id": str(row["factor_id"])},
+            )
+            return None
         return Enrolment(row["factor_id"], secret.decode())
 
     async def confirm(self, user_id: uuid.UUID, factor_id: uuid.UUID, step: int) -> bool:
@@ -193,6 +203,19 @@ class TotpRepository:
             step,
         )
         return row is not None
+
+
+async def reseal_secrets(conn: asyncpg.Connection, kek: KeyEncryptionKeys) -> int:
+    """Re-encrypt under the current KEK every authenticator secret still under the previous one (inside the caller's
+    transaction, with `authorium keys reencrypt`); how many. Nothing is written unless every secret opens."""
+    rows = await conn.fetch("SELECT factor_id, secret FROM totp_factors ORDER BY factor_id FOR UPDATE")
+    stale = []
+    for row in rows:
+        secret, under_current = kek.open(row["secret"], bound_to=_bound_to(row["factor_id"]))
+        if not under_current:
+            stale.append((row["factor_id"], kek.seal(secret, bound_to=_bound_to(row["factor_id"]))))
+    await conn.executemany("UPDATE totp_factors SET secret = $2 WHERE factor_id = $1", stale)
+    return len(stale)
 
 
 class RecoveryCodes:
