@@ -18,7 +18,7 @@ import pytest
 
 from authorium_shared.settings import ConfigError
 from authz.settings import AuthzSettings
-from tests.authz import flows
+from tests.authz import factor_flows, flows
 from tests.authz.authenticator import b64url, page_options
 from tests.authz.passkey_flows import (
     PasskeyServer,
@@ -322,40 +322,63 @@ async def test_passwordless_is_off_by_default(module_environ: dict[str, str], cl
 async def test_the_account_lists_and_removes_keys(
     server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool
 ) -> None:
-    """The account's "Security keys": name and last use listed; removal needs the session's CSRF token, and only
-    the owner's keys can be removed."""
+    """The account's "Security keys": name and last use listed. Removing one is confirmed with one of the person's
+    keys (an assertion for a challenge of that purpose), needs the session's CSRF token, and reaches only the
+    owner's keys."""
     username = await flows.make_user(module_db)
     other, _ = await enrolled_user(module_db, server, client)
     others_id = await module_db.fetchval(
         "SELECT passkey_id FROM passkeys JOIN users USING (user_id) WHERE username = $1", other
     )
+    key = server.authenticator()
     async with flows.browser() as browser:
         await sign_in_with_password(browser, server, client, username)
-        listing = await enrol(browser, server, server.authenticator(), name="Desk key")
+        listing = await enrol(browser, server, key, name="Desk key")
         assert "Desk key" in listing.body and "never used" in listing.body
-        passkey_id = listing.fields["passkey_id"]
-        forged = await fetch(
-            browser, server, "POST", "/account/security-keys/remove", data={"csrf": "x" * 43, "passkey_id": passkey_id}
-        )
-        assert forged.status == 403
-        theirs = await fetch(
-            browser,
-            server,
-            "POST",
-            "/account/security-keys/remove",
-            data={"csrf": listing.fields["csrf"], "passkey_id": str(others_id)},
-        )
+        confirm = await fetch(browser, server, "GET", link(listing.body, "/account/security-keys/remove"))
+        assert confirm.status == 200 and "Remove “Desk key”" in confirm.body
+        options = page_options(confirm.body)
+        assert [c["id"] for c in options["allowCredentials"]] == [b64url(key.credential_id)]
+        theirs = await fetch(browser, server, "GET", f"/account/security-keys/remove?passkey_id={others_id}")
         assert theirs.status == 404
+        forged = {**post_credential(confirm, key.get(options)), "csrf": "x" * 43}
+        assert (await fetch(browser, server, "POST", "/account/security-keys/remove", data=forged)).status == 403
+        unconfirmed = {"csrf": confirm.fields["csrf"], "passkey_id": confirm.fields["passkey_id"]}
+        refused = await fetch(browser, server, "POST", "/account/security-keys/remove", data=unconfirmed)
+        assert refused.status == 400
+        assert len(await passkeys_of(module_db, username)) == 1
+        confirm = await fetch(browser, server, "GET", link(listing.body, "/account/security-keys/remove"))
         removed = await fetch(
             browser,
             server,
             "POST",
             "/account/security-keys/remove",
-            data={"csrf": listing.fields["csrf"], "passkey_id": passkey_id},
+            data=post_credential(confirm, key.get(page_options(confirm.body))),
         )
         assert removed.status == 200 and "Desk key" not in removed.body and "No security keys yet" in removed.body
     assert await passkeys_of(module_db, username) == []
     assert len(await passkeys_of(module_db, other)) == 1
+
+
+async def test_a_key_can_be_removed_with_the_authenticator_apps_code(
+    server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool
+) -> None:
+    """A lost key is removed with the other factor: the authenticator app's current code (wrong codes refused)."""
+    username = await flows.make_user(module_db)
+    async with flows.browser() as browser:
+        await sign_in_with_password(browser, server, client, username)
+        app = await factor_flows.enrol(browser, server.url)
+        listing = await enrol(browser, server, server.authenticator(), name="Lost key")
+        confirm = await fetch(browser, server, "GET", link(listing.body, "/account/security-keys/remove"))
+        assert "Confirm with a code" in confirm.body
+        form = {"csrf": confirm.fields["csrf"], "passkey_id": confirm.fields["passkey_id"]}
+        wrong = await fetch(browser, server, "POST", "/account/security-keys/remove", data={**form, "code": "000000"})
+        assert wrong.status == 400 and len(await passkeys_of(module_db, username)) == 1
+        removed = await fetch(
+            browser, server, "POST", "/account/security-keys/remove", data={**form, "code": app.code()}
+        )
+        assert removed.status == 200 and "Lost key" not in removed.body
+    assert await passkeys_of(module_db, username) == []
 
 
 async def test_the_account_pages_need_a_signed_in_session(server: PasskeyServer) -> None:

@@ -48,39 +48,59 @@ async def test_the_attackers_own_csrf_token_does_not_work_in_the_victims_browser
     server: PasskeyServer, module_db: asyncpg.Pool
 ) -> None:
     """A genuine token of the attacker's own signed-in session, placed in a page the victim opens, neither adds the
-    attacker's key to the victim's account nor removes the victim's."""
+    attacker's key to the victim's account nor removes the victim's (even with a confirmation the attacker's own
+    key made for the attacker's own challenge)."""
     client = await flows.make_client(module_db, scope="openid")
     victim, attacker = await flows.make_user(module_db), await flows.make_user(module_db)
+    attackers_key = server.authenticator()
     async with flows.browser() as victim_http, flows.browser() as attacker_http:
         await sign_in_with_password(victim_http, server, client, victim)
         await sign_in_with_password(attacker_http, server, client, attacker)
-        listing = await enrol(victim_http, server, server.authenticator())
-        passkey_id = listing.fields["passkey_id"]
+        await enrol(victim_http, server, server.authenticator())
+        await enrol(attacker_http, server, attackers_key)
+        victims_key = await module_db.fetchval(
+            "SELECT passkey_id FROM passkeys JOIN users USING (user_id) WHERE username = $1", victim
+        )
         attackers_page = await fetch(attacker_http, server, "GET", "/account/security-keys/new")
         token = attackers_page.fields["csrf"]
         credential = orjson.dumps(server.authenticator().create(page_options(attackers_page.body))).decode()
+        attackers_own = await module_db.fetchval(
+            "SELECT passkey_id FROM passkeys JOIN users USING (user_id) WHERE username = $1", attacker
+        )
+        confirm = await fetch(attacker_http, server, "GET", f"/account/security-keys/remove?passkey_id={attackers_own}")
+        assertion = orjson.dumps(attackers_key.get(page_options(confirm.body))).decode()
         for path, form in (
             ("/account/security-keys", {"csrf": token, "name": "attacker", "credential": credential}),
-            ("/account/security-keys/remove", {"csrf": token, "passkey_id": passkey_id}),
+            (
+                "/account/security-keys/remove",
+                {"csrf": token, "passkey_id": str(victims_key), "credential": assertion},
+            ),
         ):
             page = await fetch(victim_http, server, "POST", path, data=form)
             assert page.status == 403, path
             assert_secure_page(page.headers)
     assert await key_count(module_db, victim) == 1
-    assert await key_count(module_db, attacker) == 0
+    assert await key_count(module_db, attacker) == 1
 
 
 async def test_state_changes_cannot_be_made_with_a_get(server: PasskeyServer, module_db: asyncpg.Pool) -> None:
-    """A link or an <img> makes a GET with the victim's cookies: no passkey form's action answers one."""
+    """A link or an <img> makes a GET with the victim's cookies: adding answers none, and removal's GET is only the
+    confirmation page."""
     client = await flows.make_client(module_db, scope="openid")
     username = await flows.make_user(module_db)
     async with flows.browser() as browser:
         await sign_in_with_password(browser, server, client, username)
         listing = await enrol(browser, server, server.authenticator())
-        query = {"csrf": listing.fields["csrf"], "passkey_id": listing.fields["passkey_id"]}
-        for path in ("/account/security-keys/remove", "/account/security-keys"):
-            async with browser.get(server.url + path, params=query, allow_redirects=False) as resp:
-                assert resp.status == 405, path
+        passkey_id = await module_db.fetchval(
+            "SELECT passkey_id FROM passkeys JOIN users USING (user_id) WHERE username = $1", username
+        )
+        query = {"csrf": listing.fields["csrf"], "passkey_id": str(passkey_id), "code": "000000", "credential": "{}"}
+        async with browser.get(server.url + "/account/security-keys", params=query, allow_redirects=False) as resp:
+            assert resp.status == 405
+        async with browser.get(
+            server.url + "/account/security-keys/remove", params=query, allow_redirects=False
+        ) as resp:
+            assert resp.status == 200 and "Confirm it is you" in await resp.text()
     assert await key_count(module_db, username) == 1
 
 

@@ -59,6 +59,7 @@ def add_routes(app: web.Application, static: Path) -> None:
     # Passkeys and security keys (WebAuthn): the account's, as a second factor, and passwordless where enabled.
     router.add_post(paths.ACCOUNT_SECURITY_KEYS, security_keys.register)
     router.add_get(paths.ACCOUNT_SECURITY_KEYS_NEW, security_keys.new)
+    router.add_get(paths.ACCOUNT_SECURITY_KEYS_REMOVE, security_keys.confirm_removal)
     router.add_post(paths.ACCOUNT_SECURITY_KEYS_REMOVE, security_keys.remove)
     router.add_get(paths.AUTHORIZE_SECURITY_KEY, security_key.page)
     router.add_post(paths.AUTHORIZE_SECURITY_KEY, security_key.security_key)

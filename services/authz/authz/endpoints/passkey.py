@@ -30,7 +30,13 @@ async def _page(request: web.Request, step: Step, *, error: str | None = None, s
         "back": f"{paths.AUTHORIZE_CONTINUE}?rid={step.rid}",
         "back_label": "Sign in with a password instead",
     }
-    return await passkey_sign_in.ceremony_page(request, step, PURPOSE, allowed=None, context=context, status=status)
+    return await passkey_sign_in.ceremony_page(
+        request,
+        passkey_sign_in.Ceremony.of(step, PURPOSE),
+        allowed=None,
+        context={**context, "rid": step.rid},
+        status=status,
+    )
 
 
 async def page(request: web.Request) -> web.StreamResponse:
@@ -45,7 +51,9 @@ async def passkey(request: web.Request) -> web.StreamResponse:
     """POST: verify the assertion; its credential's owner is signed in."""
     form, step = await posted_step(request, unchecked=("credential",))
     try:
-        assertion = await passkey_sign_in.check_answer(request, step, PURPOSE, form.get("credential", ""), user_id=None)
+        assertion = await passkey_sign_in.check_answer(
+            request, passkey_sign_in.Ceremony.of(step, PURPOSE), form.get("credential", ""), user_id=None
+        )
     except passkey_sign_in.SignInRefused as exc:
         return await _page(request, step, error=exc.message, status=400)
     amr = webauthn.passwordless_methods(assertion)

@@ -30,7 +30,13 @@ async def _page(request: web.Request, step: Step, *, error: str | None = None, s
         "back": f"{paths.AUTHORIZE_SECOND_FACTOR}?rid={step.rid}",
         "back_label": "Use a code instead",
     }
-    return await passkey_sign_in.ceremony_page(request, step, PURPOSE, allowed=passkeys, context=context, status=status)
+    return await passkey_sign_in.ceremony_page(
+        request,
+        passkey_sign_in.Ceremony.of(step, PURPOSE),
+        allowed=passkeys,
+        context={**context, "rid": step.rid},
+        status=status,
+    )
 
 
 async def page(request: web.Request) -> web.StreamResponse:
@@ -44,7 +50,7 @@ async def security_key(request: web.Request) -> web.StreamResponse:
     user_id = factor_step.waiting_user(step)
     try:
         assertion = await passkey_sign_in.check_answer(
-            request, step, PURPOSE, form.get("credential", ""), user_id=user_id
+            request, passkey_sign_in.Ceremony.of(step, PURPOSE), form.get("credential", ""), user_id=user_id
         )
     except passkey_sign_in.SignInRefused as exc:
         return await _page(request, step, error=exc.message, status=400)

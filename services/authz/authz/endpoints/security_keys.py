@@ -1,7 +1,8 @@
 """The account's passkeys and security keys (WebAuthn Level 2 section 7.1, registration): the "Security keys" section
 of the account's security page (`account_security.py`) lists them with name and last use; adding one is a page whose
-script calls navigator.credentials.create, then a CSRF-protected form that posts the result; removing one is a form.
-Only the signed-in person reaches their own."""
+script calls navigator.credentials.create, then a CSRF-protected form that posts the result; removing one is
+confirmed with any of the person's keys or their authenticator app's code. Only the signed-in person reaches their
+own."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from dataclasses import dataclass
 import aiohttp_jinja2
 from aiohttp import web
 
+from authorium_shared.appkeys import PG_POOL
 from authorium_shared.errors import InvalidRequest
 from authorium_shared.middleware import allow_own_scripts
 from authz.appkeys import AUDIT, PASSKEYS, SESSIONS, SETTINGS, USERS, WEBAUTHN_CHALLENGES
 from authz.endpoints import paths
-from authz.factors import webauthn
+from authz.endpoints.second_factor import THROTTLED, WRONG_CODE
+from authz.factors import passkey_sign_in, webauthn
+from authz.factors import step as factor_step
 from authz.factors.passkey_sign_in import EXPIRED_CEREMONY, relying_party
-from authz.factors.passkeys import MAX_NAME_LENGTH, MAX_PER_USER, CredentialTaken, TooMany
+from authz.factors.passkeys import MAX_NAME_LENGTH, MAX_PER_USER, CredentialTaken, Passkey, TooMany
+from authz.factors.repository import TOTP, second_factors
 from authz.forms import read_form
 from authz.interaction import PageError, expired
 from authz.sessions.store import Session
@@ -86,7 +91,7 @@ async def _add_page(
         display_name=user.name or user.username,
         existing=existing,
     )
-    context = {
+    context: dict[str, object] = {
         "title": "Add a security key",
         "lead": "Name it, then follow your browser's instructions to create a passkey or touch your security key.",
         "error": error,
@@ -98,6 +103,8 @@ async def _add_page(
         "ask_name": True,
         "name": name,
         "button": "Add security key",
+        "hidden": {},
+        "code_action": None,
         "back": paths.ACCOUNT_SECURITY,
         "back_label": "Back to security",
     }
@@ -163,20 +170,78 @@ async def register(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY + "#security-keys")
 
 
-async def remove(request: web.Request) -> web.StreamResponse:
-    """POST: remove one of the person's credentials."""
-    form, account = await posted(request)
+async def _remove_page(
+    request: web.Request, account: Account, passkey: Passkey, *, error: str | None = None, status: int = 200
+) -> web.Response:
+    """The confirmation: any of the person's keys (a WebAuthn assertion), or a code from their authenticator app."""
+    user = account.user
+    factors = await second_factors(request.app[PG_POOL], user.user_id)
+    context = {
+        "title": f"Remove “{passkey.name}”",
+        "lead": "Confirm it is you with any of your security keys"
+        + (", or with a code from your authenticator app." if any(f.kind == TOTP for f in factors) else "."),
+        "error": error,
+        "action": paths.ACCOUNT_SECURITY_KEYS_REMOVE,
+        "button": "Confirm with a security key",
+        "hidden": {"passkey_id": str(passkey.passkey_id)},
+        "code_action": paths.ACCOUNT_SECURITY_KEYS_REMOVE if any(f.kind == TOTP for f in factors) else None,
+        "back": paths.ACCOUNT_SECURITY + "#security-keys",
+        "back_label": "Keep it",
+    }
+    ceremony = passkey_sign_in.Ceremony(account.session, webauthn.Purpose.REMOVE, str(passkey.passkey_id))
+    return await passkey_sign_in.ceremony_page(
+        request, ceremony, allowed=await request.app[PASSKEYS].for_user(user.user_id), context=context, status=status
+    )
+
+
+async def _own_key(request: web.Request, account: Account, value: str) -> Passkey:
     try:
-        passkey_id = uuid.UUID(form.get("passkey_id", ""))
+        passkey_id = uuid.UUID(value)
     except ValueError:
         raise PageError("Invalid request", "No such security key.", status=404) from None
-    removed = await request.app[PASSKEYS].remove(account.user.user_id, passkey_id)
-    if removed is None:
-        raise PageError("Invalid request", "No such security key.", status=404)
-    await request.app[AUDIT].record(
-        "passkey_removed",
-        user_id=account.user.user_id,
-        remote_addr=request.remote,
-        details={"passkey_id": str(removed.passkey_id), "name": removed.name},
+    passkey = next(
+        (p for p in await request.app[PASSKEYS].for_user(account.user.user_id) if p.passkey_id == passkey_id), None
     )
+    if passkey is None:
+        raise PageError("Invalid request", "No such security key.", status=404)
+    return passkey
+
+
+async def confirm_removal(request: web.Request) -> web.StreamResponse:
+    """GET: the page that confirms removing a key. A session left open is not enough to take a factor away: the
+    person proves it is them with one of their keys, or their authenticator app's code (as for the app itself)."""
+    account = await signed_in(request)
+    if account is None:
+        raise web.HTTPSeeOther(paths.ACCOUNT)
+    relying_party(request)
+    return await _remove_page(request, account, await _own_key(request, account, request.query.get("passkey_id", "")))
+
+
+async def remove(request: web.Request) -> web.StreamResponse:
+    """POST: remove one of the person's keys, once confirmed by an assertion of any of their keys or by a code."""
+    form, account = await posted(request)
+    app, user = request.app, account.user
+    passkey = await _own_key(request, account, form.get("passkey_id", ""))
+    if "code" in form:
+        checked = await factor_step.check_code(request, user.user_id, form["code"][:100], client_id=None)
+        if checked.retry_after:
+            response = await _remove_page(request, account, passkey, error=THROTTLED, status=429)
+            response.headers["Retry-After"] = str(checked.retry_after)
+            return response
+        if checked.method is None:
+            return await _remove_page(request, account, passkey, error=WRONG_CODE, status=400)
+    else:
+        ceremony = passkey_sign_in.Ceremony(account.session, webauthn.Purpose.REMOVE, str(passkey.passkey_id))
+        try:
+            await passkey_sign_in.check_answer(request, ceremony, form.get("credential", ""), user_id=user.user_id)
+        except passkey_sign_in.SignInRefused as exc:
+            return await _remove_page(request, account, passkey, error=exc.message, status=400)
+    removed = await app[PASSKEYS].remove(user.user_id, passkey.passkey_id)
+    if removed is not None:
+        await app[AUDIT].record(
+            "passkey_removed",
+            user_id=user.user_id,
+            remote_addr=request.remote,
+            details={"passkey_id": str(removed.passkey_id), "name": removed.name},
+        )
     raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY + "#security-keys")

@@ -5,6 +5,7 @@ the browser's answer that both ways of using one share, as a second factor after
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp_jinja2
@@ -17,6 +18,7 @@ from authz.endpoints import paths
 from authz.factors import webauthn
 from authz.factors.passkeys import Passkey
 from authz.interaction import PageError, Step
+from authz.sessions.store import Session
 
 # The `factor` label of `authorium_sign_ins_total` and the audit events' `factor` detail.
 FACTOR = "webauthn"
@@ -43,27 +45,43 @@ def relying_party(request: web.Request) -> webauthn.RelyingParty:
     return rp
 
 
+@dataclass(frozen=True)
+class Ceremony:
+    """Whose ceremony: the browser session it is bound to, what it is for (`purpose`, and `subject`: the parked
+    request's id, or what an account page confirms), and the client whose request it serves, if any (for the audit)."""
+
+    session: Session
+    purpose: webauthn.Purpose
+    subject: str
+    client_id: str | None = None
+
+    @classmethod
+    def of(cls, step: Step, purpose: webauthn.Purpose) -> Ceremony:
+        return cls(step.session, purpose, step.rid, step.pending.client_id)
+
+
 async def ceremony_page(
     request: web.Request,
-    step: Step,
-    purpose: webauthn.Purpose,
+    ceremony: Ceremony,
     *,
     allowed: list[Passkey] | None,
     context: dict[str, Any],
     status: int = 200,
 ) -> web.Response:
-    """The page whose script calls navigator.credentials.get with a fresh challenge for this session and request
+    """The page whose script calls navigator.credentials.get with a fresh challenge for this session and purpose
     (section 7.2 steps 1-3)."""
     rp = relying_party(request)
-    challenge = await request.app[WEBAUTHN_CHALLENGES].issue(step.session.sid, purpose, step.rid)
+    challenge = await request.app[WEBAUTHN_CHALLENGES].issue(ceremony.session.sid, ceremony.purpose, ceremony.subject)
     page = {
         "options": webauthn.authentication_options(rp, challenge, allowed=allowed),
         "mode": "get",
-        "rid": step.rid,
-        "csrf": step.session.csrf,
+        "rid": None,
+        "csrf": ceremony.session.csrf,
         "ask_name": False,
         "name": "",
         "error": None,
+        "hidden": {},
+        "code_action": None,
         **context,
     }
     response = aiohttp_jinja2.render_template("webauthn.html", request, page, status=status)
@@ -72,19 +90,18 @@ async def ceremony_page(
 
 
 async def check_answer(
-    request: web.Request, step: Step, purpose: webauthn.Purpose, answer: str, *, user_id: uuid.UUID | None
+    request: web.Request, ceremony: Ceremony, answer: str, *, user_id: uuid.UUID | None
 ) -> webauthn.Assertion:
-    """Verify the browser's answer to this session's challenge for `purpose` and the parked request: by `user_id`'s
-    credential (a second factor), or, without `user_id`, by any discoverable credential whose user handle matches and
+    """Verify the browser's answer to this session's challenge for the ceremony: by `user_id`'s credential (a second
+    factor, a confirmation), or, without `user_id`, by any discoverable credential whose user handle matches and
     whose authenticator verified the user (passwordless). Stores the new counter. SignInRefused otherwise."""
     app = request.app
     rp = relying_party(request)
-    client_id = step.pending.client_id
     # Taken whatever happens next: each challenge is answered at most once (a replayed answer finds none).
-    ceremony = await app[WEBAUTHN_CHALLENGES].consume(step.session.sid, purpose, step.rid)
+    issued = await app[WEBAUTHN_CHALLENGES].consume(ceremony.session.sid, ceremony.purpose, ceremony.subject)
     passkey = None
     try:
-        if ceremony is None:
+        if issued is None:
             raise webauthn.CeremonyFailed("no challenge outstanding (expired, used, or never issued)")
         credential = webauthn.parse_assertion(answer)
         passkey = await app[PASSKEYS].find(bytes(credential.raw_id))
@@ -95,15 +112,15 @@ async def check_answer(
         if user_id is None and not webauthn.user_handle_matches(credential, passkey):
             raise webauthn.CeremonyFailed("user handle does not match the credential's")
         assertion = webauthn.verify_assertion(
-            rp, credential, ceremony.challenge, passkey, require_user_verification=user_id is None
+            rp, credential, issued.challenge, passkey, require_user_verification=user_id is None
         )
         if not await app[PASSKEYS].record_use(passkey.credential_id, assertion.sign_count):
             # Another assertion with this counter (or a later one) was accepted in between.
             raise webauthn.CounterNotIncreased(passkey.sign_count, assertion.sign_count)
     except webauthn.CeremonyFailed as exc:
         owner = user_id if user_id is not None else (passkey.user_id if passkey is not None else None)
-        await _refused(request, exc, client_id=client_id, user_id=owner, passkey=passkey)
-        raise SignInRefused(EXPIRED_CEREMONY if ceremony is None else NOT_VERIFIED) from None
+        await _refused(request, exc, client_id=ceremony.client_id, user_id=owner, passkey=passkey)
+        raise SignInRefused(EXPIRED_CEREMONY if issued is None else NOT_VERIFIED) from None
     app[METRICS].sign_ins.labels("success", FACTOR).inc()
     return assertion
 
@@ -112,7 +129,7 @@ async def _refused(
     request: web.Request,
     exc: webauthn.CeremonyFailed,
     *,
-    client_id: str,
+    client_id: str | None,
     user_id: uuid.UUID | None,
     passkey: Passkey | None,
 ) -> None:

@@ -49,6 +49,7 @@ class Purpose(StrEnum):
     REGISTER = "register"
     SECOND_FACTOR = "second-factor"
     PASSWORDLESS = "passwordless"
+    REMOVE = "remove"  # confirming the removal of one of the account's keys
 
 
 class CeremonyFailed(Exception):
