@@ -25,6 +25,8 @@ _OUTCOMES = {
     "consent_denied": "denied",
     "passkey_registration_failure": "failure",
     "passkey_sign_count_not_increased": "failure",
+    "backchannel_logout_abandoned": "failure",
+    "password_change_failure": "failure",
 }
 
 # The connection of the `audited_transaction` being run in this task, and the lines it logs once committed.
