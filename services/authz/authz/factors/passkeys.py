@@ -51,7 +51,9 @@ def _passkey(row: asyncpg.Record) -> Passkey:
 
 
 class PasskeyRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """On the pool, or on a connection to take part in the caller's transaction (an administrator's removal)."""
+
+    def __init__(self, pool: asyncpg.Pool | asyncpg.Connection) -> None:
         self.pool = pool
 
     async def user_handle(self, user_id: uuid.UUID) -> bytes:
@@ -87,6 +89,7 @@ class PasskeyRepository:
         name: str,
     ) -> Passkey:
         """Store a newly registered credential; CredentialTaken if its id is known, TooMany past the limit."""
+        assert isinstance(self.pool, asyncpg.Pool), "registration runs its own transaction, on the pool"
         async with self.pool.acquire() as conn, conn.transaction():
             handle = await conn.fetchval("SELECT user_handle FROM passkey_users WHERE user_id = $1 FOR UPDATE", user_id)
             if handle is None:
@@ -132,7 +135,7 @@ class PasskeyRepository:
         )
         return _passkey(row) if row else None
 
-    async def remove_all(self, user_id: uuid.UUID, conn: asyncpg.Connection | None = None) -> int:
+    async def remove_all(self, user_id: uuid.UUID) -> int:
         """Remove every credential of the user (an administrator's factor reset); how many there were."""
-        status: str = await (conn or self.pool).execute("DELETE FROM passkeys WHERE user_id = $1", user_id)
+        status: str = await self.pool.execute("DELETE FROM passkeys WHERE user_id = $1", user_id)
         return int(status.split()[-1])
