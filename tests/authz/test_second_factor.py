@@ -179,6 +179,28 @@ async def test_acr_values_steps_up_a_password_session_without_the_password(
         assert (await id_token_claims(http, authz, client, again))["acr"] == ACR_MFA
 
 
+async def test_a_step_up_cannot_be_skipped_by_posting_the_consent_form(
+    db: asyncpg.Pool, authz: str, client: flows.RegisteredClient
+) -> None:
+    """OIDC Core 3.1.2.1 (acr_values): the request waiting for the second factor is not answered through the consent
+    form, even by its own signed-in browser with its CSRF token."""
+    async with flows.browser() as browser:
+        await signed_in_with_app(db, authz, client, browser)
+        query = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri,
+            "scope": "openid",
+            "acr_values": ACR_MFA,
+        }
+        async with browser.get(f"{authz}/authorize", params=query) as resp:
+            page = await resp.text()
+        assert SECOND_FACTOR_FORM in page
+        fields = flows.hidden_fields(page)
+        status, body, location = await post(browser, authz, "/authorize/consent", {**fields, "decision": "allow"})
+        assert status == 403 and EXPIRED in body and location == ""
+
+
 async def test_acr_values_for_a_person_without_a_second_factor_is_answered_at_the_level_reached(
     http: aiohttp.ClientSession, db: asyncpg.Pool, authz: str, client: flows.RegisteredClient
 ) -> None:
