@@ -60,6 +60,9 @@ async def make_client(
     redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
     id_token_alg: str = "RS256",
     introspect: bool = False,
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
 ) -> RegisteredClient:
     if public:
         grant_types = tuple(g for g in grant_types if g != "client_credentials")
@@ -71,6 +74,9 @@ async def make_client(
         public=public,
         id_token_signed_response_alg=id_token_alg,
         may_introspect=introspect,
+        post_logout_redirect_uris=post_logout_redirect_uris,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
     )
     client, secret = await register_client(db, spec)
     return RegisteredClient(client.client_id, secret, redirect_uris[0] if redirect_uris else REDIRECT_URI)
@@ -260,6 +266,40 @@ async def sign_in_and_redeem(
             code_challenge_method="S256",
             state="s1",
         )
+    status, body, _ = await token_request(
+        http,
+        authz,
+        client,
+        grant_type="authorization_code",
+        code=result.code,
+        redirect_uri=client.redirect_uri,
+        code_verifier=verifier,
+    )
+    assert status == 200, body
+    return body
+
+
+async def code_flow(
+    http: aiohttp.ClientSession,
+    browser: aiohttp.ClientSession,
+    authz: str,
+    client: RegisteredClient,
+    username: str | None,
+    *,
+    scope: str = "openid offline_access",
+) -> dict[str, Any]:
+    """The code flow with PKCE in `browser` (signing in as `username` if it is not yet): the token response."""
+    verifier, challenge = pkce_pair()
+    result = await authorize(
+        browser,
+        authz,
+        client,
+        username,
+        scope=scope,
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        nonce=secrets.token_urlsafe(8),
+    )
     status, body, _ = await token_request(
         http,
         authz,

@@ -34,6 +34,9 @@ class PendingRequest:
     login_hint: str | None = None  # `login_hint`, when it could be a username: prefills the login page
     hint_subject: str | None = None  # the subject of a verified `id_token_hint`
     resources: tuple[str, ...] = ()  # identifiers of the resources the token will be for (RFC 8707)
+    # A sign-in for one of this server's own pages (the account page), not for a client: once signed in, the person
+    # is sent here (`authorize.resume`), and no code is issued. Such a request has no client (`client_id` is "").
+    resume_to: str | None = None
     acr_values: tuple[str, ...] = ()  # `acr_values` (OIDC Core 3.1.2.1), most preferred first
     # The second-factor step (`authz.factors.step`): the user who passed the first factor (a password, or a session
     # of theirs for a step-up) and must now pass a second, with the methods and time of that first sign-in. Only

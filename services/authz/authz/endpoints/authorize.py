@@ -24,7 +24,7 @@ from authz.factors import assurance
 from authz.factors import step as factor_step
 from authz.factors.repository import has_second_factor
 from authz.forms import read_form, repeated, single_values
-from authz.interaction import PageError, resumed_step
+from authz.interaction import PageError, expired, resumed_step
 from authz.resources import indicators
 from authz.sessions.store import Session
 
@@ -80,6 +80,12 @@ async def authorize(request: web.Request) -> web.StreamResponse:
 async def resume(request: web.Request) -> web.StreamResponse:
     """Where the login form sends the browser: the parked request continues (to consent, or to the client)."""
     step = await resumed_step(request, request.query.get("rid", ""))
+    if step.pending.resume_to is not None:
+        # A sign-in for the account page: once it is done (every step the login asks), back there; no client.
+        if step.session.user_id is None or step.pending.needs_login(step.session):
+            raise expired()
+        await request.app[PENDING].delete(step.rid)
+        raise web.HTTPSeeOther(step.pending.resume_to)
     return await proceed(request, step.pending, step.rid, step.session)
 
 

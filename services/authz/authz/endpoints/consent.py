@@ -49,6 +49,7 @@ async def consent(request: web.Request) -> web.StreamResponse:
         session.user_id is None
         or pending.needs_login(session)
         or pending.names_another_user(session)
+        or pending.resume_to is not None  # the account page's sign-in: nothing to consent to
         or pending.factor_user is not None
     ):
         raise expired()

@@ -21,6 +21,7 @@ from authz.users.accounts import check_username
 WRONG_CREDENTIALS = "The username or password is incorrect."
 # The factor a sign-in here checks (`authorium_sign_ins_total{factor}`): the only one, for now.
 FACTOR = "password"
+ACCOUNT_NAME = "your Authorium account"
 THROTTLED = "Too many failed sign-in attempts. Wait a few minutes, then try again."
 
 
@@ -40,11 +41,12 @@ async def page(
     username: str = "",
     status: int = 200,
 ) -> web.Response:
-    client = await request.app[CLIENTS].get(client_id)
+    # No client: the sign-in is for this server's account page.
+    client = await request.app[CLIENTS].get(client_id) if client_id else None
     context = {
         "rid": rid,
         "csrf": session.csrf,
-        "client_name": client.name if client else client_id,
+        "client_name": client.name if client else client_id or ACCOUNT_NAME,
         "error": error,
         "username": username,
     }
@@ -64,7 +66,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         metrics.sign_ins.labels("throttled", FACTOR).inc()
         await audit.record(
             "sign_in_failure",
-            client_id=pending.client_id,
+            client_id=pending.client_id or None,
             remote_addr=address,
             details={"username": _for_audit(username), "reason": "throttled"},
         )
@@ -84,7 +86,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         metrics.sign_ins.labels("failure", FACTOR).inc()
         await audit.record(
             "sign_in_failure",
-            client_id=pending.client_id,
+            client_id=pending.client_id or None,
             remote_addr=address,
             details={"username": _for_audit(username), "reason": reason},
         )

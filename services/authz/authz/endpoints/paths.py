@@ -22,3 +22,12 @@ REGISTER = "/register"
 # RFC 7592's client configuration endpoint: each registered client's `registration_client_uri`.
 CLIENT_CONFIGURATION = "/register/{client_id}"
 JWKS = "/jwks.json"
+# OpenID Connect RP-Initiated Logout 1.0's end_session_endpoint, and where its confirmation page posts.
+END_SESSION = "/logout"
+END_SESSION_CONFIRM = "/logout/confirm"
+# The person's own page: the apps that have access, sessions, password (and a link to security keys).
+ACCOUNT = "/account"
+ACCOUNT_SECURITY = "/account/security"
+ACCOUNT_REMOVE_ACCESS = "/account/apps/remove"
+ACCOUNT_END_SESSION = "/account/sessions/end"
+ACCOUNT_PASSWORD = "/account/password"

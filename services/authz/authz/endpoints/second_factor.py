@@ -41,7 +41,7 @@ async def second_factor(request: web.Request) -> web.StreamResponse:
     form, step = await posted_step(request)
     user_id = factor_step.waiting_user(step)
     checked = await factor_step.check_code(
-        request, user_id, form.get("code", "")[:100], client_id=step.pending.client_id
+        request, user_id, form.get("code", "")[:100], client_id=step.pending.client_id or None
     )
     if checked.retry_after:
         response = await _page(request, step, error=THROTTLED, status=429)

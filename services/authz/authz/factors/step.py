@@ -85,14 +85,16 @@ async def signed_in(
         # Deleted or disabled during the sign-in: as if the page had expired.
         await app[PENDING].delete(step.rid)
         raise expired()
-    session = await app[SESSIONS].sign_in(step.session, str(user_id), auth_time, amr)
+    session = await app[SESSIONS].sign_in(
+        step.session, str(user_id), auth_time, amr, agent=request.headers.get("User-Agent")
+    )
     pending = replace(
         step.pending, sid=session.sid, login_done=True, factor_user=None, factor_amr=(), factor_auth_time=None
     )
     await app[PENDING].save(pending, step.rid)
     await app[AUDIT].record(
         "sign_in_success",
-        client_id=pending.client_id,
+        client_id=pending.client_id or None,  # "" for a sign-in to the account page
         user_id=user_id,
         remote_addr=request.remote,
         details={"amr": list(amr)},
