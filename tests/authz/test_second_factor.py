@@ -347,3 +347,27 @@ async def test_discovery_lists_the_levels(http: aiohttp.ClientSession, authz: st
         meta = await resp.json()
     assert meta["acr_values_supported"] == [ACR_PWD, ACR_MFA]
     assert {"acr", "amr"} <= set(meta["claims_supported"])
+
+
+async def test_the_account_pages_sign_in_asks_for_the_second_factor_too(
+    db: asyncpg.Pool, authz: str, client: flows.RegisteredClient, person_with_app: tuple[str, AuthenticatorApp]
+) -> None:
+    """The account page signs a person in with the same login page: a person with an app gives its code too before
+    the account page (or its security page) opens (OIDC Core 3.1.2.3)."""
+    username, app = person_with_app
+    async with flows.browser() as browser:
+        async with browser.get(f"{authz}/account") as resp:
+            page = await resp.text()
+        form = {**flows.hidden_fields(page), "username": username, "password": flows.PASSWORD}
+        async with browser.post(f"{authz}/authorize/login", data=form) as resp:
+            page = await resp.text()
+        assert SECOND_FACTOR_FORM in page and "your Authorium account" in page
+        status, _ = await security_page(browser, authz)
+        assert status == 303, "half signed in is not signed in"
+        async with browser.post(
+            f"{authz}/authorize/second-factor", data={**flows.hidden_fields(page), "code": app.code()}
+        ) as resp:
+            assert resp.status == 200 and str(resp.url) == f"{authz}/account"
+            assert "<h1>Your account</h1>" in await resp.text()
+        status, page = await security_page(browser, authz)
+        assert status == 200 and "Remove authenticator app" in page
