@@ -109,6 +109,24 @@ async def test_enrol_then_sign_in_with_password_and_security_key(
     assert stored["sign_count"] == 1 and stored["last_used_at"] is not None
 
 
+async def test_the_account_pages_sign_in_takes_a_security_key_too(
+    server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool
+) -> None:
+    """Opening /account without a session signs the person in there: password, then "Use a security key", then
+    the account page, whose sign-in names the account rather than a client."""
+    username, key = await enrolled_user(module_db, server, client)
+    async with flows.browser() as browser:
+        login = await fetch(browser, server, "GET", "/account")
+        form = {**login.fields, "username": username, "password": flows.PASSWORD}
+        step = await fetch(browser, server, "POST", "/authorize/login", data=form)
+        page = await fetch(browser, server, "GET", link(step.body, "/authorize/security-key"))
+        assert "your Authorium account" in page.body
+        answer = key.get(page_options(page.body))
+        account = await fetch(browser, server, "POST", "/authorize/security-key", data=post_credential(page, answer))
+        assert account.status == 200 and account.url.startswith(server.url + "/account"), account.url
+        assert username in account.body
+
+
 async def test_a_synced_passkey_is_a_software_key(
     server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool, http: aiohttp.ClientSession
 ) -> None:

@@ -10,8 +10,8 @@ import time
 
 from aiohttp import web
 
-from authz.appkeys import CLIENTS
 from authz.endpoints import paths
+from authz.endpoints.security_key import continuing_to
 from authz.factors import passkey_sign_in, webauthn
 from authz.factors import step as factor_step
 from authz.interaction import PageError, Step, posted_step, resumed_step
@@ -20,10 +20,9 @@ PURPOSE = webauthn.Purpose.PASSWORDLESS
 
 
 async def _page(request: web.Request, step: Step, *, error: str | None = None, status: int = 200) -> web.Response:
-    client = await request.app[CLIENTS].get(step.pending.client_id)
     context = {
         "title": "Sign in with a passkey",
-        "lead": f"to continue to {client.name if client else step.pending.client_id}",
+        "lead": f"to continue to {await continuing_to(request, step)}",
         "error": error,
         "action": paths.AUTHORIZE_PASSKEY,
         "button": "Sign in with a passkey",

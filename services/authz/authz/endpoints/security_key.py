@@ -8,6 +8,7 @@ from aiohttp import web
 
 from authz.appkeys import CLIENTS, PASSKEYS
 from authz.endpoints import paths
+from authz.endpoints.login import ACCOUNT_NAME
 from authz.factors import passkey_sign_in, webauthn
 from authz.factors import step as factor_step
 from authz.interaction import PageError, Step, posted_step, resumed_step
@@ -15,15 +16,20 @@ from authz.interaction import PageError, Step, posted_step, resumed_step
 PURPOSE = webauthn.Purpose.SECOND_FACTOR
 
 
+async def continuing_to(request: web.Request, step: Step) -> str:
+    """What a sign-in is for, as its pages name it: the client, or (no client) this server's account page."""
+    client = await request.app[CLIENTS].get(step.pending.client_id) if step.pending.client_id else None
+    return client.name if client else step.pending.client_id or ACCOUNT_NAME
+
+
 async def _page(request: web.Request, step: Step, *, error: str | None = None, status: int = 200) -> web.Response:
     user_id = factor_step.waiting_user(step)
     passkeys = await request.app[PASSKEYS].for_user(user_id)
     if not passkeys:
         raise PageError("No security key", "You have no security key registered. Use your code instead.")
-    client = await request.app[CLIENTS].get(step.pending.client_id)
     context = {
         "title": "Use your security key",
-        "lead": f"to continue to {client.name if client else step.pending.client_id}",
+        "lead": f"to continue to {await continuing_to(request, step)}",
         "error": error,
         "action": paths.AUTHORIZE_SECURITY_KEY,
         "button": "Use security key",
