@@ -122,7 +122,10 @@ def test_rfc7523_section_3_item_6_iat_in_the_future(key: SigningKey) -> None:
 def test_rfc7523_section_3_item_7_jti_is_required(key: SigningKey) -> None:
     """RFC 7523 section 3 item 7 and OIDC Core 9: jti is REQUIRED here, so that the assertion can be used once."""
     assert rejected(key, sign(key, claims(jti=None))).reason == "missing jti"
-    assert rejected(key, sign(key, claims(jti=12))).reason in ("malformed", "jti must be a string of 1 to 256 characters")
+    assert rejected(key, sign(key, claims(jti=12))).reason in (
+        "malformed",
+        "jti must be a string of 1 to 256 characters",
+    )
     assert "jti must be" in rejected(key, sign(key, claims(jti="x" * 300))).reason
 
 

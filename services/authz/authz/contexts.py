@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import aiohttp
 from aiohttp import web
 
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS, PG_POOL, REDIS, REDIS_KEYS
@@ -15,6 +16,7 @@ from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.appkeys import (
     ACCESS_TOKENS,
     AUDIT,
+    CLIENT_ASSERTIONS,
     CLIENTS,
     CODES,
     CONSENTS,
@@ -24,6 +26,7 @@ from authz.appkeys import (
     MINTER,
     PASSWORDS,
     PENDING,
+    PUSHED,
     RESOURCES,
     REVOKER,
     SESSIONS,
@@ -35,8 +38,13 @@ from authz.audit import AuditLog
 from authz.authorization.codes import CodeStore
 from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
+from authz.authorization.pushed import PushedRequests
+from authz.clients.assertions import ClientAssertions
 from authz.clients.cache import ClientCache
+from authz.clients.keysets import ClientKeySets
+from authz.clients.replay import SeenAssertions
 from authz.clients.repository import ClientRepository
+from authz.endpoints import paths
 from authz.pruning import prune_periodically
 from authz.ratelimit import Counter, LoginThrottle
 from authz.resources.registry import ResourceCache
@@ -65,11 +73,25 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)
     app[SESSIONS] = SessionStore(redis, keys, ttl=settings.session_ttl, secure=settings.secure_cookies)
     app[PENDING] = PendingRequests(redis, keys)
+    app[PUSHED] = PushedRequests(redis, keys, ttl=settings.par_ttl)
     app[CONSENTS] = ConsentRepository(pool)
     # A replayed code is recognised for as long as the access tokens it produced can live.
     app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
     app[GRANT_STORE] = GrantRepository(pool)
     yield
+
+
+async def client_keys(app: web.Application) -> AsyncIterator[None]:
+    """private_key_jwt (RFC 7523): the HTTP session that fetches clients' `jwks_uri`, and the assertions' checks."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        app[CLIENT_ASSERTIONS] = ClientAssertions(
+            ClientKeySets(session),
+            SeenAssertions(app[REDIS], app[REDIS_KEYS]),
+            issuer=settings.issuer,
+            token_endpoint=settings.issuer + paths.TOKEN,
+        )
+        yield
 
 
 async def resources(app: web.Application) -> AsyncIterator[None]:

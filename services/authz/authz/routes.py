@@ -17,6 +17,7 @@ from authz.endpoints import (
     jwks,
     login,
     metadata,
+    par,
     paths,
     register,
     revoke,
@@ -44,6 +45,7 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
     router.add_post(paths.INTROSPECT, introspect.introspect)
+    router.add_post(paths.PAR, par.pushed_authorization_request)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
         router.add_get(paths.CLIENT_CONFIGURATION, client_configuration.read, allow_head=False)

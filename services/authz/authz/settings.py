@@ -64,6 +64,11 @@ class AuthzSettings:
     revocation_max_staleness: float
     # The private listener's port (readiness, metrics, the admin API), AUTHORIUM_ADMIN_PORT.
     admin_port: int
+    # Every client must push its authorization requests (RFC 9126 section 5), AUTHORIUM_REQUIRE_PAR; otherwise only
+    # the clients registered with `require_pushed_authorization_requests`.
+    require_par: bool = False
+    # How long a pushed authorization request's request_uri lasts (RFC 9126 section 2.2), AUTHORIUM_PAR_TTL.
+    par_ttl: int = 60
 
     @property
     def secure_cookies(self) -> bool:
@@ -129,6 +134,8 @@ class AuthzSettings:
                 environ, "AUTHORIUM_REGISTRATION_GRANT_TYPES", DEFAULT_REGISTRATION_GRANT_TYPES
             ),
             admin_port=admin_port(environ, DEFAULT_AUTHZ_ADMIN_PORT),
+            require_par=env_bool(environ, "AUTHORIUM_REQUIRE_PAR", False),
+            par_ttl=env_int(environ, "AUTHORIUM_PAR_TTL", 60, minimum=5, maximum=600),
         )
 
 

@@ -6,6 +6,8 @@ AUTHORIZE = "/authorize"
 AUTHORIZE_LOGIN = "/authorize/login"
 AUTHORIZE_CONSENT = "/authorize/consent"
 AUTHORIZE_CONTINUE = "/authorize/continue"
+# RFC 9126's pushed authorization request endpoint.
+PAR = "/par"
 TOKEN = "/token"
 REVOKE = "/revoke"
 INTROSPECT = "/introspect"
