@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +26,8 @@ from authz.clients.assertions import (
     unverified_subject,
     verify_assertion,
 )
+from authz.clients.keysets import ClientKeySets
+from tests.processes import free_port
 
 ISSUER = "https://auth.example"
 TOKEN_ENDPOINT = ISSUER + "/token"
@@ -53,6 +56,19 @@ def claims(**changes: Any) -> dict[str, Any]:
 
 def sign(key: SigningKey, body: dict[str, Any], **header: Any) -> str:
     return jwt.encode(body, key.private_key, algorithm=key.alg, headers={"kid": key.kid, **header})
+
+
+def forged_hs256(key: SigningKey, body: dict[str, Any]) -> str:
+    """An HS256 token keyed with `key`'s public PEM: the algorithm confusion attack (RFC 8725 section 2.1). pyjwt
+    refuses to make one (a PEM as an HMAC secret), so it is put together by hand, as an attacker would."""
+    public_pem = key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    signing_input = b".".join(
+        base64url_encode(json.dumps(part).encode()) for part in ({"alg": "HS256", "kid": key.kid}, body)
+    )
+    mac = hmac.new(public_pem, signing_input, hashlib.sha256).digest()
+    return (signing_input + b"." + base64url_encode(mac)).decode()
 
 
 def check(key: SigningKey, assertion: str) -> None:
@@ -143,15 +159,7 @@ def test_rfc7523_section_3_item_9_hmac_with_the_public_key_as_secret(key: Signin
     """RFC 7523 section 3 item 9 with RFC 8725 section 3.1: only the asymmetric algorithms are allowed. An HS256
     token whose secret is the client's public key (the classic algorithm confusion) and an unsigned one (`none`)
     are both refused before any key is used."""
-    public_pem = key.private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    # pyjwt refuses to make this token (a PEM as an HMAC secret), so it is put together by hand, as an attacker would.
-    signing_input = b".".join(
-        base64url_encode(json.dumps(part).encode()) for part in ({"alg": "HS256", "kid": key.kid}, claims())
-    )
-    mac = hmac.new(public_pem, signing_input, hashlib.sha256).digest()
-    confused = (signing_input + b"." + base64url_encode(mac)).decode()
+    confused = forged_hs256(key, claims())
     unsigned = jwt.encode(claims(), None, algorithm="none", headers={"kid": key.kid})
     for token in (confused, unsigned):
         with pytest.raises(AssertionRejected, match="algorithm not allowed"):
@@ -167,3 +175,17 @@ def test_the_client_is_found_by_the_assertions_sub() -> None:
     assert unverified_subject(sign(key, claims(sub=5))) is None
     for junk in ("", "a.b.c", "x" * 10000, "é.é.é", "eyJhbGciOiJub25lIn0.e30"):
         assert unverified_subject(junk) is None
+
+
+async def test_jwks_uri_caches_are_bounded_in_memory() -> None:
+    """One JWKS cache per client jwks_uri (RFC 7591 section 2), at most `max_uris` of them: the least recently used
+    is dropped, so clients registering many URIs cannot grow a replica's memory. A URI that answers nothing gives no
+    key (fail closed)."""
+    async with aiohttp.ClientSession() as session:
+        keysets = ClientKeySets(session, max_uris=3)
+        uris = [f"http://127.0.0.1:{free_port()}/jwks-{n}.json" for n in range(5)]
+        for uri in uris:
+            assert await keysets.key(None, uri, "kid") is None
+        assert len(keysets) == 3
+        assert await keysets.key({"keys": "not a list"}, None, "kid") is None
+        assert await keysets.key(None, None, "kid") is None
