@@ -135,10 +135,14 @@ async def test_rfc9126_section_4_a_request_uri_is_bound_to_the_client_that_pushe
         )
         fresh = await pushed_uri(http, authz, owner, scope="notes:read")
         assert_error_page(*await get_authorize(browser, authz, {"request_uri": fresh}))
-        for forged in (PREFIX + "x" * 43, "https://evil.example/request", PREFIX + "\x00", fresh + "x"):
-            assert_error_page(
-                *await get_authorize(browser, authz, {"client_id": owner.client_id, "request_uri": forged})
-            )
+        for forged in (PREFIX + "x" * 43, PREFIX, PREFIX + "\x00", fresh + "x", PREFIX + "x" * 5000):
+            query = {"client_id": owner.client_id, "request_uri": forged}
+            assert_error_page(*await get_authorize(browser, authz, query))
+        # Not a pushed request's: a request object's request_uri (RFC 9101), which is not supported (as before PAR).
+        query = {"response_type": "code", "client_id": owner.client_id, "request_uri": "https://evil.example/request"}
+        status, headers, _ = await get_authorize(browser, authz, query)
+        assert status == 302
+        assert redirect_params(headers, owner.redirect_uri)["error"] == "request_uri_not_supported"
 
 
 async def test_rfc9126_section_2_2_an_expired_request_uri_is_refused(

@@ -18,6 +18,7 @@ from aiohttp import web
 from authorium_shared.errors import ConsentRequired, InvalidRequest, LoginRequired, OAuthError
 from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, PUSHED, RESOURCES, SESSIONS, SETTINGS, USERS
 from authz.authorization import checks
+from authz.authorization import pushed as pushed_requests
 from authz.authorization.pending import PendingRequest
 from authz.authorization.pushed import PushedRequest
 from authz.authorization.response import answer_with_code, to_client
@@ -38,7 +39,11 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     client_id = params.get("client_id")
     # Postgres text cannot hold NUL (asyncpg raises); no registered id has control characters anyway.
     client = await request.app[CLIENTS].get(client_id) if client_id and client_id.isprintable() else None
-    pushed = await _pushed_request(request, client, params["request_uri"]) if "request_uri" in params else None
+    # A request_uri of another kind (a request object's, RFC 9101) is refused below as not supported.
+    request_uri = params.get("request_uri", "")
+    pushed = (
+        await _pushed_request(request, client, request_uri) if request_uri.startswith(pushed_requests.PREFIX) else None
+    )
     if pushed is not None:
         params = pushed.params
     try:
