@@ -231,6 +231,11 @@ async def test_rfc7523_section_3_item_7_a_replayed_jti_is_refused(
         *(post(http, authz + "/token", client.form(racing, grant_type="client_credentials")) for _ in range(5))
     )
     assert sorted(status for status, _ in answers) == [200, 400, 400, 400, 400]
+    # Each replay of a signed assertion is in the audit log.
+    replays = await db.fetchval(
+        "SELECT count(*) FROM audit_events WHERE event = 'client_assertion_replay' AND client_id = $1", client.client_id
+    )
+    assert replays == 7
 
 
 async def test_rfc7523_section_3_item_4_expired_and_too_long_lived_assertions(

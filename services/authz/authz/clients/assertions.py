@@ -38,6 +38,7 @@ MAX_LIFETIME: Final = 300
 LEEWAY: Final = 30
 MAX_JTI_LENGTH: Final = 256
 _REQUIRED: Final = ("iss", "sub", "aud", "exp", "jti")
+REPLAYED: Final = "jti was used before"
 
 
 class AssertionRejected(Exception):
@@ -156,4 +157,4 @@ class ClientAssertions:
         audiences = accepted_audiences(self.issuer, self.token_endpoint, endpoint)
         verified = verify_assertion(assertion, key, client_id=client_id, audiences=audiences)
         if not await self.seen.first_use(client_id, verified.jti, verified.exp, leeway=LEEWAY):
-            raise AssertionRejected("jti was used before", proven=True)
+            raise AssertionRejected(REPLAYED, proven=True)

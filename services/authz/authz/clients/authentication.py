@@ -12,7 +12,7 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from authorium_shared.errors import InvalidClient, InvalidRequest
-from authz.appkeys import CLIENT_ASSERTIONS, SETTINGS
+from authz.appkeys import AUDIT, CLIENT_ASSERTIONS, SETTINGS
 from authz.clients import assertions, credentials
 from authz.clients.cache import ClientCache
 from authz.clients.records import Client
@@ -122,6 +122,11 @@ async def _by_assertion(request: web.Request, form: Mapping[str, str], clients: 
             endpoint=request.app[SETTINGS].issuer + request.path,
         )
     except assertions.AssertionRejected as exc:
+        if exc.reason == assertions.REPLAYED:
+            # A signed assertion seen before: its client's key or its traffic has leaked somewhere.
+            await request.app[AUDIT].record(
+                "client_assertion_replay", client_id=client.client_id, remote_addr=request.remote
+            )
         # Why a signed assertion failed helps its client's developer; why an unsigned one did only a prober.
         shown = exc.proven or exc.reason not in ("bad signature", "unknown kid")
         description = f"client_assertion: {exc.reason}" if shown else "unknown client or wrong credentials"
