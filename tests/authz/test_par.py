@@ -4,6 +4,7 @@ then sends the browser to the authorization endpoint with `client_id` and `reque
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,6 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from authz.clients.registration import build_spec, register_client
 from tests.authz import flows
 from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.test_authorize import assert_error_page, get_authorize, redirect_params
@@ -245,3 +247,35 @@ async def test_rfc9126_section_5_the_server_may_require_every_request_pushed(
             person.browser, authz, authorize_url(authz, client.client_id, request_uri), person.username
         )
         assert "code" in redirect_params({"Location": outcome.location}, client.redirect_uri)
+
+
+async def test_rfc9126_section_6_a_client_registered_to_require_par_must_push(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """RFC 9126 section 6 (client metadata require_pushed_authorization_requests): the authorization endpoint refuses
+    that client's requests unless pushed (invalid_request, to its verified redirect URI), while other clients are
+    unaffected; its pushed requests work."""
+    spec = build_spec(
+        name=f"par only {uuid.uuid4().hex[:8]}",
+        grant_types=("authorization_code",),
+        redirect_uris=(flows.REDIRECT_URI,),
+        scope="notes:read",
+        public=False,
+        require_pushed_authorization_requests=True,
+    )
+    registered, secret = await register_client(db, spec)
+    client = flows.RegisteredClient(registered.client_id, secret)
+    query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri, "state": "q"}
+    status, headers, body = await get_authorize(person.browser, authz, query)
+    assert status == 302, body
+    params = redirect_params(headers, client.redirect_uri)
+    assert (params["error"], params["state"]) == ("invalid_request", "q")
+    assert "code" not in params
+    request_uri = await pushed_uri(http, authz, client, scope="notes:read")
+    outcome = await flows.follow_authorization(
+        person.browser, authz, authorize_url(authz, client.client_id, request_uri), person.username
+    )
+    assert "code" in redirect_params({"Location": outcome.location}, client.redirect_uri)
+    other = await flows.make_client(db)
+    outcome = await flows.authorize(person.browser, authz, other, person.username, scope="notes:read")
+    assert "code" in outcome.params
