@@ -14,6 +14,8 @@ import aiohttp
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.utils import base64url_encode
 
 from authorium_shared.keys import SigningKey
@@ -160,7 +162,7 @@ def test_rfc7523_section_3_item_9_hmac_with_the_public_key_as_secret(key: Signin
     token whose secret is the client's public key (the classic algorithm confusion) and an unsigned one (`none`)
     are both refused before any key is used."""
     confused = forged_hs256(key, claims())
-    unsigned = jwt.encode(claims(), None, algorithm="none", headers={"kid": key.kid})
+    unsigned = jwt.encode(claims(), None, algorithm="none", headers={"kid": key.kid})  # type: ignore[arg-type]
     for token in (confused, unsigned):
         with pytest.raises(AssertionRejected, match="algorithm not allowed"):
             assertion_kid(token)
@@ -189,3 +191,25 @@ async def test_jwks_uri_caches_are_bounded_in_memory() -> None:
         assert len(keysets) == 3
         assert await keysets.key({"keys": "not a list"}, None, "kid") is None
         assert await keysets.key(None, None, "kid") is None
+
+
+@pytest.mark.parametrize("alg", ["PS256", "ES384"])
+def test_rfc7523_section_3_item_9_clients_may_sign_with_ps256_and_es384(alg: str) -> None:
+    """RFC 7518 section 3.1: the asymmetric algorithms a client's registered key may be for (RFC 7591 `jwks`) beyond
+    the ones this server signs with: PS256 (a key registered with `"alg": "PS256"`) and ES384 (a P-384 key)."""
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if alg == "PS256":
+        private = rsa.generate_private_key(65537, 2048)
+        public = RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    else:
+        private = ec.generate_private_key(ec.SECP384R1())
+        public = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    key = jwt.PyJWK({**public, "kid": "k1", "alg": alg})
+    assertion = jwt.encode(claims(), private, algorithm=alg, headers={"kid": "k1"})
+    assert assertion_kid(assertion) == "k1"
+    verify_assertion(assertion, key, client_id=CLIENT_ID, audiences=AUDIENCES)
+    if isinstance(private, rsa.RSAPrivateKey):
+        # The same RSA key, used with the algorithm it was not registered for, is refused (RFC 8725 section 3.1).
+        mismatched = jwt.encode(claims(), private, algorithm="RS256", headers={"kid": "k1"})
+        with pytest.raises(AssertionRejected, match="algorithm mismatch"):
+            verify_assertion(mismatched, key, client_id=CLIENT_ID, audiences=AUDIENCES)

@@ -70,7 +70,8 @@ async def test_both_documents_list_the_endpoints_and_capabilities(authz: str, ht
         methods = meta[f"{key}_endpoint_auth_methods_supported"]
         assert set(methods) == {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}, key
         # RFC 8414 section 2: required where private_key_jwt is listed; asymmetric only (RFC 7523, never none or HS*).
-        assert set(meta[f"{key}_endpoint_auth_signing_alg_values_supported"]) == {"RS256", "ES256", "EdDSA"}, key
+        algs = set(meta[f"{key}_endpoint_auth_signing_alg_values_supported"])
+        assert algs == {"RS256", "ES256", "EdDSA", "ES384", "PS256"}, key
     assert meta["pushed_authorization_request_endpoint"] == authz + "/par"  # RFC 9126 section 5
     assert meta["require_pushed_authorization_requests"] is False
 

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey, RSAKey
 
 from authorium_shared.keys import SigningKey
@@ -73,6 +74,13 @@ class KeyClient:
 
     def form(self, assertion: str, **params: str) -> dict[str, str]:
         return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion, **params}
+
+
+def pem(key: SigningKey) -> bytes:
+    """The private key as PKCS#8 PEM, as Authlib (joserfc) imports it."""
+    return key.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def jwk_set(*keys: SigningKey) -> dict[str, Any]:
@@ -131,7 +139,7 @@ async def test_rfc7523_section_2_2_authlib_gets_a_client_credentials_token_with_
     assert {"ES256", "RS256"} <= set(meta["token_endpoint_auth_signing_alg_values_supported"])
     for alg, key_type in (("ES256", ECKey), ("RS256", RSAKey)):
         client = await make_key_client(db, alg=alg)
-        private = key_type.import_key(client.key.private_key)  # type: ignore[attr-defined]
+        private = key_type.import_key(pem(client.key))
         async with AsyncOAuth2Client(
             client.client_id, private, token_endpoint_auth_method="private_key_jwt", scope="notes:read"
         ) as oauth:
@@ -153,7 +161,7 @@ async def test_rfc7523_section_3_item_4_authlibs_hour_long_assertion_is_refused(
     assertion lives an hour: refused as too long-lived."""
     client = await make_key_client(db)
     async with AsyncOAuth2Client(
-        client.client_id, ECKey.import_key(client.key.private_key), token_endpoint_auth_method="private_key_jwt"
+        client.client_id, ECKey.import_key(pem(client.key)), token_endpoint_auth_method="private_key_jwt"
     ) as oauth:
         oauth.register_client_auth_method(PrivateKeyJWT(authz + "/token", alg="ES256", headers={"kid": client.key.kid}))
         with pytest.raises(OAuthError) as caught:
@@ -265,7 +273,7 @@ async def test_rfc7523_section_3_item_9_wrong_algorithm_and_wrong_key(
     now = int(time.time())
     claims = {"iss": client.client_id, "sub": client.client_id, "aud": authz, "jti": "j1", "exp": now + 60}
     hs256 = forged_hs256(client.key, claims)
-    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": client.key.kid})
+    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": client.key.kid})  # type: ignore[arg-type]
     for assertion in (hs256, unsigned):
         refused(
             await post(http, authz + "/token", client.form(assertion, grant_type="client_credentials")), "algorithm"

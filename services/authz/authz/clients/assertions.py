@@ -3,8 +3,8 @@ client assertion must pass, as pure functions, and `ClientAssertions`, which fin
 assertion's `jti` once.
 
 What an assertion must carry (docs/operations.md, "Clients that authenticate with a key"):
-- a header `alg` of ALGORITHMS (asymmetric only: never `none` nor an HMAC, which a verifier holding only public keys
-  would have to treat the public key as a secret for) and a `kid` naming a key of the client's registered JWK Set;
+- a header `alg` of SIGNING_ALGORITHMS (asymmetric only: never `none` nor an HMAC, which a verifier holding only
+  public keys would have to treat the public key as a secret for) and a `kid` naming a key the client registered;
 - `iss` and `sub` both the client's id; a `jti` never seen before (kept until the assertion expires);
 - `aud` the issuer identifier (RFC 7523bis, OpenID Connect Core section 9 as amended), or, for clients written
   before that guidance, the token endpoint's URL or the URL of the endpoint being called; as a string or an array
@@ -23,16 +23,16 @@ import jwt
 
 from authorium_shared import jwt as authorium_jwt
 from authorium_shared.jwt import TokenInvalid
-from authorium_shared.keys import ALGORITHMS
+from authorium_shared.keys import VERIFIABLE_ALGORITHMS
 from authz.clients.keysets import ClientKeySets
 from authz.clients.replay import SeenAssertions
 
 # RFC 7521 section 4.2 / RFC 7523 section 2.2.
 ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 METHOD: Final = "private_key_jwt"
-# What may sign an assertion: the asymmetric algorithms `authorium_shared.keys` supports. Discovery publishes these
-# as `token_endpoint_auth_signing_alg_values_supported`.
-SIGNING_ALGORITHMS: Final = ALGORITHMS
+# What may sign an assertion: the asymmetric algorithms `authorium_shared.keys` can verify. Discovery publishes these
+# as `token_endpoint_auth_signing_alg_values_supported`; registration takes keys only for these.
+SIGNING_ALGORITHMS: Final = VERIFIABLE_ALGORITHMS
 # An assertion is made for one request: a long-lived one is a bearer credential waiting to be stolen.
 MAX_LIFETIME: Final = 300
 LEEWAY: Final = 30

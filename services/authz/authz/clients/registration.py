@@ -16,6 +16,7 @@ from authorium_shared.keys import ALGORITHMS
 from authorium_shared.settings import is_loopback
 from authz.audit import AuditLog
 from authz.clients import credentials
+from authz.clients.assertions import SIGNING_ALGORITHMS
 from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
@@ -32,7 +33,7 @@ MAX_URI_LENGTH = 2000
 MAX_CLIENT_KEYS = 10
 # The algorithms a client's own keys may sign with (its assertions, RFC 7523; its DPoP proofs, RFC 9449): asymmetric
 # only, never `none` or an HMAC, whose "key" would be public.
-ASSERTION_ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+ASSERTION_ALGORITHMS = SIGNING_ALGORITHMS
 # JWK members that only a private (or symmetric) key has (RFC 7518 sections 6.2.2, 6.3.2 and 6.4; RFC 8037).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # reverse domain name (RFC 8252 7.1)
