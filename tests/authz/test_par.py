@@ -10,12 +10,14 @@ from urllib.parse import urlencode
 
 import aiohttp
 import asyncpg
+import jwt
 import pytest
 
 from authz.clients.registration import build_spec, register_client
 from tests.authz import flows
 from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.test_authorize import assert_error_page, get_authorize, redirect_params
+from tests.resource.conftest import RESOURCE_URL
 
 pytestmark = pytest.mark.usefixtures("cheap_password_hashing")
 
@@ -279,3 +281,47 @@ async def test_rfc9126_section_6_a_client_registered_to_require_par_must_push(
     other = await flows.make_client(db)
     outcome = await flows.authorize(person.browser, authz, other, person.username, scope="notes:read")
     assert "code" in outcome.params
+
+
+async def test_rfc9126_section_2_1_every_pushed_parameter_comes_through_repeated_resources_too(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person, module_environ: dict[str, str]
+) -> None:
+    """RFC 9126 section 2.1: the pushed request holds every authorization request parameter, RFC 8707's repeated
+    `resource` among them: the code redeems for a token for both resources pushed, and a `resource` in the query
+    at /authorize is ignored (section 4); an unknown pushed resource is invalid_target at the push."""
+    inventory = await flows.make_resource(db, module_environ, authz, name="Inventory API")
+    client = await flows.make_client(db, scope=f"notes:read {inventory.scopes[0]}")
+    verifier, challenge = flows.pkce_pair()
+    form = [
+        ("response_type", "code"),
+        ("client_id", client.client_id),
+        ("redirect_uri", client.redirect_uri),
+        ("scope", f"notes:read {inventory.scopes[0]}"),
+        ("resource", RESOURCE_URL),
+        ("resource", inventory.identifier),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+    assert client.secret is not None
+    async with http.post(authz + "/par", data=form, headers=client.basic) as resp:
+        assert resp.status == 201, await resp.text()
+        request_uri = (await resp.json())["request_uri"]
+    url = authorize_url(authz, client.client_id, request_uri, resource="https://ignored.example/")
+    outcome = await flows.follow_authorization(person.browser, authz, url, person.username)
+    code = redirect_params({"Location": outcome.location}, client.redirect_uri)["code"]
+    status, tokens, _ = await flows.token_request(
+        http,
+        authz,
+        client,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=client.redirect_uri,
+        code_verifier=verifier,
+    )
+    assert status == 200, tokens
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert claims["aud"] == [RESOURCE_URL, inventory.identifier]
+    async with http.post(
+        authz + "/par", data=[*form[:4], ("resource", "https://unknown.example/")], headers=client.basic
+    ) as resp:
+        assert (resp.status, (await resp.json())["error"]) == (400, "invalid_target")
