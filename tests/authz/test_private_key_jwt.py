@@ -23,6 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey, RSAKey
 
 from authorium_shared.keys import SigningKey
+from authorium_shared.redis_keys import RedisKeys
+from authorium_shared.resources import create_redis
+from authz.clients.cache import announce_change
 from authz.clients.registration import build_spec, register_client
 from tests.authz import flows
 from tests.authz.conftest import Person
@@ -401,6 +404,43 @@ async def test_rfc7591_jwks_uri_keys_are_fetched_cached_and_refetched_for_a_new_
 
     await eventually(second_works, timeout=15, interval=0.5, message="the new key to be fetched")
     assert await token_with(first) == 400
+
+
+async def test_rfc7591_a_key_withdrawn_from_the_jwks_uri_stops_working_once_the_client_changes(
+    authz: str,
+    http: aiohttp.ClientSession,
+    db: asyncpg.Pool,
+    environ: dict[str, str],
+    jwks_server: tuple[str, list[dict[str, Any]], list[int]],
+) -> None:
+    """RFC 7591 section 2 jwks_uri: keys fetched are cached (Cache-Control: max-age=300 here), so a key taken out of
+    the set still works until the cache expires, unless the client changes: every change is announced (a `client`
+    event, as `client update` and the admin API send), and the next assertion is checked against keys fetched
+    afresh."""
+    url, served, fetches = jwks_server
+    leaked, fresh = SigningKey.generate("ES256"), SigningKey.generate("ES256")
+    served[:] = jwk_set(leaked, fresh)["keys"]
+    client = await make_key_client(db, jwks_uri=url, keys=[leaked])
+
+    async def status_with(key: SigningKey) -> int:
+        form = client.form(client.assertion(authz, key=key), grant_type="client_credentials")
+        return (await post(http, authz + "/token", form))[0]
+
+    assert await status_with(leaked) == 200
+    served[:] = jwk_set(fresh)["keys"]
+    assert await status_with(leaked) == 200, "cached, as the JWK Set's Cache-Control allows"
+    redis = create_redis(environ["REDIS_URL"])
+    try:
+        await announce_change(redis, RedisKeys(environ["AUTHORIUM_REDIS_PREFIX"]), client.client_id)
+    finally:
+        await redis.aclose()
+
+    async def leaked_refused() -> bool | None:
+        return await status_with(leaked) == 400 or None
+
+    await eventually(leaked_refused, timeout=5, interval=0.1, message="the withdrawn key to be refused")
+    assert await status_with(fresh) == 200
+    assert fetches[0] == 2
 
 
 async def test_rfc9126_section_2_a_private_key_jwt_client_pushes_and_signs_in_with_pkce(

@@ -85,8 +85,10 @@ async def client_keys(app: web.Application) -> AsyncIterator[None]:
     """private_key_jwt (RFC 7523): the HTTP session that fetches clients' `jwks_uri`, and the assertions' checks."""
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
+        keysets = ClientKeySets(session)
+        app[EVENT_SUBSCRIBERS].append(keysets)
         app[CLIENT_ASSERTIONS] = ClientAssertions(
-            ClientKeySets(session),
+            keysets,
             SeenAssertions(app[REDIS], app[REDIS_KEYS]),
             issuer=settings.issuer,
             token_endpoint=settings.issuer + paths.TOKEN,

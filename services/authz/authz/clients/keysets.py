@@ -2,7 +2,9 @@
 
 A `jwks_uri` is fetched with the shared JWKS cache (`authorium_shared.jwks_cache`): its Cache-Control honoured, a
 refetch on an unknown `kid` at most every few seconds, the last good keys kept when a fetch fails. One cache per
-URI, and at most `max_uris` of them in memory, the least recently used dropped first."""
+URI, and at most `max_uris` of them in memory, the least recently used dropped first. Any change to a client (a
+`client` event: its keys, or an operator withdrawing a leaked key from the set its URI serves) drops them all, on
+every replica, so the next assertion is checked against keys fetched afresh."""
 
 from __future__ import annotations
 
@@ -13,13 +15,15 @@ from typing import Any
 import aiohttp
 import jwt
 
+from authorium_shared.events import Subscriber
 from authorium_shared.jwks_cache import JWKSCache, JWKSFetchError, parse_jwks
+from authz.clients.cache import EVENT_TYPE
 
 # A token request waits on this fetch: a slow client's key set must not hold it for long.
 FETCH_TIMEOUT = 5.0
 
 
-class ClientKeySets:
+class ClientKeySets(Subscriber):
     def __init__(self, session: aiohttp.ClientSession, *, max_uris: int = 256) -> None:
         self.session = session
         self.max_uris = max_uris
@@ -49,3 +53,11 @@ class ClientKeySets:
 
     def __len__(self) -> int:
         return len(self._caches)
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == EVENT_TYPE:
+            self._caches.clear()
+
+    async def on_connect(self) -> None:
+        """Changes announced while the feed was down were missed."""
+        self._caches.clear()
