@@ -28,8 +28,10 @@ from authorium_shared.resources import create_redis
 from authz.clients.cache import announce_change
 from authz.clients.registration import build_spec, register_client
 from tests.authz import flows
-from tests.authz.conftest import Person
+from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.test_client_assertions import forged_hs256
+from tests.authz.test_register import TOKEN as REGISTRATION_TOKEN
+from tests.authz.test_register import WITH_CLIENT_CREDENTIALS, register
 from tests.waiting import eventually
 
 with warnings.catch_warnings():
@@ -476,3 +478,30 @@ async def test_rfc9126_section_2_a_private_key_jwt_client_pushes_and_signs_in_wi
     status, tokens = await post(http, authz + "/token", form)
     assert status == 200, tokens
     assert "id_token" in tokens
+
+
+async def test_rfc7591_a_self_registered_private_key_jwt_client_authenticates_with_its_key(
+    start_authz: AuthzFactory, http: aiohttp.ClientSession
+) -> None:
+    """RFC 7591 section 2 (token_endpoint_auth_method private_key_jwt, jwks) with RFC 7523 section 2.2: a client that
+    registered itself with its public keys gets no client_secret and authenticates with an assertion; the same
+    assertion signed by another key does not."""
+    key = SigningKey.generate("EdDSA")
+    async with start_authz(
+        AUTHORIUM_REGISTRATION_TOKEN=REGISTRATION_TOKEN, AUTHORIUM_REGISTRATION_GRANT_TYPES=WITH_CLIENT_CREDENTIALS
+    ) as authz:
+        document = {
+            "grant_types": ["client_credentials"],
+            "scope": "notes:read",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwk_set(key),
+        }
+        status, answer, _ = await register(http, authz, document, token=REGISTRATION_TOKEN)
+        assert status == 201, answer
+        assert "client_secret" not in answer
+        client = KeyClient(answer["client_id"], [key])
+        form = client.form(client.assertion(authz), grant_type="client_credentials")
+        status, token = await post(http, authz + "/token", form)
+        assert (status, token["scope"]) == (200, "notes:read")
+        stranger = client.assertion(authz, key=SigningKey.generate("EdDSA"))
+        refused(await post(http, authz + "/token", client.form(stranger, grant_type="client_credentials")))
