@@ -22,6 +22,7 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from cryptography.hazmat.primitives import serialization
 from joserfc.jwk import ECKey, RSAKey
 
+from authorium_shared.errors import OAuthError
 from authorium_shared.keys import SigningKey
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
@@ -36,7 +37,8 @@ from tests.waiting import eventually
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)
-    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from authlib.integrations.httpx_client import OAuthError as AuthlibError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 pytestmark = pytest.mark.usefixtures("cheap_password_hashing")
@@ -169,7 +171,7 @@ async def test_rfc7523_section_3_item_4_authlibs_hour_long_assertion_is_refused(
         client.client_id, ECKey.import_key(pem(client.key)), token_endpoint_auth_method="private_key_jwt"
     ) as oauth:
         oauth.register_client_auth_method(PrivateKeyJWT(authz + "/token", alg="ES256", headers={"kid": client.key.kid}))
-        with pytest.raises(OAuthError) as caught:
+        with pytest.raises(AuthlibError) as caught:
             await oauth.fetch_token(authz + "/token", grant_type="client_credentials")
     assert caught.value.error == "invalid_client"
     assert "lives too long" in str(caught.value.description)
@@ -505,3 +507,23 @@ async def test_rfc7591_a_self_registered_private_key_jwt_client_authenticates_wi
         assert (status, token["scope"]) == (200, "notes:read")
         stranger = client.assertion(authz, key=SigningKey.generate("EdDSA"))
         refused(await post(http, authz + "/token", client.form(stranger, grant_type="client_credentials")))
+
+
+def test_rfc7591_section_2_a_private_key_jwt_clients_registered_keys_need_a_kid() -> None:
+    """RFC 7515 section 4.1.4 / RFC 7517 section 4.5: the assertion's header names its key by kid, so each inline key
+    of a private_key_jwt client must have one; a key without is refused at registration (invalid_client_metadata,
+    naming jwks) rather than accepted and never usable."""
+    jwk = SigningKey.generate("ES256").public_jwk()
+    without = {name: value for name, value in jwk.items() if name != "kid"}
+    for keys in ([without], [jwk, without], [{**jwk, "kid": "k" * 200}]):
+        with pytest.raises(OAuthError) as caught:
+            build_spec(
+                name="kidless",
+                grant_types=("client_credentials",),
+                redirect_uris=(),
+                scope="notes:read",
+                public=False,
+                token_endpoint_auth_method="private_key_jwt",
+                jwks={"keys": keys},
+            )
+        assert (caught.value.error, caught.value.field) == ("invalid_client_metadata", "jwks")
