@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+import uuid
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import asyncpg
+import jwt
 import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
+from jwt.algorithms import ECAlgorithm
 
+from authz.clients.registration import build_spec, declare_client
 from tests.fuzz import strategies as s
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.invariants import (
@@ -124,5 +133,117 @@ async def test_rfc7523_random_client_assertions_authenticate_nobody(
     body = urlencode(form, encoding="utf-8", errors="surrogatepass").encode()
     answer = await send(fuzz_http, authz_server.url, Request("POST", path, "", (("Content-Type", s.FORM),), body))
     no_server_error(answer)
+    error = oauth_error(answer, frozenset({"invalid_client", "invalid_request"}))
+    note(f"{path} {answer.status} {error['error']}")
+
+
+# A private_key_jwt client with a fixed key (derived from a constant, so failing examples replay exactly).
+KEY_CLIENT_ID = "fuzz-key-client"
+KEY = ec.derive_private_key(0x5EED_0F_A_F022_CAFE, ec.SECP256R1())
+KID = "fuzz-key"
+
+
+@pytest.fixture(scope="module")
+async def key_client(module_db: asyncpg.Pool, fuzz_clients: None) -> str:
+    jwk = {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": KID, "alg": "ES256", "use": "sig"}
+    spec = build_spec(
+        name="fuzz key client",
+        grant_types=("client_credentials", "authorization_code"),
+        redirect_uris=(s.REDIRECT_URI,),
+        scope="notes:read",
+        public=False,
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [jwk]},
+    )
+    await declare_client(module_db, KEY_CLIENT_ID, spec, None)
+    return KEY_CLIENT_ID
+
+
+AUDIENCES = ("<issuer>", "<issuer>/token", "<issuer>/par", "<issuer>/", "https://other.example", "")
+
+
+def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`good` four times in five, else `bad`; a value of None leaves the claim out."""
+    return st.one_of(good, good, good, good, bad)
+
+
+signed_claims = st.fixed_dictionaries(
+    {
+        "iss": mostly(st.just(KEY_CLIENT_ID), st.sampled_from([s.CLIENT_ID, "", "\x00", None]) | st.integers()),
+        "sub": mostly(st.just(KEY_CLIENT_ID), st.sampled_from([s.CLIENT_ID, "x" * 300, None]) | st.integers()),
+        "aud": mostly(
+            st.sampled_from(AUDIENCES[:3]),
+            st.sampled_from([*AUDIENCES[3:], None]) | st.lists(st.sampled_from(AUDIENCES), max_size=3) | st.integers(),
+        ),
+        "exp": mostly(st.sampled_from([10, 60, 299]), st.sampled_from([-100, -31, 331, 3600, None]) | st.floats()),
+        "jti": mostly(st.just("<fresh>"), st.text(max_size=20) | st.integers() | st.just("x" * 300) | st.none()),
+    },
+    optional={
+        "iat": st.sampled_from([-400, -10, 0, 31, 600]) | st.text(max_size=3),
+        "nbf": st.sampled_from([-10, 40]) | st.booleans(),
+    },
+).map(lambda claims: {name: value for name, value in claims.items() if value is not None})
+signed_headers = st.fixed_dictionaries(
+    {"kid": mostly(st.just(KID), st.sampled_from(["other", ""]) | st.integers())},
+    optional={"typ": st.sampled_from(["JWT", "client-authentication+jwt", "at+jwt"]), "crit": st.just(["x"])},
+)
+
+
+def _now_relative(claims: dict[str, Any], now: int, issuer: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in claims.items():
+        if name in ("exp", "iat", "nbf") and isinstance(value, int) and not isinstance(value, bool):
+            value = now + value
+        elif value == "<fresh>":
+            value = uuid.uuid4().hex  # each example's own: a replay is tested elsewhere
+        elif name == "aud":
+            values = value if isinstance(value, list) else [value]
+            values = [v.replace("<issuer>", issuer) if isinstance(v, str) else v for v in values]
+            value = values if isinstance(value, list) else values[0]
+        result[name] = value
+    return result
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(["/token", PAR, "/revoke", "/introspect"]),
+    claims=signed_claims,
+    header=signed_headers,
+    with_client_id=st.booleans(),
+)
+async def test_rfc7523_section_3_assertions_signed_with_the_registered_key_are_checked_claim_by_claim(
+    authz_server: Served,
+    fuzz_http: aiohttp.ClientSession,
+    key_client: str,
+    path: str,
+    claims: dict[str, Any],
+    header: dict[str, Any],
+    with_client_id: bool,
+) -> None:
+    """RFC 7523 section 3 with a real signature: whatever the claims, an answer is a section 5.2 error or, only when
+    every check of section 3 passes (iss = sub = the client, an accepted aud, a near exp, a string jti), what the
+    endpoint answers an authenticated client; never a 5xx."""
+    issuer = authz_server.url
+    body = _now_relative(claims, int(time.time()), issuer)
+    try:
+        assertion = jwt.encode(body, KEY, algorithm="ES256", headers=header)
+    except (TypeError, ValueError, OverflowError, jwt.PyJWTError):
+        return  # pyjwt will not encode it (a non-string kid, a float it cannot serialise): nothing to send
+    form = {"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion, "grant_type": "client_credentials"}
+    form.update({"response_type": "code", "redirect_uri": s.REDIRECT_URI, "token": "x", "scope": "notes:read"})
+    if with_client_id:
+        form["client_id"] = key_client
+    data = urlencode(form, encoding="utf-8", errors="surrogatepass").encode()
+    answer = await send(fuzz_http, issuer, Request("POST", path, "", (("Content-Type", s.FORM),), data))
+    no_server_error(answer)
+    if answer.status in (200, 201):
+        accepted = {issuer, issuer + "/token", issuer + path}
+        auds = body.get("aud") if isinstance(body.get("aud"), list) else [body.get("aud")]
+        assert body.get("iss") == body.get("sub") == key_client, answer
+        assert any(isinstance(a, str) and a in accepted for a in auds), answer
+        assert header["kid"] == KID and "crit" not in header, answer
+        assert isinstance(body.get("jti"), str) and 0 < len(body["jti"]) <= 256, answer
+        note(f"{path} accepted")
+        return
     error = oauth_error(answer, frozenset({"invalid_client", "invalid_request"}))
     note(f"{path} {answer.status} {error['error']}")
