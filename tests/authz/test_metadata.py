@@ -36,6 +36,7 @@ ENDPOINT_METHODS = {
     "userinfo_endpoint": "GET",
     "registration_endpoint": "POST",
     "pushed_authorization_request_endpoint": "POST",
+    "end_session_endpoint": "GET",
 }
 
 

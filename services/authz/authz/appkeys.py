@@ -13,9 +13,11 @@ from authz.authorization.pending import PendingRequests
 from authz.authorization.pushed import PushedRequests
 from authz.clients.assertions import ClientAssertions
 from authz.clients.cache import ClientCache
-from authz.ratelimit import Counter, LoginThrottle
+from authz.factors.repository import RecoveryCodes, TotpRepository
+from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
 from authz.resources.registry import ResourceCache
 from authz.revocation.revoker import Revoker
+from authz.sessions.backchannel import BackchannelSender
 from authz.sessions.store import SessionStore
 from authz.settings import AuthzSettings
 from authz.signing.ring import KeyRing
@@ -39,6 +41,12 @@ USERS = web.AppKey("users", UserRepository)
 PASSWORDS = web.AppKey("passwords", Passwords)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 SESSIONS = web.AppKey("sessions", SessionStore)
+# Logout tokens to clients (OpenID Connect Back-Channel Logout 1.0)
+BACKCHANNEL = web.AppKey("backchannel_sender", BackchannelSender)
+# Second factors (authz.factors)
+TOTP_FACTORS = web.AppKey("totp_factors", TotpRepository)
+RECOVERY_CODES = web.AppKey("recovery_codes", RecoveryCodes)
+FACTOR_THROTTLE = web.AppKey("second_factor_throttle", SecondFactorThrottle)
 # Authorization requests, consent and codes
 PENDING = web.AppKey("pending_requests", PendingRequests)
 PUSHED = web.AppKey("pushed_requests", PushedRequests)
