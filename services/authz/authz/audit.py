@@ -21,6 +21,7 @@ audit_log = logging.getLogger("authorium.audit")
 _OUTCOMES = {
     "sign_in_failure": "failure",
     "code_replay": "failure",
+    "client_assertion_replay": "failure",
     "refresh_reuse": "failure",
     "consent_denied": "denied",
     "passkey_registration_failure": "failure",

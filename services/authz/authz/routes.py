@@ -21,6 +21,7 @@ from authz.endpoints import (
     login,
     metadata,
     passkey,
+    par,
     paths,
     register,
     revoke,
@@ -75,6 +76,7 @@ def add_routes(app: web.Application, static: Path) -> None:
     if app[SETTINGS].passwordless:
         router.add_get(paths.AUTHORIZE_PASSKEY, passkey.page)
         router.add_post(paths.AUTHORIZE_PASSKEY, passkey.passkey)
+    router.add_post(paths.PAR, par.pushed_authorization_request)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
         router.add_get(paths.CLIENT_CONFIGURATION, client_configuration.read, allow_head=False)

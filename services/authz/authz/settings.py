@@ -70,6 +70,11 @@ class AuthzSettings:
     admin_port: int
     # AUTHORIUM_PASSWORDLESS: the login page also offers "Sign in with a passkey" (a discoverable credential).
     passwordless: bool = False
+    # Every client must push its authorization requests (RFC 9126 section 5), AUTHORIUM_REQUIRE_PAR; otherwise only
+    # the clients registered with `require_pushed_authorization_requests`.
+    require_par: bool = False
+    # How long a pushed authorization request's request_uri lasts (RFC 9126 section 2.2), AUTHORIUM_PAR_TTL.
+    par_ttl: int = 60
 
     @property
     def secure_cookies(self) -> bool:
@@ -155,6 +160,8 @@ class AuthzSettings:
             ),
             admin_port=admin_port(environ, DEFAULT_AUTHZ_ADMIN_PORT),
             passwordless=_passwordless(environ, issuer.hostname or ""),
+            require_par=env_bool(environ, "AUTHORIUM_REQUIRE_PAR", False),
+            par_ttl=env_int(environ, "AUTHORIUM_PAR_TTL", 60, minimum=5, maximum=600),
         )
 
 

@@ -12,10 +12,12 @@ import asyncpg
 import jwt
 
 from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope, OAuthError
+from authorium_shared.jwt import MAX_KID_LENGTH
 from authorium_shared.keys import ALGORITHMS
 from authorium_shared.settings import is_loopback
 from authz.audit import AuditLog
 from authz.clients import credentials
+from authz.clients.assertions import SIGNING_ALGORITHMS
 from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
@@ -32,7 +34,7 @@ MAX_URI_LENGTH = 2000
 MAX_CLIENT_KEYS = 10
 # The algorithms a client's own keys may sign with (its assertions, RFC 7523; its DPoP proofs, RFC 9449): asymmetric
 # only, never `none` or an HMAC, whose "key" would be public.
-ASSERTION_ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+ASSERTION_ALGORITHMS = SIGNING_ALGORITHMS
 # JWK members that only a private (or symmetric) key has (RFC 7518 sections 6.2.2, 6.3.2 and 6.4; RFC 8037).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # reverse domain name (RFC 8252 7.1)
@@ -196,6 +198,11 @@ def build_spec(
         raise _bad(
             "jwks", "private_key_jwt needs the client's public keys: jwks or jwks_uri (RFC 7523, RFC 7591 section 2)"
         )
+    if method == "private_key_jwt" and key_set is not None and not all(_has_kid(key) for key in key_set["keys"]):
+        # The assertion's header names its key (authz.clients.assertions); a key without a kid could never be found.
+        raise _bad(
+            "jwks", "each key of a private_key_jwt client needs a kid, for its assertions to name (RFC 7517 4.5)"
+        )
     targets = tuple(dict.fromkeys(may_exchange_for))
     for target in targets:
         try:
@@ -223,6 +230,11 @@ def build_spec(
         may_exchange_for=targets,
         require_pushed_authorization_requests=require_pushed_authorization_requests,
     )
+
+
+def _has_kid(key: dict[str, Any]) -> bool:
+    kid = key.get("kid")
+    return isinstance(kid, str) and 0 < len(kid) <= MAX_KID_LENGTH
 
 
 def check_jwks(jwks: object, jwks_uri: str | None) -> dict[str, Any] | None:

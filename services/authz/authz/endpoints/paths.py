@@ -14,6 +14,8 @@ ACCOUNT_TOTP = ACCOUNT_SECURITY + "/totp"
 ACCOUNT_TOTP_CONFIRM = ACCOUNT_TOTP + "/confirm"
 ACCOUNT_TOTP_REMOVE = ACCOUNT_TOTP + "/remove"
 ACCOUNT_RECOVERY_CODES = ACCOUNT_SECURITY + "/recovery-codes"
+# RFC 9126's pushed authorization request endpoint.
+PAR = "/par"
 TOKEN = "/token"
 REVOKE = "/revoke"
 INTROSPECT = "/introspect"
