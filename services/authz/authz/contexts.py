@@ -50,8 +50,8 @@ from authz.clients.cache import ClientCache
 from authz.clients.keysets import ClientKeySets
 from authz.clients.replay import SeenAssertions
 from authz.clients.repository import ClientRepository
-from authz.factors.passkeys import PasskeyRepository
 from authz.endpoints import paths
+from authz.factors.passkeys import PasskeyRepository
 from authz.factors.repository import RecoveryCodes, TotpRepository
 from authz.factors.webauthn import Challenges
 from authz.pruning import prune_periodically
