@@ -93,7 +93,11 @@ async def token_claims(request: web.Request, scope: str) -> dict[str, Any]:
 
 async def list_items(request: web.Request) -> web.Response:
     claims = await token_claims(request, READ)
-    return json_response({"items": ITEMS, "client_id": claims["client_id"]})
+    body: dict[str, Any] = {"items": ITEMS, "client_id": claims["client_id"]}
+    if "act" in claims:
+        # A token exchanged by a service for a user's (RFC 8693 section 4.1): who acts, and for whom.
+        body["sub"], body["act"] = claims["sub"], claims["act"]
+    return json_response(body)
 
 
 async def keys(app: web.Application) -> AsyncIterator[None]:

@@ -33,7 +33,12 @@ DEFAULT_REGISTRATION_SCOPES = (*DEFAULT_CLIENT_SCOPES, "notes:read", "notes:writ
 DEFAULT_REGISTRATION_GRANT_TYPES = ("authorization_code", "refresh_token")
 # The grant types a registration policy may name: those the token endpoint serves. They are authz.grants.GRANT_TYPES,
 # which cannot be imported here (the grants import these settings); tests/authz/test_register.py keeps them equal.
-REGISTRABLE_GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+REGISTRABLE_GRANT_TYPES = (
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+)
 
 
 @dataclass(frozen=True)

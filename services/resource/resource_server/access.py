@@ -28,6 +28,9 @@ class AccessToken:
     scopes: frozenset[str]
     jti: str
     grant_id: str | None
+    # Who acts for the subject (RFC 8693 section 4.1): the service that exchanged a token for this one, with the
+    # services before it nested in its own `act`. None when the client acts directly.
+    actor: dict[str, Any] | None = None
 
     @property
     def is_service(self) -> bool:
@@ -43,11 +46,25 @@ class AccessToken:
             raise TokenInvalid("malformed claims")
         if grant_id is not None and not isinstance(grant_id, str):
             raise TokenInvalid("malformed claims")
-        return cls(subject=sub, client_id=client_id, scopes=frozenset(scope.split()), jti=jti, grant_id=grant_id)
+        actor = claims.get("act")
+        if actor is not None and not _well_formed_act(actor):
+            raise TokenInvalid("malformed claims")
+        return cls(
+            subject=sub, client_id=client_id, scopes=frozenset(scope.split()), jti=jti, grant_id=grant_id, actor=actor
+        )
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
             raise refuse(InsufficientScope(f"this needs the {scope} scope"), REALM, scope=scope)
+
+
+def _well_formed_act(act: object) -> bool:
+    """RFC 8693 section 4.1: a JSON object naming the actor by `sub`, each earlier actor nested in its `act`."""
+    while isinstance(act, dict):
+        if not isinstance(act.get("sub"), str):
+            return False
+        act = act.get("act")
+    return act is None
 
 
 class Verifier:

@@ -18,7 +18,7 @@ from authz.clients import credentials
 from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
-from authz.grants import GRANT_TYPES
+from authz.grants import GRANT_TYPES, token_exchange
 from authz.resources.repository import declared_scopes
 from authz.scopes import DEFAULT_CLIENT_SCOPES, USER_SCOPES, parse_scope
 
@@ -129,6 +129,8 @@ def build_spec(
         )
     if public and "client_credentials" in grants:
         raise _bad("grant_types", "a public client cannot use client_credentials: it has no secret")
+    if public and token_exchange.GRANT_TYPE in grants:
+        raise _bad("grant_types", "a public client cannot use token exchange: delegation is for authenticated services")
     if public and may_introspect:
         raise _bad("introspect", "a public client cannot introspect: it has no credentials (RFC 7662 section 2.1)")
     if "refresh_token" in grants and "authorization_code" not in grants:

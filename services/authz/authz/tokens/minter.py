@@ -60,6 +60,8 @@ class Issue:
     auth_time: int | None = None
     nonce: str | None = None
     refresh_token: str | None = None
+    # Who acts for the subject (RFC 8693 section 4.1), set by the token exchange grant.
+    act: dict[str, Any] | None = None
 
 
 class TokenMinter:
@@ -106,6 +108,8 @@ class TokenMinter:
             claims["auth_time"] = issue.auth_time
         if issue.grant_id is not None:
             claims[access_tokens.GRANT_ID_CLAIM] = issue.grant_id
+        if issue.act is not None:
+            claims["act"] = issue.act
         key = self.ring.keyset.signing_key(self.settings.access_token_alg)
         return encode(claims, key, typ=access_tokens.TYP)
 
