@@ -60,6 +60,7 @@ async def make_client(
     redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
     id_token_alg: str = "RS256",
     introspect: bool = False,
+    may_exchange_for: tuple[str, ...] = (),
 ) -> RegisteredClient:
     if public:
         grant_types = tuple(g for g in grant_types if g != "client_credentials")
@@ -71,6 +72,7 @@ async def make_client(
         public=public,
         id_token_signed_response_alg=id_token_alg,
         may_introspect=introspect,
+        may_exchange_for=may_exchange_for,
     )
     client, secret = await register_client(db, spec)
     return RegisteredClient(client.client_id, secret, redirect_uris[0] if redirect_uris else REDIRECT_URI)
