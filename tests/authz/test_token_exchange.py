@@ -184,8 +184,10 @@ async def test_section_4_1_a_chain_of_exchanges_keeps_sub_and_nests_act(
     a = await service(db, inventory.identifier, DEFAULT_RESOURCE)
     b = await service(db, DEFAULT_RESOURCE)
     both = (("resource", DEFAULT_RESOURCE), ("resource", inventory.identifier))
-    status, first = await exchange(http, authz, a, subject.access_token, *both)
+    narrower = ("scope", f"notes:read {inventory.scopes[0]}")
+    status, first = await exchange(http, authz, a, subject.access_token, *both, narrower)
     assert status == 200, first
+    assert first["scope"] == narrower[1]
     assert unverified(first["access_token"])["act"] == {"sub": a.client_id}
 
     status, second = await exchange(http, authz, b, first["access_token"], ("resource", DEFAULT_RESOURCE))
@@ -238,9 +240,7 @@ async def test_section_2_2_2_a_target_the_client_may_not_exchange_for_is_invalid
         http, authz, db, caller, subject.access_token, ("resource", DEFAULT_RESOURCE), error="invalid_target"
     )
     assert DEFAULT_RESOURCE in description
-    await refused(
-        http, authz, db, caller, subject.access_token, ("audience", DEFAULT_RESOURCE), error="invalid_target"
-    )
+    await refused(http, authz, db, caller, subject.access_token, ("audience", DEFAULT_RESOURCE), error="invalid_target")
     nowhere = await service(db)
     await refused(http, authz, db, nowhere, subject.access_token, error="invalid_target")
     await refused(
@@ -268,9 +268,7 @@ async def test_section_2_2_2_scopes_beyond_the_subject_token_or_the_target_are_i
     )
     # The target takes notes:write, which the user never granted; and the target takes nothing the user granted.
     to_notes = ("resource", DEFAULT_RESOURCE)
-    await refused(
-        http, authz, db, caller, user.access_token, to_notes, ("scope", "notes:write"), error="invalid_scope"
-    )
+    await refused(http, authz, db, caller, user.access_token, to_notes, ("scope", "notes:write"), error="invalid_scope")
     only_read = await signed_in(http, authz, db, read)
     await refused(http, authz, db, caller, only_read.access_token, to_notes, error="invalid_scope")
 
@@ -441,7 +439,14 @@ async def test_section_2_1_actor_tokens_and_other_requested_types_are_invalid_re
     it (which the section forbids). A `requested_token_type` other than an access token cannot be met."""
     caller = await service(db, inventory.identifier)
     description = await refused(
-        http, authz, db, caller, subject.access_token, ("resource", inventory.identifier), *extra, error="invalid_request"
+        http,
+        authz,
+        db,
+        caller,
+        subject.access_token,
+        ("resource", inventory.identifier),
+        *extra,
+        error="invalid_request",
     )
     assert ("actor_token" if extra[0][0].startswith("actor") else "requested_token_type") in description
     status, body = await exchange(
