@@ -137,9 +137,10 @@ async def refused(
     subject_token_type: str = ACCESS_TOKEN,
 ) -> str:
     """The exchange is refused with `error` (400), and nothing was issued or recorded; returns the description."""
+    before = await exchanges_recorded(db, caller.client_id)
     status, body = await exchange(http, authz, caller, subject_token, *extra, subject_token_type=subject_token_type)
     assert (status, body["error"]) == (400, error), body
-    assert await exchanges_recorded(db, caller.client_id) == 0
+    assert await exchanges_recorded(db, caller.client_id) == before
     return str(body.get("error_description", ""))
 
 
@@ -206,12 +207,18 @@ async def test_section_2_1_audience_names_a_registered_resource(
 ) -> None:
     """RFC 8693 section 2.1: `audience` is the logical name of the target service; here, a registered resource's
     identifier, which it means exactly as `resource` does. Without either, a client that may exchange towards one
-    resource only gets a token for that one."""
-    caller = await service(db, inventory.identifier)
+    resource only gets a token for that one; one that may exchange towards several must name the target."""
+    caller = await service(db, DEFAULT_RESOURCE, inventory.identifier)
     status, body = await exchange(http, authz, caller, subject.access_token, ("audience", inventory.identifier))
     assert status == 200, body
     assert unverified(body["access_token"])["aud"] == inventory.identifier
-    status, body = await exchange(http, authz, caller, subject.access_token)
+    status, body = await exchange(http, authz, caller, subject.access_token, ("audience", DEFAULT_RESOURCE))
+    assert status == 200, body
+    assert unverified(body["access_token"])["aud"] == DEFAULT_RESOURCE
+    await refused(http, authz, db, caller, subject.access_token, error="invalid_target")
+
+    single = await service(db, inventory.identifier)
+    status, body = await exchange(http, authz, single, subject.access_token)
     assert status == 200, body
     assert unverified(body["access_token"])["aud"] == inventory.identifier
 
@@ -375,9 +382,10 @@ async def test_section_2_2_2_a_service_token_is_no_users_subject(
     status, body, _ = await token_request(http, authz, own, grant_type="client_credentials", scope="notes:read")
     assert status == 200, body
     caller = await service(db, inventory.identifier, DEFAULT_RESOURCE)
-    await refused(
+    description = await refused(
         http, authz, db, caller, body["access_token"], ("resource", DEFAULT_RESOURCE), error="invalid_request"
     )
+    assert "client credentials" in description
 
 
 @pytest.mark.parametrize(
