@@ -24,7 +24,7 @@ from authz.clients.records import Client
 from authz.forms import require
 from authz.grants.request import TokenRequest
 from authz.resources import indicators
-from authz.resources.records import Resource
+from authz.resources.records import ADMIN_ID, Resource
 from authz.resources.registry import Registry
 from authz.scopes import parse_scope
 from authz.tokens.minter import Issue, access_token_lifetime, new_jti
@@ -114,6 +114,9 @@ def choose_targets(
         found = registry.find(identifier)
         if found is None:
             raise InvalidTarget(f"{identifier[:100]} is not a resource registered at this server")
+        if found.resource_id == ADMIN_ID:
+            # The admin API is for the operator's admin clients acting for themselves, never on a user's behalf.
+            raise InvalidTarget("the admin API is not a target of token exchange")
         if identifier not in allowed:
             raise InvalidTarget(f"this client may not exchange tokens towards {identifier[:100]}")
         targets.append(found)
