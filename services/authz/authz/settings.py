@@ -42,6 +42,22 @@ REGISTRABLE_GRANT_TYPES = (
 
 
 @dataclass(frozen=True)
+class BuiltInResources:
+    """The identifiers of the two resources every server has (RFC 8707; docs/operations.md, "Resources"), for the
+    commands that need only these: the notes API (AUTHORIUM_RESOURCE_URL) and the admin API (AUTHORIUM_ADMIN_URL)."""
+
+    resource_url: str = DEFAULT_RESOURCE_URL
+    admin_url: str = DEFAULT_ADMIN_URL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> BuiltInResources:
+        return cls(
+            resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
+            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
+        )
+
+
+@dataclass(frozen=True)
 class AuthzSettings:
     common: CommonSettings
     # AUTHORIUM_KEK, and AUTHORIUM_KEK_PREVIOUS while keys stored under it are re-encrypted.
@@ -73,6 +89,10 @@ class AuthzSettings:
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def built_in_resources(self) -> BuiltInResources:
+        return BuiltInResources(resource_url=self.resource_url, admin_url=self.admin_url)
 
     @property
     def issuer(self) -> str:
@@ -108,11 +128,12 @@ class AuthzSettings:
         alg = env_str(environ, "AUTHORIUM_ACCESS_TOKEN_ALG", "ES256")
         if alg not in ALGORITHMS:
             raise ConfigError("AUTHORIUM_ACCESS_TOKEN_ALG", f"must be one of {', '.join(ALGORITHMS)}")
+        built_in = BuiltInResources.from_env(environ)
         return cls(
             common=common,
             kek=kek,
-            resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
-            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
+            resource_url=built_in.resource_url,
+            admin_url=built_in.admin_url,
             access_token_ttl=env_int(environ, "AUTHORIUM_ACCESS_TOKEN_TTL", 600, minimum=30, maximum=86400),
             id_token_ttl=env_int(environ, "AUTHORIUM_ID_TOKEN_TTL", 600, minimum=30, maximum=86400),
             refresh_token_ttl=env_int(

@@ -39,13 +39,6 @@ MAY_ACT_CLAIM = "may_act"
 MAX_CHAIN = 8
 
 
-def allowed_targets(client: Client) -> tuple[str, ...]:
-    """The registered resources the operator lets `client` exchange towards (`may_exchange_for`)."""
-    # Stand-in until the client metadata commit lands on main (then: `client.may_exchange_for`).
-    value = getattr(client, "may_exchange_for", ())
-    return tuple(value) if isinstance(value, tuple | list) else ()
-
-
 def check_token_types(params: Mapping[str, str]) -> None:
     """Section 2.1: `subject_token_type` names an access token (the only type this server exchanges); a
     `requested_token_type`, if any, asks for one too; `actor_token` is not supported (the calling client, which
@@ -101,7 +94,8 @@ def choose_targets(
     `unauthorized_client`: section 2.2.2 gives invalid_target when the server is "unwilling or unable to issue a
     token for any target service indicated by the resource or audience parameters", while unauthorized_client
     (RFC 6749 section 5.2) is about the grant type, which this client is registered for."""
-    allowed = allowed_targets(client)
+    # The operator's policy (`authorium client create --may-exchange-for`, the admin API's `may_exchange_for`).
+    allowed = client.may_exchange_for
     named = tuple(dict.fromkeys((*resources, *audiences)))
     if len(named) > indicators.MAX_RESOURCES:
         raise InvalidRequest(f"at most {indicators.MAX_RESOURCES} resource and audience values together")
