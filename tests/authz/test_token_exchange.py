@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from authorium_shared.keys import SigningKey
 from authz.resources.records import Resource
+from tests.authz.conftest import AuthzFactory
 from tests.authz.flows import (
     RegisteredClient,
     make_client,
@@ -29,6 +30,8 @@ from tests.authz.flows import (
     token_request,
 )
 from tests.authz.test_authorization_code import DEFAULT_RESOURCE, verified
+from tests.authz.test_register import TOKEN as REGISTRATION_TOKEN
+from tests.authz.test_register import register
 from tests.resource.conftest import current_key
 from tests.waiting import eventually
 
@@ -561,3 +564,31 @@ async def test_section_2_1_authlib_exchanges_through_fetch_token(
     assert token["token_type"] == "Bearer"
     claims = await verified(http, authz, token["access_token"], audience=inventory.identifier, typ="at+jwt")
     assert (claims["sub"], claims["act"]) == (subject.user_id, {"sub": caller.client_id})
+
+
+async def test_rfc7591_registration_grants_token_exchange_only_by_policy_and_never_a_target(
+    start_authz: AuthzFactory,
+    authz: str,
+    http: aiohttp.ClientSession,
+    db: asyncpg.Pool,
+    subject: Subject,
+    inventory: Resource,
+) -> None:
+    """RFC 7591 section 3.2.2: the grant is outside the default registration policy (invalid_client_metadata); an
+    operator may open it (AUTHORIUM_REGISTRATION_GRANT_TYPES), but which resources a client may exchange towards is
+    the operator's alone: a registration's `may_exchange_for` is ignored, so such a client exchanges towards nothing
+    (invalid_target, RFC 8693 section 2.2.2)."""
+    metadata = {"grant_types": [GRANT], "scope": "notes:read", "may_exchange_for": [inventory.identifier]}
+    async with start_authz(AUTHORIUM_REGISTRATION_TOKEN=REGISTRATION_TOKEN) as closed:
+        status, answer, _ = await register(http, closed, metadata)
+        assert (status, answer["error"]) == (400, "invalid_client_metadata"), answer
+    policy = f"authorization_code refresh_token {GRANT}"
+    # The module server's issuer, so that the user's token it issued is this issuer's too.
+    opened_env = {"AUTHORIUM_REGISTRATION_GRANT_TYPES": policy, "AUTHORIUM_ISSUER": authz}
+    async with start_authz(AUTHORIUM_REGISTRATION_TOKEN=REGISTRATION_TOKEN, **opened_env) as opened:
+        status, answer, _ = await register(http, opened, metadata)
+        assert status == 201, answer
+        assert answer["grant_types"] == [GRANT] and "may_exchange_for" not in answer
+        registered = RegisteredClient(answer["client_id"], answer["client_secret"])
+        target = ("resource", inventory.identifier)
+        await refused(http, opened, db, registered, subject.access_token, target, error="invalid_target")
