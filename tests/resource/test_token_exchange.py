@@ -147,3 +147,19 @@ async def test_section_4_1_the_inventory_example_shows_who_acts(
         assert resp.status == 200, body
     assert (body["sub"], body["client_id"]) == (user.sub, notes_service.client_id)
     assert body["act"] == {"sub": notes_service.client_id}
+
+
+async def test_disabling_the_calling_service_stops_the_tokens_it_exchanged(
+    authz: str, api: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """DESIGN.md, "Admin API": a disabled client's tokens stop working everywhere; an exchanged token is its
+    client's (the service that exchanged it, RFC 8693 section 4.1), though its grant is the user's. The user's own
+    token is not the service's, and keeps working."""
+    user, token, caller = await _exchanged_pair(http, authz, db)
+    await me(http, api, token)
+    admin = await make_admin(http, authz, db)
+    url = f"{private_url(authz)}/admin/v1/clients/{caller.client_id}"
+    status, body, _ = await call(http, admin, "PATCH", url, json={"disabled": True})
+    assert status == 200, body
+    await _refused_eventually(http, api, token)
+    assert (await me(http, api, user.token))["sub"] == user.sub

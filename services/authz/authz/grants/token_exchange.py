@@ -201,6 +201,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             grant_id=grant_id,
             auth_time=claims["auth_time"] if isinstance(claims.get("auth_time"), int) else None,
             act=act,
+            # Disabling or deleting the caller revokes this token too, as it revokes the caller's own.
+            client_grant_id=str(client.service_grant_id) if client.service_grant_id else None,
         )
     )
     # Section 2.2.1: no refresh token (the subject token is the way back), and the type of what was issued.

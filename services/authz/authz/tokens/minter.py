@@ -60,8 +60,9 @@ class Issue:
     auth_time: int | None = None
     nonce: str | None = None
     refresh_token: str | None = None
-    # Who acts for the subject (RFC 8693 section 4.1), set by the token exchange grant.
+    # Who acts for the subject (RFC 8693 section 4.1), and the acting client's service grant, set by token exchange.
     act: dict[str, Any] | None = None
+    client_grant_id: str | None = None
 
 
 class TokenMinter:
@@ -110,6 +111,8 @@ class TokenMinter:
             claims[access_tokens.GRANT_ID_CLAIM] = issue.grant_id
         if issue.act is not None:
             claims["act"] = issue.act
+        if issue.client_grant_id is not None:
+            claims[access_tokens.CLIENT_GRANT_ID_CLAIM] = issue.client_grant_id
         key = self.ring.keyset.signing_key(self.settings.access_token_alg)
         return encode(claims, key, typ=access_tokens.TYP)
 
