@@ -4,7 +4,8 @@ It accepts only access tokens whose `aud` is its own identifier, so a token issu
 here (401 `invalid_token`), as one issued for this API is refused by the notes API. Tokens are verified locally
 with the shared package's JWKS cache (signature, `iss`, `aud`, `exp`, `typ`, the algorithm allow-list; RFC 9068
 section 4). Unlike the notes API it does not follow the revocation lists: its tokens simply live out their few
-minutes. Register it and call it:
+minutes. A token a service exchanged for a user's (RFC 8693) is answered with the user (`sub`) and who acts for them
+(`act`). Register it and call it:
 
     authorium resource create --identifier http://127.0.0.1:8003 --scope "inventory:read inventory:write" \\
         --name "Inventory API"
