@@ -37,6 +37,9 @@ ACT_CLAIM = "act"
 MAY_ACT_CLAIM = "may_act"
 # Each exchange wraps the previous actor in a new `act`; a chain this deep is a loop, not a design.
 MAX_CHAIN = 8
+# Section 2.2.2: when "the subject_token or actor_token are invalid for any reason, or are unacceptable based on
+# policy", the error "MUST be the invalid_request error code", not RFC 6749's invalid_grant.
+SubjectTokenRefused = InvalidRequest
 
 
 def check_token_types(params: Mapping[str, str]) -> None:
@@ -63,7 +66,7 @@ def check_may_act(claims: Mapping[str, Any], client_id: str) -> None:
         return
     may_act = claims[MAY_ACT_CLAIM]
     if not isinstance(may_act, dict) or may_act.get("sub") != client_id:
-        raise InvalidRequest("the subject_token's may_act does not name this client (RFC 8693 section 4.4)")
+        raise SubjectTokenRefused("the subject_token's may_act does not name this client (RFC 8693 section 4.4)")
 
 
 def nested_act(client_id: str, previous: object) -> dict[str, Any]:
@@ -74,12 +77,12 @@ def nested_act(client_id: str, previous: object) -> dict[str, Any]:
     depth, current = 0, previous
     while isinstance(current, dict):
         if not isinstance(current.get("sub"), str):
-            raise InvalidRequest("the subject_token's act claim is malformed")
+            raise SubjectTokenRefused("the subject_token's act claim is malformed")
         depth, current = depth + 1, current.get(ACT_CLAIM)
     if current is not None:
-        raise InvalidRequest("the subject_token's act claim is malformed")
+        raise SubjectTokenRefused("the subject_token's act claim is malformed")
     if depth >= MAX_CHAIN:
-        raise InvalidRequest(f"the delegation chain is longer than {MAX_CHAIN} exchanges")
+        raise SubjectTokenRefused(f"the delegation chain is longer than {MAX_CHAIN} exchanges")
     act[ACT_CLAIM] = previous
     return act
 
@@ -148,14 +151,14 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         # Any access token of this issuer, whatever its audience: signature by the key ring, iss, exp, typ at+jwt.
         claims = reader.read(presented)
     except TokenInvalid as exc:
-        raise InvalidRequest(f"the subject_token is not a valid access token of this server: {exc.reason}") from None
+        raise SubjectTokenRefused(f"the subject_token is not an access token of this server: {exc.reason}") from None
     if reader.is_revoked(claims):
-        raise InvalidRequest("the subject_token was revoked")
+        raise SubjectTokenRefused("the subject_token was revoked")
     subject, grant_id = claims["sub"], claims.get(access_tokens.GRANT_ID_CLAIM)
     if subject == claims["client_id"]:
-        raise InvalidRequest("the subject_token is a client's own token (client credentials), not a user's")
+        raise SubjectTokenRefused("the subject_token is a client's own token (client credentials), not a user's")
     if not isinstance(grant_id, str) or not isinstance(subject, str):
-        raise InvalidRequest("the subject_token names no grant of a user")
+        raise SubjectTokenRefused("the subject_token names no grant of a user")
     check_may_act(claims, client.client_id)
     act = nested_act(client.client_id, claims.get(ACT_CLAIM))
     try:
@@ -163,7 +166,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     except ValueError:
         user = None
     if user is None or user.disabled:
-        raise InvalidRequest("the subject_token's user no longer exists or is disabled")
+        raise SubjectTokenRefused("the subject_token's user no longer exists or is disabled")
 
     registry = app[RESOURCES].current
     targets = choose_targets(registry, client, request.resources, request.audiences)
@@ -173,7 +176,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     now = int(time.time())
     remaining = int(claims["exp"]) - now
     if remaining <= 0:
-        raise InvalidRequest("the subject_token has expired")
+        raise SubjectTokenRefused("the subject_token has expired")
     lifetime = min(registry.lifetime(target.identifiers, access_token_lifetime(settings, client)), remaining)
     jti = new_jti()
     await app[AUDIT].record(
