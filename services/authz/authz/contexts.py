@@ -25,6 +25,7 @@ from authz.appkeys import (
     KEY_RING,
     LOGIN_THROTTLE,
     MINTER,
+    PASSKEYS,
     PASSWORDS,
     PENDING,
     RECOVERY_CODES,
@@ -35,6 +36,7 @@ from authz.appkeys import (
     TOKEN_RATE_LIMIT,
     TOTP_FACTORS,
     USERS,
+    WEBAUTHN_CHALLENGES,
 )
 from authz.audit import AuditLog
 from authz.authorization.codes import CodeStore
@@ -42,7 +44,9 @@ from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
+from authz.factors.passkeys import PasskeyRepository
 from authz.factors.repository import RecoveryCodes, TotpRepository
+from authz.factors.webauthn import Challenges
 from authz.pruning import prune_periodically
 from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
 from authz.resources.registry import ResourceCache
@@ -76,6 +80,8 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = SessionStore(
         redis, keys, ttl=settings.session_max_ttl, idle_ttl=settings.session_idle_ttl, secure=settings.secure_cookies
     )
+    app[PASSKEYS] = PasskeyRepository(pool)
+    app[WEBAUTHN_CHALLENGES] = Challenges(redis, keys)
     app[PENDING] = PendingRequests(redis, keys)
     app[CONSENTS] = ConsentRepository(pool)
     # A replayed code is recognised for as long as the access tokens it produced can live.
