@@ -34,7 +34,28 @@ DEFAULT_REGISTRATION_SCOPES = (*DEFAULT_CLIENT_SCOPES, "notes:read", "notes:writ
 DEFAULT_REGISTRATION_GRANT_TYPES = ("authorization_code", "refresh_token")
 # The grant types a registration policy may name: those the token endpoint serves. They are authz.grants.GRANT_TYPES,
 # which cannot be imported here (the grants import these settings); tests/authz/test_register.py keeps them equal.
-REGISTRABLE_GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+REGISTRABLE_GRANT_TYPES = (
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+)
+
+
+@dataclass(frozen=True)
+class BuiltInResources:
+    """The identifiers of the two resources every server has (RFC 8707; docs/operations.md, "Resources"), for the
+    commands that need only these: the notes API (AUTHORIUM_RESOURCE_URL) and the admin API (AUTHORIUM_ADMIN_URL)."""
+
+    resource_url: str = DEFAULT_RESOURCE_URL
+    admin_url: str = DEFAULT_ADMIN_URL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> BuiltInResources:
+        return cls(
+            resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
+            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
+        )
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,10 @@ class AuthzSettings:
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def built_in_resources(self) -> BuiltInResources:
+        return BuiltInResources(resource_url=self.resource_url, admin_url=self.admin_url)
 
     @property
     def issuer(self) -> str:
@@ -131,12 +156,13 @@ class AuthzSettings:
         alg = env_str(environ, "AUTHORIUM_ACCESS_TOKEN_ALG", "ES256")
         if alg not in ALGORITHMS:
             raise ConfigError("AUTHORIUM_ACCESS_TOKEN_ALG", f"must be one of {', '.join(ALGORITHMS)}")
+        built_in = BuiltInResources.from_env(environ)
         session_max_ttl, session_idle_ttl = _session_lifetimes(environ)
         return cls(
             common=common,
             kek=kek,
-            resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
-            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
+            resource_url=built_in.resource_url,
+            admin_url=built_in.admin_url,
             access_token_ttl=env_int(environ, "AUTHORIUM_ACCESS_TOKEN_TTL", 600, minimum=30, maximum=86400),
             id_token_ttl=env_int(environ, "AUTHORIUM_ID_TOKEN_TTL", 600, minimum=30, maximum=86400),
             refresh_token_ttl=env_int(

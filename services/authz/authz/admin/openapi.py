@@ -130,7 +130,8 @@ def _client_members() -> dict[str, Any]:
         },
         "may_exchange_for": {
             **_STRINGS,
-            "description": "registered resources it may exchange a user's token towards (RFC 8693): operator policy",
+            "description": "registered resources it may exchange a user's token towards (RFC 8693): operator policy;"
+            " each must be a registered resource's identifier, never the admin API's (400 naming this member)",
         },
         "require_pushed_authorization_requests": {
             "type": "boolean",
