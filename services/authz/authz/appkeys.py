@@ -11,6 +11,7 @@ from authz.authorization.codes import CodeStore
 from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
+from authz.device.store import DeviceCodeStore
 from authz.ratelimit import Counter, LoginThrottle
 from authz.resources.registry import ResourceCache
 from authz.revocation.revoker import Revoker
@@ -39,6 +40,9 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 PENDING = web.AppKey("pending_requests", PendingRequests)
 CONSENTS = web.AppKey("consents", ConsentRepository)
 CODES = web.AppKey("codes", CodeStore)
+# The device authorization grant (RFC 8628): device requests, and failed user-code entries per address
+DEVICE_CODES = web.AppKey("device_codes", DeviceCodeStore)
+USER_CODE_THROTTLE = web.AppKey("user_code_throttle", Counter)
 # Keys and tokens
 KEY_RING = web.AppKey("key_ring", KeyRing)
 MINTER = web.AppKey("token_minter", TokenMinter)

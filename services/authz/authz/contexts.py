@@ -18,6 +18,7 @@ from authz.appkeys import (
     CLIENTS,
     CODES,
     CONSENTS,
+    DEVICE_CODES,
     GRANT_STORE,
     KEY_RING,
     LOGIN_THROTTLE,
@@ -29,6 +30,7 @@ from authz.appkeys import (
     SESSIONS,
     SETTINGS,
     TOKEN_RATE_LIMIT,
+    USER_CODE_THROTTLE,
     USERS,
 )
 from authz.audit import AuditLog
@@ -37,8 +39,9 @@ from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
+from authz.device.store import DeviceCodeStore
 from authz.pruning import prune_periodically
-from authz.ratelimit import Counter, LoginThrottle
+from authz.ratelimit import USER_CODE_FAILURES_PER_ADDRESS, USER_CODE_WINDOW, Counter, LoginThrottle
 from authz.resources.registry import ResourceCache
 from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
@@ -69,6 +72,12 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     # A replayed code is recognised for as long as the access tokens it produced can live.
     app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
     app[GRANT_STORE] = GrantRepository(pool)
+    app[DEVICE_CODES] = DeviceCodeStore(
+        redis, keys, ttl=settings.device_code_ttl, interval=settings.device_poll_interval
+    )
+    app[USER_CODE_THROTTLE] = Counter(
+        redis, keys, "user-code-addr", limit=USER_CODE_FAILURES_PER_ADDRESS, window=USER_CODE_WINDOW
+    )
     yield
 
 

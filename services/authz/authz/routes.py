@@ -13,6 +13,8 @@ from authz.endpoints import (
     authorize,
     client_configuration,
     consent,
+    device,
+    device_authorization,
     introspect,
     jwks,
     login,
@@ -44,6 +46,9 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
     router.add_post(paths.INTROSPECT, introspect.introspect)
+    router.add_post(paths.DEVICE_AUTHORIZATION, device_authorization.device_authorization)
+    router.add_route("GET", paths.DEVICE, device.device)
+    router.add_route("POST", paths.DEVICE, device.device)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
         router.add_get(paths.CLIENT_CONFIGURATION, client_configuration.read, allow_head=False)

@@ -14,6 +14,10 @@ from authorium_shared.redis_keys import RedisKeys
 from authz.sessions.store import Session, well_formed
 
 PENDING_TTL = 600
+# What a parked request resumes to once the person has signed in and consented: a code sent back to the client's
+# redirect URI, or a device's request approved (RFC 8628 section 3.3; `device` names it, and there is no redirect).
+CODE = "code"
+DEVICE = "device"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class PendingRequest:
     login_hint: str | None = None  # `login_hint`, when it could be a username: prefills the login page
     hint_subject: str | None = None  # the subject of a verified `id_token_hint`
     resources: tuple[str, ...] = ()  # identifiers of the resources the token will be for (RFC 8707)
+    kind: str = CODE
+    device: str | None = None  # kind DEVICE: the digest of the device code (authz.device.store)
 
     def needs_login(self, session: Session) -> bool:
         """Whether the person must sign in (again) for this request, unless they just did (OIDC Core 3.1.2.1):

@@ -16,8 +16,8 @@ from aiohttp import web
 from authorium_shared.errors import ConsentRequired, LoginRequired, OAuthError
 from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, RESOURCES, SESSIONS, SETTINGS, USERS
 from authz.authorization import checks
-from authz.authorization.pending import PendingRequest
-from authz.authorization.response import answer_with_code, to_client
+from authz.authorization.pending import DEVICE, PendingRequest
+from authz.authorization.response import answer, refuse, to_client
 from authz.endpoints import consent, login
 from authz.forms import read_form, repeated, single_values
 from authz.interaction import PageError, resumed_step
@@ -104,7 +104,9 @@ async def proceed(
         # RFC 8252 section 8.6, RFC 6749 section 10.2: nothing proves which app answers at a public client's
         # redirect URI (another app can claim the same loopback port or custom scheme), so remembered consent
         # would hand it codes without the person seeing a page: a public client's every request is asked.
-        always_ask = client is None or client.is_public
+        # RFC 8628 section 5.4: a device's request is always shown, with its user code, so that a person tricked into
+        # entering someone else's code sees what they would be allowing.
+        always_ask = client is None or client.is_public or pending.kind == DEVICE
         if (
             always_ask
             or "consent" in pending.prompt
@@ -121,7 +123,7 @@ async def proceed(
     except OAuthError as exc:
         if rid is not None:
             await app[PENDING].delete(rid)
-        raise to_client(exc, app[SETTINGS].issuer, pending.redirect_uri, pending.state) from None
+        raise refuse(exc, app[SETTINGS].issuer, pending) from None
     if rid is not None:
         await app[PENDING].delete(rid)
-    return await answer_with_code(request, pending, session)
+    return await answer(request, pending, session)
