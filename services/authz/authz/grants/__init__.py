@@ -12,6 +12,7 @@ from authz.grants.request import TokenRequest
 Exchange = Callable[[TokenRequest], Awaitable[dict[str, Any]]]
 
 GRANTS: dict[str, Exchange] = {
-    module.GRANT_TYPE: module.exchange for module in (authorization_code, client_credentials, refresh_token, device_code)
+    module.GRANT_TYPE: module.exchange
+    for module in (authorization_code, client_credentials, refresh_token, device_code)
 }
 GRANT_TYPES = tuple(GRANTS)
