@@ -35,6 +35,7 @@ ENDPOINT_METHODS = {
     "introspection_endpoint": "POST",
     "userinfo_endpoint": "GET",
     "registration_endpoint": "POST",
+    "device_authorization_endpoint": "POST",
 }
 
 
@@ -59,7 +60,12 @@ async def test_both_documents_list_the_endpoints_and_capabilities(authz: str, ht
         assert meta[f"{name}_endpoint"].startswith(authz + "/"), name
     assert "registration_endpoint" not in meta
     assert meta["response_types_supported"] == ["code"]
-    assert sorted(meta["grant_types_supported"]) == ["authorization_code", "client_credentials", "refresh_token"]
+    assert sorted(meta["grant_types_supported"]) == [
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ]
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert "RS256" in meta["id_token_signing_alg_values_supported"]  # OIDC Discovery section 3: required
