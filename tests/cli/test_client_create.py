@@ -6,10 +6,14 @@ import asyncio
 import hashlib
 import json
 
+import aiohttp
 import asyncpg
 import pytest
 
 from authorium_shared.resources import create_redis
+from tests.authz.conftest import running_authz
+from tests.authz.devices import DEVICE_GRANT, codes
+from tests.authz.flows import RegisteredClient
 from tests.conftest import REDIS_URL
 from tests.processes import authorium
 
@@ -99,3 +103,31 @@ async def test_a_client_created_without_scope_gets_the_default_scopes(
     assert code == 0, err
     scopes = await db.fetchval("SELECT scopes FROM clients WHERE client_id = $1", json.loads(out)["client_id"])
     assert list(scopes) == ["openid", "profile", "email", "offline_access"]
+
+
+async def test_a_public_device_client_is_created_and_can_ask_for_codes(
+    environ: dict[str, str], db: asyncpg.Pool, http: aiohttp.ClientSession
+) -> None:
+    """RFC 8628: `--grant-type urn:ietf:params:oauth:grant-type:device_code` with `--public` and no redirect URI."""
+    code, out, err = await _create(
+        environ,
+        "--name",
+        "notes cli",
+        "--public",
+        "--grant-type",
+        DEVICE_GRANT,
+        "--grant-type",
+        "refresh_token",
+        "--scope",
+        "notes:read",
+        "--json",
+    )
+    assert code == 0, err
+    printed = json.loads(out)
+    assert printed.get("client_secret") is None, printed
+    row = await db.fetchrow("SELECT grant_types, redirect_uris FROM clients WHERE client_id = $1", printed["client_id"])
+    assert row is not None and list(row["grant_types"]) == [DEVICE_GRANT, "refresh_token"]
+    assert list(row["redirect_uris"]) == []
+    async with running_authz(environ) as authz:
+        body = await codes(http, authz, RegisteredClient(printed["client_id"], None), scope="notes:read")
+    assert body["verification_uri"] == authz + "/device"
