@@ -62,6 +62,7 @@ class Visit:
 
     pages: list[str]
     status: int
+    headers: dict[str, str]
 
     @property
     def last(self) -> str:
@@ -84,11 +85,11 @@ async def visit(
     else:
         request = browser.get(f"{authz}/device?{urlencode({'user_code': user_code})}", allow_redirects=False)
     async with request as resp:
-        status, body = resp.status, await resp.text()
+        status, body, headers = resp.status, await resp.text(), dict(resp.headers)
     pages = [body]
     for _ in range(4):
         if status != 200:
-            return Visit(pages, status)
+            return Visit(pages, status, headers)
         fields = flows.hidden_fields(body)
         if 'action="/authorize/login"' in body:
             assert username is not None, "the login page was shown"
@@ -96,8 +97,8 @@ async def visit(
         elif 'action="/authorize/consent"' in body and decision is not None:
             form, action = {**fields, "decision": decision}, "/authorize/consent"
         else:
-            return Visit(pages, status)
+            return Visit(pages, status, headers)
         async with browser.post(authz + action, data=form) as resp:  # follows the login's 303 to the consent page
-            status, body = resp.status, await resp.text()
+            status, body, headers = resp.status, await resp.text(), dict(resp.headers)
         pages.append(body)
     raise AssertionError("too many steps")

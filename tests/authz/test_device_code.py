@@ -22,6 +22,7 @@ from authz.ratelimit import USER_CODE_FAILURES_PER_ADDRESS
 from tests.authz import flows
 from tests.authz.conftest import AuthzFactory
 from tests.authz.devices import DEVICE_GRANT, codes, make_device_client, poll, visit
+from tests.authz.test_authorize import assert_secure_page
 
 with warnings.catch_warnings():
     # As in test_standard_clients: Authlib 1.9 warns that it falls back from `httpx2` to httpx (installed here).
@@ -293,6 +294,7 @@ async def test_6_1_a_typed_user_code_ignores_case_dashes_and_spaces(
     async with flows.browser() as browser:
         async with browser.get(authz + "/device") as resp:
             assert resp.status == 200 and 'name="user_code"' in await resp.text()
+            assert_secure_page(resp.headers)
         seen = await visit(browser, authz, typed, await flows.make_user(db), typed=True)
     assert "Device connected" in seen.last
     assert (await poll(http, authz, client, body["device_code"]))[0] == 200
@@ -316,4 +318,5 @@ async def test_5_1_wrong_and_garbled_user_codes_change_nothing_and_entry_is_thro
         # Past the limit, even the right code is not looked up from this address (section 5.1).
         seen = await visit(browser, authz, body["user_code"], None)
         assert seen.status == 429 and THROTTLED in seen.last
+        assert 0 < int(seen.headers["Retry-After"]) <= 901
     assert (await poll(http, authz, client, body["device_code"]))[1]["error"] == "authorization_pending"
