@@ -5,6 +5,7 @@ login page and approves or denies on the consent page. Every error a poll can ge
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 import warnings
 from collections.abc import AsyncIterator
@@ -17,12 +18,14 @@ import pytest
 from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client.errors import OAuthError as AuthlibError
 
+from authorium_shared.resources import create_redis
 from authz.endpoints.device import THROTTLED, WRONG_CODE
 from authz.ratelimit import USER_CODE_FAILURES_PER_ADDRESS
 from tests.authz import flows
 from tests.authz.conftest import AuthzFactory
 from tests.authz.devices import DEVICE_GRANT, codes, make_device_client, poll, visit
 from tests.authz.test_authorize import assert_secure_page
+from tests.conftest import REDIS_URL
 
 with warnings.catch_warnings():
     # As in test_standard_clients: Authlib 1.9 warns that it falls back from `httpx2` to httpx (installed here).
@@ -115,15 +118,29 @@ async def test_3_5_the_refresh_token_follows_the_code_grants_rules(
         assert ("id_token" in tokens) is ("openid" in scope)
 
 
-async def test_3_5_a_device_code_is_used_once(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+async def redis_keys_of(device_code: str, prefix: str) -> list[str]:
+    digest = hashlib.sha256(device_code.encode()).hexdigest()
+    redis = create_redis(REDIS_URL)
+    try:
+        return [key.decode() async for key in redis.scan_iter(match=f"*{prefix}device-{digest}*", count=1000)]
+    finally:
+        await redis.aclose()
+
+
+async def test_3_5_a_device_code_is_used_once(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, redis_prefix: str
+) -> None:
     client = await make_device_client(db)
     body = await codes(http, authz, client, scope="notes:read")
+    assert len(await redis_keys_of(body["device_code"], redis_prefix)) == 2  # the request and its expiry marker
     async with flows.browser() as browser:
         await visit(browser, authz, body["user_code"], await flows.make_user(db))
         status, _ = await poll(http, authz, client, body["device_code"])
         assert status == 200
         status, answer = await poll(http, authz, client, body["device_code"])
         assert (status, answer["error"]) == (400, "invalid_grant"), answer
+        # Consumed in Redis by the successful poll: nothing of the device code is left there.
+        assert await redis_keys_of(body["device_code"], redis_prefix) == []
         # The user code is spent too: entering it again finds nothing.
         seen = await visit(browser, authz, body["user_code"], None)
         assert seen.status == 400 and WRONG_CODE in seen.last
