@@ -66,7 +66,12 @@ class PendingRequests:
 
     async def save(self, request: PendingRequest, rid: str | None = None) -> str:
         rid = rid or secrets.token_urlsafe(32)
-        await self.redis.set(self.keys("authreq", rid), orjson.dumps(asdict(request)), ex=PENDING_TTL)
+        data = asdict(request)
+        if request.kind == CODE:
+            # Left out when they say nothing new, so that a replica of the release before devices, during a rolling
+            # deploy, can still finish the requests it knows.
+            del data["kind"], data["device"]
+        await self.redis.set(self.keys("authreq", rid), orjson.dumps(data), ex=PENDING_TTL)
         return rid
 
     async def get(self, rid: str | None) -> PendingRequest | None:
