@@ -26,6 +26,7 @@ def authz(module_authz: str) -> str:
 async def test_3_2_a_public_client_gets_a_device_code_and_a_user_code(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.2: every member of the response, a user code of section 6.1's form, fresh codes each time."""
     client = await make_device_client(db)
     status, body, resp = await device_authorization(http, authz, client, scope="notes:read")
     assert status == 200, body
@@ -50,6 +51,7 @@ async def test_3_2_a_public_client_gets_a_device_code_and_a_user_code(
 async def test_3_1_a_confidential_client_authenticates_as_at_the_token_endpoint(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.1: client authentication as at the token endpoint (RFC 6749 sections 2.3 and 5.2)."""
     client = await make_device_client(db, public=False)
     status, body, _ = await device_authorization(http, authz, client, scope="notes:read")
     assert status == 200, body
@@ -67,6 +69,7 @@ async def test_3_1_a_confidential_client_authenticates_as_at_the_token_endpoint(
 async def test_3_1_a_client_not_registered_for_the_grant_is_unauthorized_client(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.2 (errors per RFC 6749 section 5.2): a client without the grant type gets no codes."""
     client = await flows.make_client(db, public=True)
     status, body, _ = await device_authorization(http, authz, client, scope="notes:read")
     assert (status, body["error"]) == (400, "unauthorized_client"), body
@@ -75,6 +78,7 @@ async def test_3_1_a_client_not_registered_for_the_grant_is_unauthorized_client(
 async def test_3_1_a_scope_the_client_may_not_have_is_invalid_scope(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.1's `scope`, checked as RFC 6749 section 3.3 says."""
     client = await make_device_client(db, scope="notes:read")
     status, body, _ = await device_authorization(http, authz, client, scope="notes:read notes:admin")
     assert (status, body["error"]) == (400, "invalid_scope"), body
@@ -92,6 +96,7 @@ async def test_3_1_a_scope_the_client_may_not_have_is_invalid_scope(
 async def test_3_1_a_malformed_request_is_invalid_request(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, data: str, content_type: str
 ) -> None:
+    """RFC 8628 section 3.1: form-encoded parameters, each at most once (RFC 6749 section 3.2)."""
     client = await make_device_client(db, public=False)
     headers = {**client.basic, "Content-Type": content_type}
     async with http.post(authz + "/device_authorization", data=data, headers=headers) as resp:
@@ -101,6 +106,7 @@ async def test_3_1_a_malformed_request_is_invalid_request(
 async def test_3_2_device_codes_are_stored_hashed_and_live_expires_in(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, redis_prefix: str
 ) -> None:
+    """RFC 8628 sections 3.2 and 5.2: neither code is stored in clear, and the request lives `expires_in`."""
     client = await make_device_client(db)
     body = await codes(http, authz, client, scope="notes:read")
     digest = hashlib.sha256(body["device_code"].encode()).hexdigest()
@@ -120,6 +126,7 @@ async def test_3_2_device_codes_are_stored_hashed_and_live_expires_in(
 
 
 async def test_4_discovery_names_the_endpoint_and_the_grant_type(authz: str, http: aiohttp.ClientSession) -> None:
+    """RFC 8628 section 4: `device_authorization_endpoint` in the metadata, and the grant type listed."""
     async with http.get(authz + "/.well-known/oauth-authorization-server") as resp:
         metadata = await resp.json()
     assert metadata["device_authorization_endpoint"] == authz + "/device_authorization"

@@ -57,6 +57,7 @@ def claims(token: str) -> dict[str, Any]:
 async def test_3_4_a_device_polling_before_the_person_decides_is_told_authorization_pending(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 sections 3.4-3.5: `authorization_pending` while the person has not decided."""
     client = await make_device_client(db)
     body = await codes(http, authz, client, scope="notes:read")
     status, answer = await poll(http, authz, client, body["device_code"])
@@ -66,6 +67,7 @@ async def test_3_4_a_device_polling_before_the_person_decides_is_told_authorizat
 async def test_3_5_tokens_once_approved_as_the_code_grant_issues_them(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.5 (RFC 6749 section 5.1): the tokens, their grant, its refresh token and revocation."""
     client = await make_device_client(db)
     username = await flows.make_user(db)
     user_id = str(await db.fetchval("SELECT user_id FROM users WHERE username = $1", username))
@@ -130,6 +132,7 @@ async def redis_keys_of(device_code: str, prefix: str) -> list[str]:
 async def test_3_5_a_device_code_is_used_once(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, redis_prefix: str
 ) -> None:
+    """RFC 8628 section 3.5: once the tokens are issued, the device code is spent (`invalid_grant`)."""
     client = await make_device_client(db)
     body = await codes(http, authz, client, scope="notes:read")
     assert len(await redis_keys_of(body["device_code"], redis_prefix)) == 2  # the request and its expiry marker
@@ -149,6 +152,7 @@ async def test_3_5_a_device_code_is_used_once(
 async def test_3_5_two_polls_at_once_get_the_tokens_once(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.5: concurrent polls after approval: exactly one gets the tokens."""
     client = await make_device_client(db)
     body = await codes(http, authz, client, scope="notes:read")
     async with flows.browser() as browser:
@@ -161,6 +165,7 @@ async def test_3_5_two_polls_at_once_get_the_tokens_once(
 async def test_3_5_access_denied_when_the_person_denies(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.5: `access_denied` after the person denies."""
     client = await make_device_client(db)
     body = await codes(http, authz, client, scope="notes:read")
     async with flows.browser() as browser:
@@ -176,6 +181,7 @@ async def test_3_5_access_denied_when_the_person_denies(
 async def test_3_5_slow_down_when_polled_faster_than_the_interval_and_the_interval_grows(
     start_authz: AuthzFactory, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.5: `slow_down`, and the interval grows by 5 seconds for that device code only."""
     async with start_authz(AUTHORIUM_DEVICE_POLL_INTERVAL="1") as authz:
         client = await make_device_client(db)
         body = await codes(http, authz, client, scope="notes:read")
@@ -197,6 +203,7 @@ async def test_3_5_slow_down_when_polled_faster_than_the_interval_and_the_interv
 async def test_3_5_expired_token_after_expires_in(
     start_authz: AuthzFactory, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.5: `expired_token` after `expires_in`; the verification page forgets the user code."""
     async with start_authz(AUTHORIUM_DEVICE_CODE_TTL="5", AUTHORIUM_DEVICE_POLL_INTERVAL="1") as authz:
         client = await make_device_client(db)
         body = await codes(http, authz, client, scope="notes:read")
@@ -233,6 +240,7 @@ async def test_3_5_another_clients_device_code_is_invalid_grant(
 async def test_3_5_an_unknown_device_code_is_invalid_grant_or_invalid_request(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, device_code: str
 ) -> None:
+    """RFC 8628 section 3.5 and RFC 6749 section 5.2: a device code never issued is `invalid_grant`."""
     client = await make_device_client(db)
     status, answer = await poll(http, authz, client, device_code)
     expected = "invalid_request" if device_code in ("", "x" * 5000) else "invalid_grant"
@@ -242,6 +250,7 @@ async def test_3_5_an_unknown_device_code_is_invalid_grant_or_invalid_request(
 async def test_3_4_a_client_not_registered_for_the_grant_cannot_poll(
     authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
 ) -> None:
+    """RFC 8628 section 3.4 (RFC 6749 section 5.2): `unauthorized_client` for a client without the grant type."""
     client = await make_device_client(db)
     body = await codes(http, authz, client, scope="notes:read")
     code_client = await flows.make_client(db, public=True)
