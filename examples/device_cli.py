@@ -63,7 +63,7 @@ async def sign_in(session: aiohttp.ClientSession, client_id: str, scope: str) ->
 
 async def main() -> None:
     client_id = os.environ["DEVICE_CLIENT_ID"]
-    scope = os.environ.get("DEVICE_SCOPE", "notes:read notes:write")
+    scope = os.environ.get("DEVICE_SCOPE", "notes:read")
     async with aiohttp.ClientSession() as session:
         tokens = await sign_in(session, client_id, scope)
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
