@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from authorium_shared.appkeys import METRICS
 from authorium_shared.errors import InvalidGrant, InvalidRequest
-from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SETTINGS, USERS
+from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SESSIONS, SETTINGS, USERS
 from authz.authorization import pkce
 from authz.authorization.codes import Replayed
 from authz.forms import require
@@ -65,6 +65,9 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         raise InvalidRequest("code_verifier is required: the authorization request had a code_challenge")
     elif not pkce.verify(verifier, code.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")
+    if code.sid is not None and await app[SESSIONS].ended(code.sid):
+        # Signed out between the code and its redemption: what the sign-out revoked must not come back.
+        raise InvalidGrant("the session the code was issued in has ended")
     user = await app[USERS].get(uuid.UUID(code.user_id))
     if user is None or user.disabled:
         raise InvalidGrant("the user no longer exists or is disabled")
@@ -98,6 +101,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         auth_time=datetime.fromtimestamp(code.auth_time, UTC),
         expires_at=issued_at + timedelta(seconds=lifetime),
         revoked_at=None,
+        sid=code.sid,
     )
     try:
         await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
@@ -118,5 +122,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             auth_time=code.auth_time,
             nonce=code.nonce,
             refresh_token=refresh_token,
+            sid=code.sid,
+            amr=code.amr,
         )
     )

@@ -27,6 +27,8 @@ class Grant:
     auth_time: datetime | None
     expires_at: datetime
     revoked_at: datetime | None
+    # The OpenID Connect `sid` of the session the grant was made in (authz.sessions.store), if any.
+    sid: str | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Grant:
@@ -40,6 +42,7 @@ class Grant:
             auth_time=row["auth_time"],
             expires_at=row["expires_at"],
             revoked_at=row["revoked_at"],
+            sid=row.get("sid"),
         )
 
 
@@ -83,7 +86,7 @@ class Rejected:
 
 
 _GRANT_COLUMNS = "g.grant_id, g.client_id, g.user_id, g.scopes, g.audience, g.nonce, g.auth_time, g.expires_at,"
-_GRANT_COLUMNS += " g.revoked_at"
+_GRANT_COLUMNS += " g.revoked_at, g.sid"
 
 
 async def _lock_grant(conn: asyncpg.Connection, grant_id: uuid.UUID) -> None:
@@ -109,9 +112,9 @@ class GrantRepository:
             await _lock_grant(conn, grant.grant_id)
             row = await conn.fetchrow(
                 f"""INSERT INTO grants AS g (grant_id, client_id, user_id, scopes, audience, nonce, auth_time,
-                        expires_at, last_used_at, revoked_at, revoked_reason)
+                        expires_at, last_used_at, revoked_at, revoked_reason, sid)
                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), r.revoked_at, CASE WHEN r.id IS NULL THEN NULL
-                        ELSE 'code replay' END
+                        ELSE 'code replay' END, $9
                     FROM (SELECT 1) AS one
                     LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $1::uuid::text
                     RETURNING {_GRANT_COLUMNS}""",
@@ -123,6 +126,7 @@ class GrantRepository:
                 grant.nonce,
                 grant.auth_time,
                 grant.expires_at,
+                grant.sid,
             )
             assert row is not None
             if refresh is not None:
@@ -272,6 +276,22 @@ class GrantRepository:
             user_id,
             reason,
             client_id,
+        )
+        grant_ids = [row["grant_id"] for row in rows]
+        await revocations.record_many(conn, "grant", [str(g) for g in grant_ids], revocation_expires_at)
+        return grant_ids
+
+    async def revoke_sessions(
+        self, conn: asyncpg.Connection, sids: list[str], reason: str, revocation_expires_at: datetime
+    ) -> list[uuid.UUID]:
+        """`revoke_client` for the grants made in the sessions `sids` that were not issued for offline_access (those
+        outlive the sign-in on purpose: OpenID Connect Core section 11), inside the caller's transaction."""
+        rows = await conn.fetch(
+            """UPDATE grants SET revoked_at = now(), revoked_reason = $2
+               WHERE sid = ANY($1::text[]) AND revoked_at IS NULL AND NOT ('offline_access' = ANY(scopes))
+               RETURNING grant_id""",
+            sids,
+            reason,
         )
         grant_ids = [row["grant_id"] for row in rows]
         await revocations.record_many(conn, "grant", [str(g) for g in grant_ids], revocation_expires_at)
