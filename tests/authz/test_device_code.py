@@ -84,9 +84,13 @@ async def test_3_5_tokens_once_approved_as_the_code_grant_issues_them(
     id_token = claims(tokens["id_token"])
     assert (id_token["sub"], id_token["aud"]) == (user_id, client.client_id)
     assert "nonce" not in id_token and id_token["auth_time"] <= access["iat"]
-    # A grant the person can see and revoke, with a refresh token (offline_access) that rotates as any other.
-    grant = await db.fetchrow("SELECT user_id, client_id, scopes FROM grants WHERE grant_id = $1", access["grant_id"])
+    # The sign-in behind the approval, as a code carries it: how the person signed in, and their session.
+    assert id_token["amr"] == ["pwd"] and id_token["sid"]
+    # A grant the person can see and revoke, made in that session, with a refresh token (offline_access) that rotates
+    # as any other.
+    grant = await db.fetchrow("SELECT user_id, client_id, sid FROM grants WHERE grant_id = $1", access["grant_id"])
     assert grant is not None and (str(grant["user_id"]), grant["client_id"]) == (user_id, client.client_id)
+    assert grant["sid"] == id_token["sid"]
     status, refreshed, _ = await flows.token_request(
         http, authz, client, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
     )

@@ -37,9 +37,9 @@ end
 if client ~= ARGV[1] then return {'unknown'} end
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'approved' then
-  local found = redis.call('HMGET', KEYS[1], 'scopes', 'resources', 'user', 'auth_time', 'grant')
+  local found = redis.call('HMGET', KEYS[1], 'scopes', 'resources', 'user', 'auth_time', 'grant', 'sid', 'amr')
   redis.call('DEL', KEYS[1], KEYS[2])
-  return {'approved', found[1], found[2], found[3], found[4], found[5]}
+  return {'approved', found[1], found[2], found[3], found[4], found[5], found[6], found[7]}
 end
 if status == 'denied' then
   redis.call('DEL', KEYS[1], KEYS[2])
@@ -58,12 +58,14 @@ end
 return {'pending'}
 """
 
-# KEYS: the request. ARGV: the decision ('approved' or 'denied'), the user, the sign-in time, the grant id. Only a
-# request still waiting can be decided, and only once.
+# KEYS: the request. ARGV: the decision ('approved' or 'denied'), the user, the sign-in time, the grant id, the
+# session's OpenID Connect sid ('' for none) and its authentication methods (JSON). Only a request still waiting can
+# be decided, and only once.
 _DECIDE = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
 if ARGV[1] == 'approved' then
-  redis.call('HSET', KEYS[1], 'status', 'approved', 'user', ARGV[2], 'auth_time', ARGV[3], 'grant', ARGV[4])
+  redis.call('HSET', KEYS[1], 'status', 'approved', 'user', ARGV[2], 'auth_time', ARGV[3], 'grant', ARGV[4],
+    'sid', ARGV[5], 'amr', ARGV[6])
 else
   redis.call('HSET', KEYS[1], 'status', 'denied')
 end
@@ -105,6 +107,9 @@ class Approved:
     user_id: str
     auth_time: int
     grant_id: str
+    # The sign-in behind the approval, as a code carries it: its OpenID Connect session and authentication methods.
+    sid: str | None
+    amr: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -201,13 +206,22 @@ class DeviceCodeStore:
         )
 
     async def decide(
-        self, request: DeviceRequest, *, approved: bool, user_id: str, auth_time: int, grant_id: str
+        self,
+        request: DeviceRequest,
+        *,
+        approved: bool,
+        user_id: str,
+        auth_time: int,
+        grant_id: str,
+        sid: str | None,
+        amr: tuple[str, ...],
     ) -> bool:
         """Record the person's answer; False if the request was already answered or has expired. Either way its user
         code is spent."""
         decision = "approved" if approved else "denied"
         done = await self._decide(
-            keys=[self._request_key(request.digest)], args=[decision, user_id, auth_time, grant_id]
+            keys=[self._request_key(request.digest)],
+            args=[decision, user_id, auth_time, grant_id, sid or "", orjson.dumps(amr)],
         )
         await self.redis.delete(self._user_code_key(request.user_code))
         return bool(done)
@@ -226,13 +240,15 @@ class DeviceCodeStore:
         if kind == "slow_down":
             return SlowDown(int(result[1]))
         if kind == "approved":
-            scopes, resources, user, auth_time, grant = (part.decode() for part in result[1:6])
+            scopes, resources, user, auth_time, grant, sid, amr = (part.decode() for part in result[1:8])
             return Approved(
                 scopes=tuple(orjson.loads(scopes)),
                 resources=tuple(orjson.loads(resources)),
                 user_id=user,
                 auth_time=int(auth_time),
                 grant_id=grant,
+                sid=sid or None,
+                amr=tuple(orjson.loads(amr)),
             )
         if kind == "denied":
             return Denied()

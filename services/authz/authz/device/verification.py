@@ -9,7 +9,7 @@ import uuid
 import aiohttp_jinja2
 from aiohttp import web
 
-from authz.appkeys import CLIENTS, DEVICE_CODES
+from authz.appkeys import CLIENTS, DEVICE_CODES, SESSIONS
 from authz.authorization.pending import DEVICE, PendingRequest
 from authz.device.store import DeviceRequest
 from authz.device.user_codes import display
@@ -38,10 +38,19 @@ async def decided(request: web.Request, pending: PendingRequest, session: Sessio
     assert session.user_id is not None and session.auth_time is not None
     found = await _waiting(request, pending)
     recorded = await request.app[DEVICE_CODES].decide(
-        found, approved=approved, user_id=session.user_id, auth_time=session.auth_time, grant_id=str(uuid.uuid4())
+        found,
+        approved=approved,
+        user_id=session.user_id,
+        auth_time=session.auth_time,
+        grant_id=str(uuid.uuid4()),
+        sid=session.oidc_sid,
+        amr=session.amr,
     )
     if not recorded:
         raise PageError("Cannot continue", GONE)
+    if approved:
+        # As for a code (Back-Channel Logout 1.0 section 2.1): the session's end is told to the device's client too.
+        await request.app[SESSIONS].reached(session, pending.client_id)
     client = await request.app[CLIENTS].get(pending.client_id)
     context = {"approved": approved, "client_name": client.name if client else pending.client_id}
     return aiohttp_jinja2.render_template("device_done.html", request, context)

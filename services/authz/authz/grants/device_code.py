@@ -3,8 +3,9 @@ until the person has decided. While they have not, `authorization_pending`, or `
 longer) when the device polls faster than its interval; then `access_denied`, or the tokens, once; after the code's
 lifetime `expired_token`. A code issued to another client, unknown or already used is `invalid_grant`.
 
-Tokens are issued as the authorization code grant issues them (a grant the person can see and revoke, a refresh
-token by the same rules, an ID token when `openid` was granted, without a nonce: the device flow has none)."""
+Tokens are issued as the authorization code grant issues them (a grant the person can see and revoke, made in the
+session that approved it; a refresh token by the same rules; an ID token when `openid` was granted, with that sign-in's
+`sid`, `amr` and `acr`, without a nonce: the device flow has none)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authorium_shared.errors import AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, SlowDown
-from authz.appkeys import DEVICE_CODES, GRANT_STORE, MINTER, RESOURCES, SETTINGS, USERS
+from authz.appkeys import DEVICE_CODES, GRANT_STORE, MINTER, RESOURCES, SESSIONS, SETTINGS, USERS
 from authz.device import store
 from authz.forms import require
 from authz.grants.request import TokenRequest, issues_refresh_token
@@ -54,6 +55,9 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
 
 async def _issue(request: TokenRequest, approved: store.Approved) -> dict[str, Any]:
     client, app = request.client, request.app
+    if approved.sid is not None and await app[SESSIONS].ended(approved.sid):
+        # Signed out between the approval and this poll: what the sign-out revoked must not come back.
+        raise InvalidGrant("the session the request was approved in has ended")
     user = await app[USERS].get(uuid.UUID(approved.user_id))
     if user is None or user.disabled:
         raise InvalidGrant("the user no longer exists or is disabled")
@@ -84,6 +88,7 @@ async def _issue(request: TokenRequest, approved: store.Approved) -> dict[str, A
         auth_time=datetime.fromtimestamp(approved.auth_time, UTC),
         expires_at=issued_at + timedelta(seconds=lifetime),
         revoked_at=None,
+        sid=approved.sid,
     )
     try:
         await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
@@ -101,5 +106,7 @@ async def _issue(request: TokenRequest, approved: store.Approved) -> dict[str, A
             grant_id=approved.grant_id,
             auth_time=approved.auth_time,
             refresh_token=refresh_token,
+            sid=approved.sid,
+            amr=approved.amr,
         )
     )
