@@ -3,6 +3,7 @@ codes, poll the token endpoint, enter a user code at the verification page, sign
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -77,9 +78,11 @@ async def visit(
     *,
     decision: str | None = "allow",
     typed: bool = False,
+    second_factor: Callable[[], str] | None = None,
 ) -> Visit:
     """Go to the verification page with `user_code` (in verification_uri_complete, or `typed` into the form), sign in
-    as `username` if asked, and answer the consent page with `decision` (None: stop there)."""
+    as `username` if asked (giving `second_factor()` if that step is shown), and answer the consent page with
+    `decision` (None: stop there)."""
     if typed:
         request = browser.post(f"{authz}/device", data={"user_code": user_code}, allow_redirects=False)
     else:
@@ -87,18 +90,21 @@ async def visit(
     async with request as resp:
         status, body, headers = resp.status, await resp.text(), dict(resp.headers)
     pages = [body]
-    for _ in range(4):
+    for _ in range(5):
         if status != 200:
             return Visit(pages, status, headers)
         fields = flows.hidden_fields(body)
         if 'action="/authorize/login"' in body:
             assert username is not None, "the login page was shown"
             form, action = {**fields, "username": username, "password": flows.PASSWORD}, "/authorize/login"
+        elif 'action="/authorize/second-factor"' in body:
+            assert second_factor is not None, "the second-factor page was shown"
+            form, action = {**fields, "code": second_factor()}, "/authorize/second-factor"
         elif 'action="/authorize/consent"' in body and decision is not None:
             form, action = {**fields, "decision": decision}, "/authorize/consent"
         else:
             return Visit(pages, status, headers)
-        async with browser.post(authz + action, data=form) as resp:  # follows the login's 303 to the consent page
+        async with browser.post(authz + action, data=form) as resp:  # follows each step's 303 to the next page
             status, body, headers = resp.status, await resp.text(), dict(resp.headers)
         pages.append(body)
     raise AssertionError("too many steps")

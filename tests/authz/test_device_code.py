@@ -20,10 +20,12 @@ from authlib.integrations.base_client.errors import OAuthError as AuthlibError
 
 from authorium_shared.resources import create_redis
 from authz.endpoints.device import THROTTLED, WRONG_CODE
+from authz.factors.assurance import ACR_MFA
 from authz.ratelimit import USER_CODE_FAILURES_PER_ADDRESS
 from tests.authz import flows
 from tests.authz.conftest import AuthzFactory
 from tests.authz.devices import DEVICE_GRANT, codes, make_device_client, poll, visit
+from tests.authz.factor_flows import signed_in_with_app
 from tests.authz.test_authorize import assert_secure_page
 from tests.conftest import REDIS_URL
 
@@ -350,3 +352,23 @@ async def test_5_1_wrong_and_garbled_user_codes_change_nothing_and_entry_is_thro
         assert seen.status == 429 and THROTTLED in seen.last
         assert 0 < int(seen.headers["Retry-After"]) <= 901
     assert (await poll(http, authz, client, body["device_code"]))[1]["error"] == "authorization_pending"
+
+
+async def test_3_3_a_person_with_a_second_factor_gives_it_and_the_id_token_says_so(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """RFC 8628 section 3.3 with the login's second-factor step: the device's ID token carries the sign-in's amr and acr
+    (OIDC Core 2, RFC 8176), as a code's would."""
+    code_client = await flows.make_client(db)
+    async with flows.browser() as setup:
+        username, app = await signed_in_with_app(db, authz, code_client, setup)
+    client = await make_device_client(db)
+    body = await codes(http, authz, client, scope="openid notes:read")
+    async with flows.browser() as browser:
+        seen = await visit(browser, authz, body["user_code"], username, second_factor=app.code)
+    assert any('action="/authorize/second-factor"' in page for page in seen.pages)
+    assert "Device connected" in seen.last, seen.last
+    status, tokens = await poll(http, authz, client, body["device_code"])
+    assert status == 200, tokens
+    id_token = claims(tokens["id_token"])
+    assert id_token["amr"] == ["pwd", "otp", "mfa"] and id_token["acr"] == ACR_MFA
