@@ -19,6 +19,7 @@ from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client.errors import OAuthError as AuthlibError
 
 from authorium_shared.resources import create_redis
+from authz.device.verification import GONE
 from authz.endpoints.device import THROTTLED, WRONG_CODE
 from authz.factors.assurance import ACR_MFA
 from authz.ratelimit import USER_CODE_FAILURES_PER_ADDRESS
@@ -372,3 +373,24 @@ async def test_3_3_a_person_with_a_second_factor_gives_it_and_the_id_token_says_
     assert status == 200, tokens
     id_token = claims(tokens["id_token"])
     assert id_token["amr"] == ["pwd", "otp", "mfa"] and id_token["acr"] == ACR_MFA
+
+
+async def test_3_3_a_user_code_is_decided_once(authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool) -> None:
+    """RFC 8628 section 3.3: two people (or two tabs) at the consent page of one user code: the first decision counts,
+    the second is told the code is used, and the device gets what the first decided."""
+    client = await make_device_client(db)
+    body = await codes(http, authz, client, scope="notes:read")
+    async with flows.browser() as first, flows.browser() as second:
+        one = await visit(first, authz, body["user_code"], await flows.make_user(db), decision=None)
+        two = await visit(second, authz, body["user_code"], await flows.make_user(db), decision=None)
+        for seen in (one, two):
+            assert 'action="/authorize/consent"' in seen.last
+        async with first.post(
+            authz + "/authorize/consent", data={**flows.hidden_fields(one.last), "decision": "allow"}
+        ):
+            pass
+        form = {**flows.hidden_fields(two.last), "decision": "deny"}
+        async with second.post(authz + "/authorize/consent", data=form) as resp:
+            assert resp.status == 400 and GONE in await resp.text()
+    status, tokens = await poll(http, authz, client, body["device_code"])
+    assert status == 200, tokens
