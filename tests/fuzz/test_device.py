@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from urllib.parse import quote
+from dataclasses import replace
 
 import aiohttp
 import asyncpg
@@ -108,17 +108,17 @@ async def test_forms_from_each_kind_of_client_get_codes_only_for_the_device_clie
     check_device_authorization(await send(fuzz_http, authz_server.url, request))
 
 
-# What a person might type, or anything at all: the live code (placeholder `<user_code>`) in the forms section 6.1
-# accepts, and near misses.
+# What a person might type, or anything at all: the live code (placeholders, filled in by `live`) in the forms section
+# 6.1 accepts, and near misses.
 TYPED = st.one_of(
     st.sampled_from(
         [
-            "<user_code>",
-            "<user_code_lower>",
-            "<user_code_bare>",
-            " <user_code> ",
-            "<user_code>x",
-            "<user_code>-BCDF",
+            "XLIVECODEX",
+            "XLIVELOWERX",
+            "XLIVEBAREX",
+            " XLIVECODEX ",
+            "XLIVECODEXx",
+            "XLIVECODEX-BCDF",
             "BCDF-GHJK",
             "",
         ]
@@ -157,7 +157,16 @@ async def live_user_code(
     ) as resp:
         assert resp.status == 200, await resp.text()
         code = (await resp.json())["user_code"]
-    yield {"user_code": code, "user_code_lower": code.lower(), "user_code_bare": code.replace("-", "")}
+    yield {"XLIVECODEX": code, "XLIVELOWERX": code.lower(), "XLIVEBAREX": code.replace("-", "")}
+
+
+def live(request: Request, values: dict[str, str]) -> Request:
+    """`request` with the placeholders (plain letters, so that every encoding leaves them as they are) filled in."""
+    body, query = request.body, request.query
+    for name, value in values.items():
+        body = body.replace(name.encode(), value.encode()) if body is not None else None
+        query = query.replace(name, value)
+    return replace(request, body=body, query=query)
 
 
 async def forget_wrong_codes(served: Served) -> None:
@@ -171,15 +180,15 @@ async def forget_wrong_codes(served: Served) -> None:
 
 @FUZZ
 @given(request=verification_requests())
-@example(request=Request("GET", "/device", "user_code=" + quote("<user_code>")))
-@example(request=Request("POST", "/device", "", (("Content-Type", s.FORM),), b"user_code=%3Cuser_code_lower%3E"))
-@example(request=Request("POST", "/device", "", (("Content-Type", s.FORM),), b"user_code=<user_code_bare>"))
+@example(request=Request("GET", "/device", "user_code=XLIVECODEX"))
+@example(request=Request("POST", "/device", "", (("Content-Type", s.FORM),), b"user_code=XLIVELOWERX"))
+@example(request=Request("POST", "/device", "", (("Content-Type", s.FORM),), b"user_code=XLIVEBAREX"))
 @example(request=Request("POST", "/device", "", (("Content-Type", s.FORM),), b"user_code=\xff\xfe"))
 async def test_the_verification_page_never_fails_redirects_or_signs_in(
     authz_server: Served, fuzz_http: aiohttp.ClientSession, live_user_code: dict[str, str], request: Request
 ) -> None:
     await forget_wrong_codes(authz_server)
-    answer = await send(fuzz_http, authz_server.url, request.filled(live_user_code))
+    answer = await send(fuzz_http, authz_server.url, live(request, live_user_code))
     no_server_error(answer)
     if refused_by_parser(answer):
         return
@@ -188,7 +197,7 @@ async def test_the_verification_page_never_fails_redirects_or_signs_in(
     if answer.request.path != "/device":
         assert answer.status == 404, answer
         return
-    if answer.request.method.upper() not in ("GET", "POST", "HEAD"):
+    if answer.request.method.upper() not in ("GET", "POST"):
         assert answer.status == 405, answer
         return
     assert answer.status in (200, 400, 413), answer
@@ -196,4 +205,45 @@ async def test_the_verification_page_never_fails_redirects_or_signs_in(
     note(f"{answer.status} {'login page' if login else ''}")
     if login:
         # Only the live code gets this far, however it was typed.
-        assert b"<user_code" in (request.payload() or b"") + request.query.encode(), answer
+        assert b"XLIVE" in (request.payload() or b"") + request.query.encode(), answer
+
+
+@st.composite
+def polls(draw: st.DrawFn) -> Request:
+    """Token requests of the device grant from the device client, with random device codes and other parameters."""
+    others = tuple(p for p in s.PARAMETERS if p not in ("client_id", "client_secret", "grant_type"))
+    form = draw(s.oauth_forms(names=others)) if draw(st.booleans()) else b""
+    device_code = draw(st.sampled_from(["XLIVEDEVICEX", "XLIVEDEVICEXx", "A" * 43]) | s.values)
+    pair = s.encode_pair("device_code", device_code, draw(st.sampled_from(("utf-8",) * 4 + s.PAIR_ENCODINGS)))
+    body = b"&".join(
+        part for part in (f"grant_type={DEVICE_GRANT}&client_id={DEVICE_CLIENT_ID}".encode(), pair, form) if part
+    )
+    return Request("POST", "/token", "", (("Content-Type", s.FORM),), body)
+
+
+@pytest.fixture(scope="module")
+async def live_device_code(
+    authz_server: Served, fuzz_http: aiohttp.ClientSession, device_client: None
+) -> dict[str, str]:
+    async with fuzz_http.post(authz_server.url + ENDPOINT, data={"client_id": DEVICE_CLIENT_ID}) as resp:
+        assert resp.status == 200, await resp.text()
+        return {"XLIVEDEVICEX": (await resp.json())["device_code"]}
+
+
+@FUZZ
+@given(request=polls())
+@example(request=Request("POST", "/token", "", (("Content-Type", s.FORM),), b"grant_type=" + DEVICE_GRANT.encode()))
+async def test_polls_with_random_device_codes_never_get_a_token(
+    authz_server: Served, fuzz_http: aiohttp.ClientSession, live_device_code: dict[str, str], request: Request
+) -> None:
+    """RFC 8628 section 3.5: whatever else the form holds, a poll gets one of section 3.5's and 5.2's errors; the live
+    device code, which nobody approves, at best `authorization_pending` or `slow_down`."""
+    answer = await send(fuzz_http, authz_server.url, live(request, live_device_code))
+    no_server_error(answer)
+    no_token_issued(answer)
+    if refused_by_parser(answer):
+        return
+    assert answer.status in (400, 413), answer  # 413: a form over the body limit
+    body = orjson.loads(answer.body)
+    assert body["error"] in TOKEN_ERRORS | {"authorization_pending", "slow_down", "expired_token"}, answer
+    note(str(body["error"]))
