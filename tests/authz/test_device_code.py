@@ -29,6 +29,7 @@ from tests.authz.devices import DEVICE_GRANT, codes, make_device_client, poll, v
 from tests.authz.factor_flows import signed_in_with_app
 from tests.authz.test_authorize import assert_secure_page
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually
 
 with warnings.catch_warnings():
     # As in test_standard_clients: Authlib 1.9 warns that it falls back from `httpx2` to httpx (installed here).
@@ -394,3 +395,38 @@ async def test_3_3_a_user_code_is_decided_once(authz: str, http: aiohttp.ClientS
             assert resp.status == 400 and GONE in await resp.text()
     status, tokens = await poll(http, authz, client, body["device_code"])
     assert status == 200, tokens
+
+
+async def test_3_5_signing_out_the_approving_session_revokes_the_device_grant_unless_offline(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """RFC 8628 section 3.5's grant is made in the browser session that approved it, as a code's is: RP-Initiated
+    Logout of that session revokes it (its access token stops working at userinfo), except a grant for
+    offline_access (OpenID Connect Core section 11), whose refresh token goes on working."""
+    client = await make_device_client(db)
+    username = await flows.make_user(db)
+    online = await codes(http, authz, client, scope="openid notes:read")
+    offline = await codes(http, authz, client, scope="openid offline_access notes:read")
+    async with flows.browser() as browser:
+        await visit(browser, authz, online["user_code"], username)
+        await visit(browser, authz, offline["user_code"], None)
+        online_tokens = (await poll(http, authz, client, online["device_code"]))[1]
+        offline_tokens = (await poll(http, authz, client, offline["device_code"]))[1]
+        assert claims(online_tokens["id_token"])["sid"] == claims(offline_tokens["id_token"])["sid"]
+        bearer = {"Authorization": f"Bearer {online_tokens['access_token']}"}
+        async with http.get(authz + "/userinfo", headers=bearer) as resp:
+            assert resp.status == 200
+        async with browser.get(
+            authz + "/logout", params={"id_token_hint": online_tokens["id_token"]}, allow_redirects=False
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+
+    async def refused() -> bool:
+        async with http.get(authz + "/userinfo", headers=bearer) as resp:
+            return resp.status == 401
+
+    await eventually(refused, timeout=5, message="the signed-out session's device grant to be revoked")
+    status, refreshed, _ = await flows.token_request(
+        http, authz, client, grant_type="refresh_token", refresh_token=offline_tokens["refresh_token"]
+    )
+    assert status == 200, refreshed
