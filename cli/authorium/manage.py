@@ -327,7 +327,7 @@ async def user_sign_out(args: argparse.Namespace, session: Control) -> int:
 async def user_factors(args: argparse.Namespace, session: Control) -> int:
     user = await users.find_user(session.pool, args.user)
     page = await factors.list_factors(session.pool, str(user.user_id))
-    table(page.items, ("factor_id", "type", "created_at", "last_used_at", "recovery_codes_left"), args.json)
+    table(page.items, ("factor_id", "type", "label", "created_at", "last_used_at", "recovery_codes_left"), args.json)
     return 0
 
 

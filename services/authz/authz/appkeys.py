@@ -12,7 +12,9 @@ from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.device.store import DeviceCodeStore
+from authz.factors.passkeys import PasskeyRepository
 from authz.factors.repository import RecoveryCodes, TotpRepository
+from authz.factors.webauthn import Challenges
 from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
 from authz.resources.registry import ResourceCache
 from authz.revocation.revoker import Revoker
@@ -44,6 +46,9 @@ BACKCHANNEL = web.AppKey("backchannel_sender", BackchannelSender)
 TOTP_FACTORS = web.AppKey("totp_factors", TotpRepository)
 RECOVERY_CODES = web.AppKey("recovery_codes", RecoveryCodes)
 FACTOR_THROTTLE = web.AppKey("second_factor_throttle", SecondFactorThrottle)
+# Passkeys and security keys (WebAuthn), and their ceremonies' challenges
+PASSKEYS = web.AppKey("passkeys", PasskeyRepository)
+WEBAUTHN_CHALLENGES = web.AppKey("webauthn_challenges", Challenges)
 # Authorization requests, consent and codes
 PENDING = web.AppKey("pending_requests", PendingRequests)
 CONSENTS = web.AppKey("consents", ConsentRepository)

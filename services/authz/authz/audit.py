@@ -23,6 +23,8 @@ _OUTCOMES = {
     "code_replay": "failure",
     "refresh_reuse": "failure",
     "consent_denied": "denied",
+    "passkey_registration_failure": "failure",
+    "passkey_sign_count_not_increased": "failure",
     "backchannel_logout_abandoned": "failure",
     "password_change_failure": "failure",
 }

@@ -26,6 +26,7 @@ from authz.appkeys import (
     KEY_RING,
     LOGIN_THROTTLE,
     MINTER,
+    PASSKEYS,
     PASSWORDS,
     PENDING,
     RECOVERY_CODES,
@@ -37,6 +38,7 @@ from authz.appkeys import (
     TOTP_FACTORS,
     USER_CODE_THROTTLE,
     USERS,
+    WEBAUTHN_CHALLENGES,
 )
 from authz.audit import AuditLog
 from authz.authorization.codes import CodeStore
@@ -45,7 +47,9 @@ from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
 from authz.device.store import DeviceCodeStore
+from authz.factors.passkeys import PasskeyRepository
 from authz.factors.repository import RecoveryCodes, TotpRepository
+from authz.factors.webauthn import Challenges
 from authz.pruning import prune_periodically
 from authz.ratelimit import (
     USER_CODE_FAILURES_PER_ADDRESS,
@@ -85,6 +89,8 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = SessionStore(
         redis, keys, ttl=settings.session_max_ttl, idle_ttl=settings.session_idle_ttl, secure=settings.secure_cookies
     )
+    app[PASSKEYS] = PasskeyRepository(pool)
+    app[WEBAUTHN_CHALLENGES] = Challenges(redis, keys)
     app[PENDING] = PendingRequests(redis, keys)
     app[CONSENTS] = ConsentRepository(pool)
     # A replayed code is recognised for as long as the access tokens it produced can live.

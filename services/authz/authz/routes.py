@@ -22,10 +22,13 @@ from authz.endpoints import (
     jwks,
     login,
     metadata,
+    passkey,
     paths,
     register,
     revoke,
     second_factor,
+    security_key,
+    security_keys,
     token,
     userinfo,
 )
@@ -67,6 +70,16 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.DEVICE_AUTHORIZATION, device_authorization.device_authorization)
     router.add_route("GET", paths.DEVICE, device.device)
     router.add_route("POST", paths.DEVICE, device.device)
+    # Passkeys and security keys (WebAuthn): the account's, as a second factor, and passwordless where enabled.
+    router.add_post(paths.ACCOUNT_SECURITY_KEYS, security_keys.register)
+    router.add_get(paths.ACCOUNT_SECURITY_KEYS_NEW, security_keys.new)
+    router.add_get(paths.ACCOUNT_SECURITY_KEYS_REMOVE, security_keys.confirm_removal)
+    router.add_post(paths.ACCOUNT_SECURITY_KEYS_REMOVE, security_keys.remove)
+    router.add_get(paths.AUTHORIZE_SECURITY_KEY, security_key.page)
+    router.add_post(paths.AUTHORIZE_SECURITY_KEY, security_key.security_key)
+    if app[SETTINGS].passwordless:
+        router.add_get(paths.AUTHORIZE_PASSKEY, passkey.page)
+        router.add_post(paths.AUTHORIZE_PASSKEY, passkey.passkey)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
         router.add_get(paths.CLIENT_CONFIGURATION, client_configuration.read, allow_head=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ class AuthzSettings:
     revocation_max_staleness: float
     # The private listener's port (readiness, metrics, the admin API), AUTHORIUM_ADMIN_PORT.
     admin_port: int
+    # AUTHORIUM_PASSWORDLESS: the login page also offers "Sign in with a passkey" (a discoverable credential).
+    passwordless: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -84,6 +87,23 @@ class AuthzSettings:
     @property
     def issuer(self) -> str:
         return self.common.issuer
+
+    @property
+    def webauthn_origin(self) -> str:
+        """The origin WebAuthn ceremonies must come from (WebAuthn L2 section 7.1 step 9): the issuer's."""
+        return self.issuer
+
+    @property
+    def webauthn_rp_id(self) -> str | None:
+        """The WebAuthn Relying Party ID (WebAuthn L2 section 5.1.2, "RP ID"): the issuer's host name. None when the
+        issuer is reached by an IP address, which cannot be an RP ID (a valid domain string is required), so passkeys
+        are not offered."""
+        host = urlsplit(self.issuer).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return host or None
+        return None
 
     @property
     def longest_token_ttl(self) -> int:
@@ -145,6 +165,7 @@ class AuthzSettings:
                 environ, "AUTHORIUM_REGISTRATION_GRANT_TYPES", DEFAULT_REGISTRATION_GRANT_TYPES
             ),
             admin_port=admin_port(environ, DEFAULT_AUTHZ_ADMIN_PORT),
+            passwordless=_passwordless(environ, issuer.hostname or ""),
         )
 
 
@@ -166,6 +187,22 @@ def _kek(name: str, value: str) -> bytes:
         return parse_kek(value)
     except ValueError as exc:
         raise ConfigError(name, str(exc)) from None
+
+
+def _passwordless(environ: Mapping[str, str], host: str) -> bool:
+    """AUTHORIUM_PASSWORDLESS: sign-in with a passkey alone. A passkey is bound to its RP ID, the issuer's host name,
+    which cannot be an IP address (WebAuthn L2 section 5.1.2)."""
+    enabled = env_bool(environ, "AUTHORIUM_PASSWORDLESS", False)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return enabled
+    if enabled:
+        raise ConfigError(
+            "AUTHORIUM_PASSWORDLESS",
+            "passkeys need AUTHORIUM_ISSUER to name a host (e.g. http://localhost:8000), not an IP address",
+        )
+    return False
 
 
 def _registration_token(environ: Mapping[str, str]) -> str | None:

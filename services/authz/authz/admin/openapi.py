@@ -360,13 +360,25 @@ def _schemas() -> dict[str, Any]:
             "required": ["factor_id", "type", "created_at"],
             "properties": {
                 "factor_id": {"type": "string"},
-                "type": {"type": "string", "description": "`totp` (an authenticator app), or another kind of factor"},
+                "type": {
+                    "type": "string",
+                    "description": "`totp` (an authenticator app), `webauthn` (a passkey or security key)",
+                },
                 "label": {"type": ["string", "null"]},
                 "created_at": _TIME,
                 "last_used_at": _MAYBE_TIME,
                 "recovery_codes_left": {
                     "type": "integer",
                     "description": "`totp`: the unused recovery codes that stand in for the app",
+                },
+                "transports": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "`webauthn`: how the browser reaches the authenticator (usb, nfc, internal, ...)",
+                },
+                "synced": {
+                    "type": "boolean",
+                    "description": "`webauthn`: a synced passkey (backup eligible) rather than a device-bound key",
                 },
             },
         },

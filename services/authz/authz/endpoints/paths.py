@@ -26,11 +26,15 @@ JWKS = "/jwks.json"
 END_SESSION = "/logout"
 END_SESSION_CONFIRM = "/logout/confirm"
 # The person's own page: the apps that have access, sessions, password (and a link to security keys).
-ACCOUNT = "/account"
-ACCOUNT_SECURITY = "/account/security"
 ACCOUNT_REMOVE_ACCESS = "/account/apps/remove"
 ACCOUNT_END_SESSION = "/account/sessions/end"
 ACCOUNT_PASSWORD = "/account/password"
+# Passkeys and security keys (WebAuthn): the account's, and signing in with one.
+ACCOUNT_SECURITY_KEYS = "/account/security-keys"
+ACCOUNT_SECURITY_KEYS_NEW = "/account/security-keys/new"
+ACCOUNT_SECURITY_KEYS_REMOVE = "/account/security-keys/remove"
+AUTHORIZE_SECURITY_KEY = "/authorize/security-key"
+AUTHORIZE_PASSKEY = "/authorize/passkey"
 # RFC 8628: where a device asks for codes (section 3.1), and the verification URI people visit (section 3.3).
 DEVICE_AUTHORIZATION = "/device_authorization"
 DEVICE = "/device"
