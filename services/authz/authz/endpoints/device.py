@@ -3,7 +3,11 @@ their device shows (or arrives with it in `verification_uri_complete`, section 3
 or denies on the authorization endpoint's own login and consent pages, the request parked as any other.
 
 User codes are read as section 6.1 says (case, dashes and spaces ignored); wrong ones are counted per address, and
-past USER_CODE_FAILURES_PER_ADDRESS in a window no code is looked up from there (section 5.1)."""
+past USER_CODE_FAILURES_PER_ADDRESS in a window no code is looked up from there (section 5.1).
+
+The entry form carries no CSRF token, as `/authorize` takes none: entering a code only parks a request and shows the
+login or consent page, whose forms do carry the session's token; nothing is decided without them. Against a code
+someone else slipped the person (section 5.4), the consent page states the code and whose device asks."""
 
 from __future__ import annotations
 
