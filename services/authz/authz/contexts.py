@@ -21,6 +21,7 @@ from authz.appkeys import (
     CLIENTS,
     CODES,
     CONSENTS,
+    DEVICE_CODES,
     FACTOR_THROTTLE,
     GRANT_STORE,
     KEY_RING,
@@ -37,6 +38,7 @@ from authz.appkeys import (
     SETTINGS,
     TOKEN_RATE_LIMIT,
     TOTP_FACTORS,
+    USER_CODE_THROTTLE,
     USERS,
     WEBAUTHN_CHALLENGES,
 )
@@ -50,12 +52,19 @@ from authz.clients.cache import ClientCache
 from authz.clients.keysets import ClientKeySets
 from authz.clients.replay import SeenAssertions
 from authz.clients.repository import ClientRepository
+from authz.device.store import DeviceCodeStore
 from authz.endpoints import paths
 from authz.factors.passkeys import PasskeyRepository
 from authz.factors.repository import RecoveryCodes, TotpRepository
 from authz.factors.webauthn import Challenges
 from authz.pruning import prune_periodically
-from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
+from authz.ratelimit import (
+    USER_CODE_FAILURES_PER_ADDRESS,
+    USER_CODE_WINDOW,
+    Counter,
+    LoginThrottle,
+    SecondFactorThrottle,
+)
 from authz.resources.registry import ResourceCache
 from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
@@ -95,6 +104,12 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     # A replayed code is recognised for as long as the access tokens it produced can live.
     app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
     app[GRANT_STORE] = GrantRepository(pool)
+    app[DEVICE_CODES] = DeviceCodeStore(
+        redis, keys, ttl=settings.device_code_ttl, interval=settings.device_poll_interval
+    )
+    app[USER_CODE_THROTTLE] = Counter(
+        redis, keys, "user-code-addr", limit=USER_CODE_FAILURES_PER_ADDRESS, window=USER_CODE_WINDOW
+    )
     yield
 
 
