@@ -12,3 +12,6 @@ ALLOWED_ALGORITHMS: Final = ALGORITHMS
 REQUIRED_CLAIMS: Final = ("iss", "sub", "aud", "exp", "iat", "jti", "client_id")
 # A private claim naming the grant a token came from, so revoking a grant revokes its access tokens.
 GRANT_ID_CLAIM: Final = "grant_id"
+# RFC 7800 section 3.1 and RFC 9449 section 6.1: a DPoP-bound token's `cnf` holds its key's thumbprint as `jkt`.
+CONFIRMATION_CLAIM: Final = "cnf"
+JKT: Final = "jkt"

@@ -4,12 +4,15 @@ ones open Postgres and Redis first, and run the event feed for every subscriber 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
 
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS, PG_POOL, REDIS, REDIS_KEYS
+from authorium_shared.dpop import Nonces, ProofChecker, ProofReplay
 from authorium_shared.resources import background, revocation_copy
 from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.appkeys import (
@@ -18,6 +21,7 @@ from authz.appkeys import (
     CLIENTS,
     CODES,
     CONSENTS,
+    DPOP,
     GRANT_STORE,
     KEY_RING,
     LOGIN_THROTTLE,
@@ -69,6 +73,9 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     # A replayed code is recognised for as long as the access tokens it produced can live.
     app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
     app[GRANT_STORE] = GrantRepository(pool)
+    # The nonce secret is derived from the KEK every replica holds, so a nonce one hands out is good at all of them.
+    nonces = Nonces(hmac.new(settings.kek.current, b"dpop nonce", hashlib.sha256).digest())
+    app[DPOP] = ProofChecker(ProofReplay(redis, keys), nonces=nonces if settings.dpop_nonce_required else None)
     yield
 
 

@@ -64,6 +64,9 @@ class AuthzSettings:
     revocation_max_staleness: float
     # The private listener's port (readiness, metrics, the admin API), AUTHORIUM_ADMIN_PORT.
     admin_port: int
+    # RFC 9449 section 8: DPoP proofs at the token endpoint must carry a nonce this server gave
+    # (AUTHORIUM_DPOP_NONCE_REQUIRED); the nonces' secret is derived from AUTHORIUM_KEK, so every replica agrees.
+    dpop_nonce_required: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -129,6 +132,7 @@ class AuthzSettings:
                 environ, "AUTHORIUM_REGISTRATION_GRANT_TYPES", DEFAULT_REGISTRATION_GRANT_TYPES
             ),
             admin_port=admin_port(environ, DEFAULT_AUTHZ_ADMIN_PORT),
+            dpop_nonce_required=env_bool(environ, "AUTHORIUM_DPOP_NONCE_REQUIRED", False),
         )
 
 

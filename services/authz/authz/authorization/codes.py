@@ -49,6 +49,8 @@ class AuthorizationCode:
     nonce: str | None
     # The identifiers of the resources the request chose (RFC 8707); empty in codes of the release before them.
     resources: tuple[str, ...] = ()
+    # The thumbprint of the DPoP key the authorization request bound the code to (RFC 9449 section 10).
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class CodeStore:
         # rolling upgrade, reads `data` alone and redeems it as that release would, rather than failing on a field
         # it does not know.
         resources = orjson.dumps(data.pop("resources"))
+        if data["dpop_jkt"] is None:
+            # Left out unless set, so the release before DPoP redeems unbound codes during a rolling upgrade (and
+            # fails on a bound one, rather than redeeming it without the proof).
+            del data["dpop_jkt"]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,

@@ -34,6 +34,7 @@ class PendingRequest:
     login_hint: str | None = None  # `login_hint`, when it could be a username: prefills the login page
     hint_subject: str | None = None  # the subject of a verified `id_token_hint`
     resources: tuple[str, ...] = ()  # identifiers of the resources the token will be for (RFC 8707)
+    dpop_jkt: str | None = None  # the DPoP key the code will be bound to (RFC 9449 section 10)
 
     def needs_login(self, session: Session) -> bool:
         """Whether the person must sign in (again) for this request, unless they just did (OIDC Core 3.1.2.1):

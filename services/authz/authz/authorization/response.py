@@ -39,6 +39,7 @@ async def answer_with_code(request: web.Request, pending: PendingRequest, sessio
             code_challenge=pending.code_challenge,
             nonce=pending.nonce,
             resources=pending.resources,
+            dpop_jkt=pending.dpop_jkt,
         )
     )
     params = {"code": code}

@@ -66,6 +66,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
             hint_subject=checks.check_id_token_hint(
                 params, request.app[KEY_RING].keyset, issuer=request.app[SETTINGS].issuer, client_id=client.client_id
             ),
+            dpop_jkt=checks.check_dpop_jkt(params),
         )
     except OAuthError as exc:
         raise to_client(exc, request.app[SETTINGS].issuer, redirect_uri, params.get("state")) from None

@@ -20,6 +20,9 @@ class TokenRequest:
     remote: str | None
     # The `resource` parameters (RFC 8707 section 2), checked for form: absolute URIs without fragments.
     resources: tuple[str, ...] = ()
+    # The thumbprint of the key of the request's DPoP proof (RFC 9449 section 5), checked by the token endpoint; a
+    # grant passes it to the minter (`Issue.dpop_jkt`), which binds the access token to it.
+    dpop_jkt: str | None = None
 
 
 def issues_refresh_token(client: Client, scopes: Sequence[str]) -> bool:
