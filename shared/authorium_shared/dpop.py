@@ -20,7 +20,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
-from authorium_shared.errors import InvalidDPoPProof, UseDPoPNonce
+from authorium_shared.bearer import BEARER, DPOP, Presented, refuse
+from authorium_shared.errors import InvalidDPoPProof, InvalidToken, OAuthError, UseDPoPNonce
 from authorium_shared.jwt import TokenInvalid, check_unique_claims, media_type_matches, unverified_header
 from authorium_shared.keys import thumbprint
 from authorium_shared.redis_keys import RedisKeys
@@ -302,6 +303,31 @@ class ProofChecker:
         if not await self.replay.first_use(checked):
             raise InvalidDPoPProof("the DPoP proof was used before (its jti was seen)")
         return checked
+
+    async def check_binding(
+        self, request: web.Request, presented: Presented, jkt: str | None, *, uri: str, realm: str
+    ) -> None:
+        """Section 7 at a protected resource, for an access token presented as `presented` and bound to `jkt` (its
+        `cnf.jkt`, None for a bearer token): a bound token comes only with the DPoP scheme (7.2: never as a bearer
+        token) and a proof for this request (`uri`) by the key it is bound to, naming it (`ath`). Refusals are 401
+        with both challenges (section 7.1; a nonce refusal keeps its DPoP-Nonce, section 9)."""
+        if presented.scheme == BEARER:
+            if jkt is not None:
+                invalid = InvalidToken("the access token is DPoP-bound: present it with the DPoP scheme and a proof")
+                raise refuse(invalid, realm, dpop_algs=ALGORITHMS)
+            return
+        try:
+            if jkt is None:
+                raise InvalidToken("the access token is not DPoP-bound: present it as a Bearer token")
+            proof = proof_from(request)
+            if proof is None:
+                raise InvalidDPoPProof("a DPoP-bound access token needs a DPoP proof")
+            checked = await self.check(proof, method=request.method, uri=uri, access_token=presented.token)
+            if not same_key(jkt, checked.jkt):
+                raise InvalidToken("the DPoP proof is signed by another key than the one the token is bound to")
+        except OAuthError as exc:
+            exc.status = 401
+            raise refuse(exc, realm, scheme=DPOP, dpop_algs=ALGORITHMS) from None
 
     def fresh_nonce(self) -> dict[str, str]:
         """The `DPoP-Nonce` header for a successful answer (section 8.2), when nonces are required."""

@@ -40,6 +40,9 @@ async def me(request: web.Request) -> web.Response:
             "client_id": access.client_id,
             "scope": " ".join(sorted(access.scopes)),
             "kind": "service" if access.is_service else "user",
+            # RFC 9449: whether the token is DPoP-bound, and to which key (section 6.1's `cnf`).
+            "token_type": access.token_type,
+            **({"cnf": {"jkt": access.jkt}} if access.jkt is not None else {}),
         },
         headers=PRIVATE,
     )
