@@ -342,3 +342,28 @@ async def test_section_6_2_introspection_answers_with_cnf(
     assert (access["token_type"], access["cnf"]) == ("DPoP", {"jkt": key.jkt})
     refresh = await introspect(http, authz, introspector, body["refresh_token"], "refresh_token")
     assert refresh["cnf"] == {"jkt": key.jkt}
+
+
+async def test_section_7_userinfo_takes_a_bound_token_only_with_its_proof(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """Userinfo is a protected resource too: the DPoP scheme with a proof by the token's key (section 7.1), never
+    the token as a bearer token (section 7.2)."""
+    client, key = await make_client(db), DPoPKey()
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="openid profile", challenge=challenge)
+    status, body = await _redeem(http, authz, client, code, verifier, key.proof("POST", authz + "/token"))
+    assert (status, body.get("token_type")) == (200, "DPoP"), body
+    access = body["access_token"]
+    url = authz + "/userinfo"
+    async with http.get(url, headers={"Authorization": f"Bearer {access}"}) as resp:
+        assert resp.status == 401
+        assert resp.headers["WWW-Authenticate"].startswith('Bearer realm="authorium", error="invalid_token"')
+    other = DPoPKey().proof("GET", url, access_token=access)
+    async with http.get(url, headers={"Authorization": f"DPoP {access}", "DPoP": other}) as resp:
+        assert resp.status == 401
+        assert resp.headers["WWW-Authenticate"].startswith('DPoP realm="authorium", error="invalid_token"')
+    proof = key.proof("GET", url, access_token=access)
+    async with http.get(url, headers={"Authorization": f"DPoP {access}", "DPoP": proof}) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["preferred_username"] == person.username
