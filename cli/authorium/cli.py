@@ -135,6 +135,7 @@ async def cmd_client_create(args: argparse.Namespace, environ: Mapping[str, str]
         public=args.public,
         token_endpoint_auth_method=args.auth_method,
         may_introspect=args.introspect,
+        **manage.metadata_options(args),
     )
     pool = await create_pg_pool(CommonSettings.from_env(environ).database_url, max_size=2)
     try:
@@ -258,6 +259,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="may introspect any token of this issuer, not only its own (a resource server; RFC 7662 section 2.1)",
     )
+    manage.add_metadata_options(create, update=False)
     create.add_argument("--json", action="store_true", help="print only a JSON object")
     create.set_defaults(func=cmd_client_create)
     manage.add_client_commands(client)

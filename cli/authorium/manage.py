@@ -22,7 +22,8 @@ from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.audit import AuditLog
 from authz.audit_query import list_events
 from authz.clients import management as clients
-from authz.control import CLI_ACTOR, MAX_LIMIT, Control, Page
+from authz.clients.authentication import AUTH_METHODS
+from authz.control import CLI_ACTOR, MAX_LIMIT, BadInput, Control, Page
 from authz.grants import GRANT_TYPES
 from authz.revocation.publisher import Publisher
 from authz.revocation.revoker import Revoker
@@ -150,9 +151,65 @@ async def client_show(args: argparse.Namespace, session: Control) -> int:
     return 0
 
 
+def read_jwks_file(path: str | None) -> dict[str, Any] | None:
+    """`--jwks-file`: a JWK Set of the client's public keys, as JSON (RFC 7517 section 5); BadInput naming the
+    option if it cannot be read. Registration checks what is in it."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as file:
+            document = orjson.loads(file.read())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise BadInput("jwks", f"--jwks-file {path}: {getattr(exc, 'strerror', None) or 'not JSON'}") from None
+    if not isinstance(document, dict):
+        raise BadInput("jwks", f'--jwks-file {path}: a JWK Set is a JSON object {{"keys": [...]}}')
+    return document
+
+
+def add_metadata_options(parser: argparse.ArgumentParser, *, update: bool) -> None:
+    """The options `client create` and `client update` share for the second round's client metadata (DESIGN.md)."""
+    again = "; replaces them all" if update else ""
+    parser.add_argument("--jwks-file", help="the client's public keys, a JWK Set in a JSON file (private_key_jwt)")
+    parser.add_argument("--jwks-uri", help="or where its JWK Set is fetched (private_key_jwt)")
+    parser.add_argument("--post-logout-redirect-uri", action="append", help=f"repeatable; matched exactly{again}")
+    parser.add_argument("--backchannel-logout-uri", help="where logout tokens are POSTed (Back-Channel Logout 1.0)")
+    flag = argparse.BooleanOptionalAction if update else "store_true"
+    default = None if update else False
+    parser.add_argument(
+        "--backchannel-logout-session-required", action=flag, default=default, help="logout tokens must carry sid"
+    )
+    parser.add_argument(
+        "--dpop-bound", action=flag, default=default, help="its tokens must be DPoP-bound (RFC 9449 section 5.2)"
+    )
+    parser.add_argument(
+        "--may-exchange-for",
+        action="append",
+        metavar="RESOURCE",
+        help=f"a registered resource it may exchange a user's token towards (RFC 8693); repeatable{again}",
+    )
+    parser.add_argument(
+        "--require-par", action=flag, default=default, help="only pushed authorization requests (RFC 9126)"
+    )
+
+
+def metadata_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The metadata options given, by member name."""
+    given = {
+        "jwks": read_jwks_file(args.jwks_file),
+        "jwks_uri": args.jwks_uri,
+        "post_logout_redirect_uris": args.post_logout_redirect_uri,
+        "backchannel_logout_uri": args.backchannel_logout_uri,
+        "backchannel_logout_session_required": args.backchannel_logout_session_required,
+        "dpop_bound_access_tokens": args.dpop_bound,
+        "may_exchange_for": args.may_exchange_for,
+        "require_pushed_authorization_requests": args.require_par,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
 @announced
 async def client_update(args: argparse.Namespace, session: Control) -> int:
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = metadata_options(args)
     for member, value in (
         ("name", args.name),
         ("redirect_uris", args.redirect_uri),
@@ -162,6 +219,7 @@ async def client_update(args: argparse.Namespace, session: Control) -> int:
         ("refresh_token_ttl", args.refresh_token_ttl),
         ("id_token_signed_response_alg", args.id_token_alg),
         ("introspect", args.introspect),
+        ("token_endpoint_auth_method", args.auth_method),
     ):
         if value is not None:
             changes[member] = value
@@ -359,6 +417,8 @@ def add_client_commands(client: argparse._SubParsersAction[argparse.ArgumentPars
         action=argparse.BooleanOptionalAction,
         help="may introspect any token of this issuer (a resource server), or no longer",
     )
+    update.add_argument("--auth-method", choices=AUTH_METHODS, help="how it authenticates at the token endpoint")
+    add_metadata_options(update, update=True)
     _json_flag(update)
     update.set_defaults(func=client_update)
 

@@ -142,7 +142,7 @@ class EventFeed:
                 self._mark_down()
             finally:
                 with contextlib.suppress(RedisError, RedisClusterException, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 

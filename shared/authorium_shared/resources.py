@@ -88,7 +88,7 @@ class _Sentinel(Sentinel):
     discovery at a time; the others wait a moment for it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call,unused-ignore]
         self._discovering = asyncio.Lock()
 
     async def discover_master(self, service_name: str) -> Any:

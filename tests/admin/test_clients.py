@@ -289,3 +289,33 @@ async def test_the_introspect_permission_is_granted_and_withdrawn_through_the_ap
     )
     assert status == 400, problem
     assert problem["invalid_params"][0]["name"] == "introspect"
+
+
+async def test_the_admin_api_creates_and_changes_the_members(
+    http: aiohttp.ClientSession, admin: Admin, admin_url: str
+) -> None:
+    """The admin API takes the same members as registration, plus the operator's `may_exchange_for`; a client that
+    signs its assertions with its key is given no secret, and has none to rotate."""
+    body = {
+        "name": "key client",
+        "grant_types": ["client_credentials"],
+        "scopes": ["notes:read"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://svc.example/jwks",
+        "may_exchange_for": ["https://inventory.example/"],
+    }
+    status, created, _ = await call(http, admin, "POST", admin_url + "/admin/v1/clients", json=body)
+    assert status == 201, created
+    assert "client_secret" not in created
+    assert created["jwks_uri"] == "https://svc.example/jwks" and created["may_exchange_for"] == body["may_exchange_for"]
+    url = f"{admin_url}/admin/v1/clients/{created['client_id']}"
+    status, changed, _ = await call(
+        http, admin, "PATCH", url, json={"dpop_bound_access_tokens": True, "may_exchange_for": []}
+    )
+    assert status == 200, changed
+    assert changed["dpop_bound_access_tokens"] is True and changed["may_exchange_for"] == []
+    assert changed["jwks_uri"] == "https://svc.example/jwks"  # what was not named stays
+    status, problem, resp = await call(http, admin, "POST", url + "/secret", json={})
+    assert_problem(status, problem, resp, 400, None)
+    status, problem, resp = await call(http, admin, "PATCH", url, json={"jwks": "nope"})
+    assert_problem(status, problem, resp, 400, "jwks")

@@ -67,7 +67,7 @@ async def test_both_documents_list_the_endpoints_and_capabilities(authz: str, ht
     assert meta["subject_types_supported"] == ["public"]
     for key in ("token", "revocation", "introspection"):
         methods = meta[f"{key}_endpoint_auth_methods_supported"]
-        assert set(methods) == {"client_secret_basic", "client_secret_post", "none"}, key
+        assert set(methods) == {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}, key
 
 
 async def test_every_advertised_endpoint_is_served_for_its_method(

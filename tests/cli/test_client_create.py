@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from pathlib import Path
 
 import asyncpg
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from authorium_shared.resources import create_redis
 from tests.conftest import REDIS_URL
@@ -99,3 +102,41 @@ async def test_a_client_created_without_scope_gets_the_default_scopes(
     assert code == 0, err
     scopes = await db.fetchval("SELECT scopes FROM clients WHERE client_id = $1", json.loads(out)["client_id"])
     assert list(scopes) == ["openid", "profile", "email", "offline_access"]
+
+
+async def test_a_private_key_jwt_client_is_registered_from_a_jwks_file_with_no_secret(
+    environ: dict[str, str], db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """DESIGN.md's `client create --auth-method private_key_jwt --jwks-file F`: the client's public keys are stored
+    (RFC 7591 section 2) and no secret is made; the other round-two flags are stored under their metadata names."""
+    key = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), as_dict=True)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**key, "kid": "svc-1"}]}))
+    code, out, err = await _create(
+        environ,
+        *("--name", "svc", "--grant-type", "client_credentials", "--scope", "notes:read"),
+        *("--auth-method", "private_key_jwt", "--jwks-file", str(jwks), "--dpop-bound"),
+        *("--may-exchange-for", "https://inventory.example/", "--json"),
+    )
+    assert code == 0, err
+    printed = json.loads(out)
+    assert set(printed) == {"client_id"}
+    row = await db.fetchrow("SELECT * FROM clients WHERE client_id = $1", printed["client_id"])
+    assert row is not None and row["secret_hash"] is None
+    assert row["jwks"]["keys"][0]["kid"] == "svc-1"
+    assert row["dpop_bound_access_tokens"] is True
+    assert list(row["may_exchange_for"]) == ["https://inventory.example/"]
+
+    jwks.write_text("not json")
+    code, out, err = await _create(
+        environ,
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        str(jwks),
+    )
+    assert code == 2 and out == "" and "--jwks-file" in err

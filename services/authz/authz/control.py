@@ -125,13 +125,13 @@ def check_members(document: object, allowed: Mapping[str, type], *, nullable: Co
             continue
         # bool is an int in Python, never in JSON.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise BadInput(name, f"{name} must be {'an' if kind is int else 'a'} {_JSON_TYPES[kind]}")
+            raise BadInput(name, f"{name} must be {'an' if kind in (int, dict) else 'a'} {_JSON_TYPES[kind]}")
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise BadInput(name, f"{name} must be an array of strings")
     return dict(document)
 
 
-_JSON_TYPES = {str: "string", list: "array of strings", int: "integer", bool: "boolean"}
+_JSON_TYPES = {str: "string", list: "array of strings", int: "integer", bool: "boolean", dict: "object"}
 
 
 def version(view: Mapping[str, Any]) -> str:

@@ -109,6 +109,33 @@ def _client_members() -> dict[str, Any]:
             "type": "boolean",
             "description": "may introspect any token of this issuer (RFC 7662 section 2.1); never a public client",
         },
+        "post_logout_redirect_uris": {
+            **_STRINGS,
+            "description": "where a person may be sent after signing out (RP-Initiated Logout 1.0 section 3.1)",
+        },
+        "backchannel_logout_uri": {
+            "type": ["string", "null"],
+            "format": "uri",
+            "description": "where logout tokens are POSTed (Back-Channel Logout 1.0 section 2.2)",
+        },
+        "backchannel_logout_session_required": {"type": "boolean", "description": "logout tokens must carry sid"},
+        "jwks": {
+            "type": ["object", "null"],
+            "description": "the public keys of a private_key_jwt client, a JWK Set (RFC 7591 section 2)",
+        },
+        "jwks_uri": {"type": ["string", "null"], "format": "uri", "description": "or where its JWK Set is fetched"},
+        "dpop_bound_access_tokens": {
+            "type": "boolean",
+            "description": "its access tokens must be DPoP-bound (RFC 9449 section 5.2)",
+        },
+        "may_exchange_for": {
+            **_STRINGS,
+            "description": "registered resources it may exchange a user's token towards (RFC 8693): operator policy",
+        },
+        "require_pushed_authorization_requests": {
+            "type": "boolean",
+            "description": "only pushed authorization requests (RFC 9126 section 6)",
+        },
     }
 
 

@@ -16,7 +16,7 @@ from authz.clients.cache import ClientCache
 from authz.clients.records import Client
 
 # The methods a client may register (RFC 7591 section 2); discovery, registration and the CLI list these.
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 REALM = "authorium"
 # `matches` returns at once for a missing digest; comparing against this one really does the work.

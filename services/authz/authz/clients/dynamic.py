@@ -6,6 +6,7 @@ CLI's included, are `authz.clients.registration`'s."""
 from __future__ import annotations
 
 import hmac
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -47,6 +48,15 @@ def _strings(document: dict[str, Any], name: str, default: list[str]) -> list[st
         return default
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidClientMetadata(f"{name} must be an array of strings")
+    return value
+
+
+def _bool(document: dict[str, Any], name: str) -> bool:
+    value = document.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidClientMetadata(f"{name} must be a boolean")
     return value
 
 
@@ -98,6 +108,13 @@ def read_metadata(document: object, settings: AuthzSettings) -> ClientSpec:
         public=method == "none",
         token_endpoint_auth_method=method,
         id_token_signed_response_alg=_string(document, "id_token_signed_response_alg") or "RS256",
+        post_logout_redirect_uris=_strings(document, "post_logout_redirect_uris", []),
+        backchannel_logout_uri=_string(document, "backchannel_logout_uri"),
+        backchannel_logout_session_required=_bool(document, "backchannel_logout_session_required"),
+        jwks=document.get("jwks"),
+        jwks_uri=_string(document, "jwks_uri"),
+        dpop_bound_access_tokens=_bool(document, "dpop_bound_access_tokens"),
+        require_pushed_authorization_requests=_bool(document, "require_pushed_authorization_requests"),
     )
     check_policy(spec, settings)
     return spec
@@ -115,6 +132,13 @@ def client_information(client: Client) -> dict[str, Any]:
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "scope": " ".join(client.scopes),
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        **({"backchannel_logout_uri": client.backchannel_logout_uri} if client.backchannel_logout_uri else {}),
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        **({"jwks": client.jwks} if client.jwks is not None else {}),
+        **({"jwks_uri": client.jwks_uri} if client.jwks_uri is not None else {}),
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
     }
 
 
@@ -148,7 +172,12 @@ def read_update(document: object, client: Client, settings: AuthzSettings) -> Cl
     secret = document.get("client_secret")
     if secret is not None and not (isinstance(secret, str) and credentials.matches(secret, client.secret_hash)):
         raise InvalidClientMetadata("client_secret must be the one issued; a client cannot choose its own")
-    spec = read_metadata(document, settings)
+    # The operator's token-exchange policy stays: a client cannot widen (or drop) it itself.
+    spec = replace(read_metadata(document, settings), may_exchange_for=client.may_exchange_for)
+    if spec.takes_secret and client.secret_hash is None and not client.is_public:
+        raise InvalidClientMetadata(
+            "this client was registered without a secret (private_key_jwt); it cannot switch to a secret method"
+        )
     if spec.is_public != client.is_public:
         raise InvalidClientMetadata(
             f"token_endpoint_auth_method must stay {'none' if client.is_public else 'a secret method'}:"

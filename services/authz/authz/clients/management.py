@@ -49,10 +49,30 @@ CHANGEABLE = {
     "disabled": bool,
     # May introspect any token of this issuer (RFC 7662 section 2.1): a resource server. The operator's to grant.
     "introspect": bool,
+    # Registration's members of the same names (authz.clients.records.ClientSpec says what each is for).
+    "post_logout_redirect_uris": list,
+    "backchannel_logout_uri": str,
+    "backchannel_logout_session_required": bool,
+    "jwks": dict,
+    "jwks_uri": str,
+    "dpop_bound_access_tokens": bool,
+    "may_exchange_for": list,
+    "require_pushed_authorization_requests": bool,
 }
+# The members taken over unchanged from the stored client when an update names others.
+_CARRIED = (
+    "post_logout_redirect_uris",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
+    "jwks",
+    "jwks_uri",
+    "dpop_bound_access_tokens",
+    "may_exchange_for",
+    "require_pushed_authorization_requests",
+)
 # Creation takes these too; `public` only then (a client never changes between public and confidential).
 CREATE_ONLY = {"public": bool}
-NULLABLE = ("access_token_ttl", "refresh_token_ttl")
+NULLABLE = ("access_token_ttl", "refresh_token_ttl", "backchannel_logout_uri", "jwks", "jwks_uri")
 # Registration's names for the members (RFC 7591 section 2) where ours differ.
 _OUR_NAMES = {"client_name": "name", "scope": "scopes"}
 
@@ -73,10 +93,15 @@ def client_view(client: Client) -> dict[str, Any]:
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "disabled": client.disabled,
         "introspect": client.may_introspect,
+        **{name: _shown(getattr(client, name)) for name in _CARRIED},
         "created_at": client.created_at.isoformat(),
         # While the previous secret still works after a rotation with an overlap.
         "previous_secret_expires_at": expires.isoformat() if expires and expires > datetime.now(UTC) else None,
     }
+
+
+def _shown(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _spec(fields: Mapping[str, Any], control: Control, *, public: bool, explicit_method: bool) -> ClientSpec:
@@ -101,6 +126,7 @@ def _spec(fields: Mapping[str, Any], control: Control, *, public: bool, explicit
             access_token_ttl=fields.get("access_token_ttl"),
             refresh_token_ttl=fields.get("refresh_token_ttl"),
             may_introspect=fields.get("introspect", False),
+            **{name: fields[name] for name in _CARRIED if fields.get(name) is not None},
         )
     except OAuthError as exc:
         field = _OUR_NAMES.get(exc.field or "", exc.field)
@@ -157,7 +183,7 @@ async def create_client(control: Control, document: object) -> tuple[Client, str
         public=fields.get("public", False),
         explicit_method="token_endpoint_auth_method" in fields,
     )
-    secret = None if spec.is_public else credentials.new_secret()
+    secret = credentials.new_secret() if spec.takes_secret else None
     async with audited_transaction(control.pool) as conn:
         client = await ClientRepository(conn).create(
             credentials.new_client_id(), spec, None if secret is None else credentials.digest(secret)
@@ -212,10 +238,16 @@ async def _replace_spec(
         "refresh_token_ttl": current.refresh_token_ttl,
         "id_token_signed_response_alg": current.id_token_signed_response_alg,
         "token_endpoint_auth_method": current.token_endpoint_auth_method,
+        **{name: _shown(getattr(current, name)) for name in _CARRIED},
         **{k: v for k, v in changes.items() if k not in ("disabled", "introspect")},
     }
     explicit = current.auth_method_explicit or "token_endpoint_auth_method" in changes
     spec = _spec(fields, control, public=current.is_public, explicit_method=explicit)
+    if spec.takes_secret and current.secret_hash is None:
+        raise BadInput(
+            "token_endpoint_auth_method",
+            "this client was registered without a secret (private_key_jwt); it cannot switch to a secret method",
+        )
     client = await ClientRepository.update(conn, current.client_id, replace(spec, metadata=current.metadata))
     assert client is not None
     return client
@@ -267,8 +299,10 @@ async def rotate_secret(control: Control, client_id: str, *, overlap: int = 0) -
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap <= MAX_SECRET_OVERLAP:
         raise BadInput("overlap", f"overlap must be a whole number of seconds from 0 to {MAX_SECRET_OVERLAP}")
     client = await get_client(control.pool, client_id)
-    if client.is_public:
-        raise BadInput(None, "a public client has no secret to rotate")
+    if not client.takes_secret:
+        raise BadInput(
+            None, f"a client that authenticates with {client.token_endpoint_auth_method} has no secret to rotate"
+        )
     secret = credentials.new_secret()
     async with audited_transaction(control.pool) as conn:
         locked = await _locked(conn, client_id)

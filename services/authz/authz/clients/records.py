@@ -10,6 +10,12 @@ from typing import Any
 import asyncpg
 
 
+def takes_secret(token_endpoint_auth_method: str) -> bool:
+    """Whether a client authenticating this way has a secret the server issues: not a public client, nor one that
+    signs its assertions with its own key (private_key_jwt, RFC 7523)."""
+    return token_endpoint_auth_method not in ("none", "private_key_jwt")
+
+
 @dataclass(frozen=True)
 class ClientSpec:
     """A client as registered, before it has an id and a secret."""
@@ -28,10 +34,29 @@ class ClientSpec:
     # Lifetimes of this client's tokens; None means the server's (AUTHORIUM_ACCESS_TOKEN_TTL, ..._REFRESH_TOKEN_TTL).
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
+    # Where the person may be sent after signing out (RP-Initiated Logout 1.0 section 3.1), matched exactly.
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    # Where logout tokens are POSTed, and whether they must carry `sid` (Back-Channel Logout 1.0 section 2.2).
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    # The public keys of a private_key_jwt client (RFC 7591 section 2, RFC 7523): a JWK Set, or where to fetch one.
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    # Its access tokens must be DPoP-bound (RFC 9449 section 5.2).
+    dpop_bound_access_tokens: bool = False
+    # The registered resources it may exchange a user's token towards (RFC 8693): the operator's policy, never the
+    # client's to set.
+    may_exchange_for: tuple[str, ...] = ()
+    # It may only make pushed authorization requests (RFC 9126 section 6).
+    require_pushed_authorization_requests: bool = False
 
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def takes_secret(self) -> bool:
+        return takes_secret(self.token_endpoint_auth_method)
 
 
 @dataclass(frozen=True)
@@ -62,10 +87,23 @@ class Client:
     # The grant id its client-credentials access tokens carry (`authz.clients.management` revokes it).
     service_grant_id: uuid.UUID | None = None
     updated_at: datetime | None = None
+    # As in ClientSpec.
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    dpop_bound_access_tokens: bool = False
+    may_exchange_for: tuple[str, ...] = ()
+    require_pushed_authorization_requests: bool = False
 
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def takes_secret(self) -> bool:
+        return takes_secret(self.token_endpoint_auth_method)
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Client:
@@ -90,4 +128,12 @@ class Client:
             previous_secret_expires_at=row["previous_secret_expires_at"],
             service_grant_id=row["service_grant_id"],
             updated_at=row["updated_at"],
+            post_logout_redirect_uris=tuple(row["post_logout_redirect_uris"]),
+            backchannel_logout_uri=row["backchannel_logout_uri"],
+            backchannel_logout_session_required=row["backchannel_logout_session_required"],
+            jwks=row["jwks"],
+            jwks_uri=row["jwks_uri"],
+            dpop_bound_access_tokens=row["dpop_bound_access_tokens"],
+            may_exchange_for=tuple(row["may_exchange_for"]),
+            require_pushed_authorization_requests=row["require_pushed_authorization_requests"],
         )

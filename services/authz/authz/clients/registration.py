@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+import jwt
 
 from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope, OAuthError
 from authorium_shared.keys import ALGORITHMS
@@ -19,6 +20,7 @@ from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
 from authz.grants import GRANT_TYPES
+from authz.resources.records import InvalidResource, check_identifier
 from authz.resources.repository import declared_scopes
 from authz.scopes import DEFAULT_CLIENT_SCOPES, USER_SCOPES, parse_scope
 
@@ -27,6 +29,12 @@ MAX_REDIRECT_URIS = 20
 ACCESS_TOKEN_TTL_RANGE = (30, 86400)
 REFRESH_TOKEN_TTL_RANGE = (60, 365 * 86400)
 MAX_URI_LENGTH = 2000
+MAX_CLIENT_KEYS = 10
+# The algorithms a client's own keys may sign with (its assertions, RFC 7523; its DPoP proofs, RFC 9449): asymmetric
+# only, never `none` or an HMAC, whose "key" would be public.
+ASSERTION_ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+# JWK members that only a private (or symmetric) key has (RFC 7518 sections 6.2.2, 6.3.2 and 6.4; RFC 8037).
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # reverse domain name (RFC 8252 7.1)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A declared client (one whose id and secret come from configuration) has an id of unreserved characters and
@@ -102,11 +110,20 @@ def build_spec(
     may_introspect: bool = False,
     access_token_ttl: int | None = None,
     refresh_token_ttl: int | None = None,
+    post_logout_redirect_uris: Iterable[str] = (),
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
+    jwks: object = None,
+    jwks_uri: str | None = None,
+    dpop_bound_access_tokens: bool = False,
+    may_exchange_for: Iterable[str] = (),
+    require_pushed_authorization_requests: bool = False,
 ) -> ClientSpec:
     """Validate a registration; raises InvalidClientMetadata / InvalidRedirectUri saying what is wrong. Without
     `scope`, the client may ask for DEFAULT_CLIENT_SCOPES. A `token_endpoint_auth_method` given is the only one the
     client may use; without one, a confidential client may use either secret method. `may_introspect` (any token of
-    this issuer, RFC 7662 section 2.1) is the operator's to grant: dynamic registration never passes it."""
+    this issuer, RFC 7662 section 2.1) is the operator's to grant: dynamic registration never passes it, nor
+    `may_exchange_for` (RFC 8693 token exchange towards those registered resources)."""
     name = name.strip()
     if not 1 <= len(name) <= 200 or _CONTROL.search(name):
         raise _bad("client_name", "client name must be 1 to 200 printable characters")
@@ -125,7 +142,8 @@ def build_spec(
         raise _bad("token_endpoint_auth_method", f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
     if public != (method == "none"):
         raise _bad(
-            "token_endpoint_auth_method", "a public client authenticates with 'none'; a confidential one with a secret"
+            "token_endpoint_auth_method",
+            "a public client authenticates with 'none'; a confidential one with a secret or its key",
         )
     if public and "client_credentials" in grants:
         raise _bad("grant_types", "a public client cannot use client_credentials: it has no secret")
@@ -158,6 +176,32 @@ def build_spec(
     ):
         if ttl is not None and not low <= ttl <= high:
             raise _bad(field, f"{field} must be {low} to {high} seconds (or null for the server's)")
+    logout_uris = tuple(dict.fromkeys(post_logout_redirect_uris))
+    if len(logout_uris) > MAX_REDIRECT_URIS:
+        raise _bad("post_logout_redirect_uris", f"at most {MAX_REDIRECT_URIS} post-logout redirect URIs")
+    for uri in (*logout_uris, *((backchannel_logout_uri,) if backchannel_logout_uri is not None else ())):
+        field = "post_logout_redirect_uris" if uri in logout_uris else "backchannel_logout_uri"
+        try:
+            # RP-Initiated Logout 1.0 section 3.1 and Back-Channel Logout 1.0 section 2.2: absolute, no fragment, and
+            # like a redirect URI (https, or http on loopback; a native app's private scheme after sign-out too).
+            check_redirect_uri_form(uri, public=public and field == "post_logout_redirect_uris")
+        except InvalidRedirectUri as exc:
+            raise _bad(field, (exc.description or "").replace("redirect URI", field, 1)) from None
+    if backchannel_logout_session_required and backchannel_logout_uri is None:
+        raise _bad(
+            "backchannel_logout_session_required", "backchannel_logout_session_required needs a backchannel_logout_uri"
+        )
+    key_set = check_jwks(jwks, jwks_uri)
+    if method == "private_key_jwt" and key_set is None and jwks_uri is None:
+        raise _bad(
+            "jwks", "private_key_jwt needs the client's public keys: jwks or jwks_uri (RFC 7523, RFC 7591 section 2)"
+        )
+    targets = tuple(dict.fromkeys(may_exchange_for))
+    for target in targets:
+        try:
+            check_identifier(target)
+        except InvalidResource as exc:
+            raise _bad("may_exchange_for", f"may_exchange_for: {exc}") from None
     return ClientSpec(
         name=name,
         grant_types=grants,
@@ -170,7 +214,51 @@ def build_spec(
         may_introspect=may_introspect,
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
+        post_logout_redirect_uris=logout_uris,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
+        jwks=key_set,
+        jwks_uri=jwks_uri,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
+        may_exchange_for=targets,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
     )
+
+
+def check_jwks(jwks: object, jwks_uri: str | None) -> dict[str, Any] | None:
+    """A client's public keys (RFC 7591 section 2): `jwks`, a JWK Set of at most MAX_CLIENT_KEYS public keys pyjwt
+    can use, or `jwks_uri`, where one is fetched (https, or http on loopback) — never both. Returns the set."""
+    if jwks is not None and jwks_uri is not None:
+        raise _bad("jwks", "jwks and jwks_uri must not both be given (RFC 7591 section 2)")
+    if jwks_uri is not None:
+        try:
+            check_redirect_uri_form(jwks_uri, public=False)
+        except InvalidRedirectUri:
+            raise _bad(
+                "jwks_uri", "jwks_uri must be an https URI (or http on a loopback address), without a fragment"
+            ) from None
+    if jwks is None:
+        return None
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if (
+        not isinstance(keys, list)
+        or not 1 <= len(keys) <= MAX_CLIENT_KEYS
+        or not all(isinstance(k, dict) for k in keys)
+    ):
+        raise _bad(
+            "jwks", f'jwks must be a JWK Set: {{"keys": [...]}} with 1 to {MAX_CLIENT_KEYS} keys (RFC 7517 section 5)'
+        )
+    for key in keys:
+        private = sorted(_PRIVATE_MEMBERS & set(key))
+        if private or key.get("kty") == "oct":
+            raise _bad("jwks", "jwks must hold public keys only: no private or symmetric key members")
+        if key.get("alg") is not None and key.get("alg") not in ASSERTION_ALGORITHMS:
+            raise _bad("jwks", f"a key's alg must be one of {', '.join(ASSERTION_ALGORITHMS)}")
+        try:
+            jwt.PyJWK(key)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            raise _bad("jwks", "jwks holds a key that is not a usable EC, RSA or OKP public key (RFC 7517)") from None
+    return {"keys": keys}
 
 
 async def check_known_scopes(conn: asyncpg.Connection | asyncpg.Pool, spec: ClientSpec) -> None:
@@ -191,7 +279,7 @@ async def register_client(
     """Store a validated client; returns it with its secret, which exists only in this return value. Of a
     `registration_access_token` (RFC 7592), too, only the digest is stored."""
     await check_known_scopes(pool, spec)
-    secret = None if spec.is_public else credentials.new_secret()
+    secret = credentials.new_secret() if spec.takes_secret else None
     token_hash = None if registration_access_token is None else credentials.digest(registration_access_token)
     client = await ClientRepository(pool).create(
         credentials.new_client_id(),
@@ -209,8 +297,10 @@ async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, s
     if not 1 <= len(client_id) <= MAX_DECLARED_ID or not set(client_id) <= _ID_CHARS:
         raise InvalidClientMetadata(f"client_id must be 1 to {MAX_DECLARED_ID} of A-Z a-z 0-9 - . _ ~")
     check_not_a_user_id(client_id)
-    if spec.is_public != (secret is None):
-        raise InvalidClientMetadata("a confidential client needs a secret, and a public one has none")
+    if spec.takes_secret == (secret is None):
+        raise InvalidClientMetadata(
+            "a client authenticating with a secret needs one, and a public or private_key_jwt client has none"
+        )
     if secret is not None and len(secret) < MIN_DECLARED_SECRET:
         raise InvalidClientMetadata(f"client_secret must be at least {MIN_DECLARED_SECRET} characters")
     await check_known_scopes(pool, spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -13,7 +14,9 @@ _COLUMNS = (
     "client_id, name, secret_hash, token_endpoint_auth_method, grant_types, redirect_uris, scopes,"
     " id_token_signed_response_alg, metadata, created_at, auth_method_explicit, registration_token_hash,"
     " may_introspect, access_token_ttl, refresh_token_ttl, disabled, previous_secret_hash, previous_secret_expires_at,"
-    " service_grant_id, updated_at"
+    " service_grant_id, updated_at, post_logout_redirect_uris, backchannel_logout_uri,"
+    " backchannel_logout_session_required, jwks, jwks_uri, dpop_bound_access_tokens, may_exchange_for,"
+    " require_pushed_authorization_requests"
 )
 
 
@@ -23,7 +26,26 @@ _REPLACE = """ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, secret
     id_token_signed_response_alg = EXCLUDED.id_token_signed_response_alg, metadata = EXCLUDED.metadata,
     auth_method_explicit = EXCLUDED.auth_method_explicit, registration_token_hash = EXCLUDED.registration_token_hash,
     may_introspect = EXCLUDED.may_introspect, access_token_ttl = EXCLUDED.access_token_ttl,
-    refresh_token_ttl = EXCLUDED.refresh_token_ttl, updated_at = now()"""
+    refresh_token_ttl = EXCLUDED.refresh_token_ttl, post_logout_redirect_uris = EXCLUDED.post_logout_redirect_uris,
+    backchannel_logout_uri = EXCLUDED.backchannel_logout_uri,
+    backchannel_logout_session_required = EXCLUDED.backchannel_logout_session_required, jwks = EXCLUDED.jwks,
+    jwks_uri = EXCLUDED.jwks_uri, dpop_bound_access_tokens = EXCLUDED.dpop_bound_access_tokens,
+    may_exchange_for = EXCLUDED.may_exchange_for,
+    require_pushed_authorization_requests = EXCLUDED.require_pushed_authorization_requests, updated_at = now()"""
+
+
+def _metadata(spec: ClientSpec) -> tuple[Any, ...]:
+    """The logout, key, DPoP, token-exchange and PAR members, in the order the statements above list them."""
+    return (
+        list(spec.post_logout_redirect_uris),
+        spec.backchannel_logout_uri,
+        spec.backchannel_logout_session_required,
+        spec.jwks,
+        spec.jwks_uri,
+        spec.dpop_bound_access_tokens,
+        list(spec.may_exchange_for),
+        spec.require_pushed_authorization_requests,
+    )
 
 
 class ClientRepository:
@@ -44,8 +66,11 @@ class ClientRepository:
         row = await self.pool.fetchrow(
             f"""INSERT INTO clients (client_id, name, secret_hash, token_endpoint_auth_method, grant_types,
                     redirect_uris, scopes, id_token_signed_response_alg, metadata, auth_method_explicit,
-                    registration_token_hash, may_introspect, access_token_ttl, refresh_token_ttl)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                    registration_token_hash, may_introspect, access_token_ttl, refresh_token_ttl,
+                    post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks,
+                    jwks_uri, dpop_bound_access_tokens, may_exchange_for, require_pushed_authorization_requests)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                    $21, $22)
                 {_REPLACE if replace else ""}
                 RETURNING {_COLUMNS}""",
             client_id,
@@ -62,6 +87,7 @@ class ClientRepository:
             spec.may_introspect,
             spec.access_token_ttl,
             spec.refresh_token_ttl,
+            *_metadata(spec),
         )
         assert row is not None
         return Client.from_row(row)
@@ -77,7 +103,10 @@ class ClientRepository:
         row = await conn.fetchrow(
             f"""UPDATE clients SET name = $2, token_endpoint_auth_method = $3, grant_types = $4, redirect_uris = $5,
                     scopes = $6, id_token_signed_response_alg = $7, auth_method_explicit = $8, access_token_ttl = $9,
-                    refresh_token_ttl = $10, updated_at = now()
+                    refresh_token_ttl = $10, post_logout_redirect_uris = $11, backchannel_logout_uri = $12,
+                    backchannel_logout_session_required = $13, jwks = $14, jwks_uri = $15,
+                    dpop_bound_access_tokens = $16, may_exchange_for = $17,
+                    require_pushed_authorization_requests = $18, updated_at = now()
                 WHERE client_id = $1
                 RETURNING {_COLUMNS}""",
             client_id,
@@ -90,6 +119,7 @@ class ClientRepository:
             spec.auth_method_explicit,
             spec.access_token_ttl,
             spec.refresh_token_ttl,
+            *_metadata(spec),
         )
         return Client.from_row(row) if row else None
 

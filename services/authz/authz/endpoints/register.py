@@ -47,7 +47,7 @@ def information_response(settings: AuthzSettings, client: Client, token: str) ->
     token is the one just issued or presented: it is not rotated. The secret is added only when it is issued; it
     cannot be shown again, since only its digest is kept."""
     answer = client_information(client)
-    if not client.is_public:
+    if client.takes_secret:
         answer["client_secret_expires_at"] = 0
     answer["registration_client_uri"] = registration_client_uri(settings, client.client_id)
     answer["registration_access_token"] = token
