@@ -5,6 +5,7 @@ clients' bound refresh tokens (section 5), introspection (section 6.2), discover
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -19,6 +20,7 @@ from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import RegisteredClient, authorize, make_client, pkce_pair
 from tests.authz.test_authorization_code import DEFAULT_RESOURCE, code_for, introspect, verified
 from tests.dpop import DPoPKey
+from tests.processes import authorium
 
 SCOPE = "notes:read notes:write"
 
@@ -367,3 +369,25 @@ async def test_section_7_userinfo_takes_a_bound_token_only_with_its_proof(
     async with http.get(url, headers={"Authorization": f"DPoP {access}", "DPoP": proof}) as resp:
         assert resp.status == 200, await resp.text()
         assert (await resp.json())["preferred_username"] == person.username
+
+
+async def test_section_5_2_a_client_created_dpop_bound_is_refused_without_a_proof(
+    authz: str, http: aiohttp.ClientSession, environ: dict[str, str]
+) -> None:
+    """Section 5.2 (`dpop_bound_access_tokens`), provisioned as an operator does: `authorium client create
+    --dpop-bound`. Its token requests without a DPoP proof are refused; with one they get a bound token."""
+    created = await asyncio.to_thread(
+        authorium,
+        *("client", "create", "--name", "bound", "--grant-type", "client_credentials", "--scope", SCOPE),
+        *("--dpop-bound", "--json"),
+        env=environ,
+    )
+    assert created.returncode == 0, created.stderr
+    printed = json.loads(created.stdout)
+    client = RegisteredClient(printed["client_id"], printed["client_secret"])
+    status, body, _ = await token(http, authz, client, None, grant_type="client_credentials")
+    refused(status, body)
+    status, body, _ = await token(
+        http, authz, client, DPoPKey().proof("POST", authz + "/token"), grant_type="client_credentials"
+    )
+    assert (status, body.get("token_type")) == (200, "DPoP"), body

@@ -39,7 +39,7 @@ async def token(request: web.Request) -> web.Response:
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"this client is not registered for {grant_type}")
     resources = indicators.requested(repeated(await request.post(), indicators.PARAMETER))
-    dpop_jkt = await proof_key(request, required=getattr(client, "dpop_bound_access_tokens", False))
+    dpop_jkt = await proof_key(request, required=client.dpop_bound_access_tokens)
     body = await exchange(TokenRequest(request.app, client, params, request.remote, resources, dpop_jkt=dpop_jkt))
     if dpop_jkt is not None and body.get("token_type") != DPOP_TOKEN_TYPE:
         # Fail closed: a grant that forgot to pass the key on would hand out a bearer token the client asked to bind.
