@@ -47,6 +47,8 @@ ALGORITHMS: Final = tuple(_KEY_TYPES)
 # RFC 7517/7518 private members: a proof's `jwk` holding any of them is refused (section 4.3, check 7).
 _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MIN_RSA_BITS: Final = 2048
+# Larger keys buy nothing and cost every verification more.
+_MAX_RSA_BITS: Final = 8192
 # A proof is made just before the request it goes with: older ones are refused (section 4.3, check 11; section 11.1).
 MAX_AGE: Final = 60
 # Clock difference between a client and this server tolerated either way on `iat`.
@@ -160,7 +162,8 @@ def _public_key(header: Mapping[str, Any], alg: str) -> tuple[jwt.PyJWK, dict[st
     if _PRIVATE_MEMBERS & set(jwk):
         raise InvalidDPoPProof("the DPoP proof's jwk holds a private key")
     kty, curves = _KEY_TYPES[alg]
-    if jwk.get("kty") != kty or (curves is not None and jwk.get("crv") not in curves):
+    crv = jwk.get("crv")
+    if jwk.get("kty") != kty or (curves is not None and not (isinstance(crv, str) and crv in curves)):
         raise InvalidDPoPProof(f"the DPoP proof's jwk is not a key for {alg}")
     if "alg" in jwk and jwk["alg"] != alg:
         raise InvalidDPoPProof("the DPoP proof's jwk names another algorithm")
@@ -168,8 +171,8 @@ def _public_key(header: Mapping[str, Any], alg: str) -> tuple[jwt.PyJWK, dict[st
         key = jwt.PyJWK(jwk, algorithm=alg)
     except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError):
         raise InvalidDPoPProof("the DPoP proof's jwk is not a valid public key") from None
-    if isinstance(key.key, rsa.RSAPublicKey) and key.key.key_size < _MIN_RSA_BITS:
-        raise InvalidDPoPProof(f"the DPoP proof's RSA key is shorter than {_MIN_RSA_BITS} bits")
+    if isinstance(key.key, rsa.RSAPublicKey) and not _MIN_RSA_BITS <= key.key.key_size <= _MAX_RSA_BITS:
+        raise InvalidDPoPProof(f"the DPoP proof's RSA key must be {_MIN_RSA_BITS} to {_MAX_RSA_BITS} bits")
     return key, jwk
 
 
@@ -238,9 +241,8 @@ def check_proof(
     if htm != method:
         raise InvalidDPoPProof("the DPoP proof's htm is not this request's method")
     expected = normalise_htu(uri)
-    assert expected is not None, "the server's own URI"
     presented = normalise_htu(htu) if isinstance(htu, str) else None
-    if presented is None or presented != expected:
+    if presented is None or expected is None or presented != expected:
         raise InvalidDPoPProof("the DPoP proof's htu is not this request's URI")
     if isinstance(iat, bool) or not isinstance(iat, int | float) or not math.isfinite(iat):
         raise InvalidDPoPProof("the DPoP proof's iat is not a number")

@@ -135,6 +135,8 @@ def _bad_proofs(url: str) -> dict[str, str | list[str]]:
         "5 alg HS256": jwt.encode(fresh, b"k" * 32, algorithm="HS256", headers={"typ": "dpop+jwt", "jwk": key.jwk}),
         "5 key of another type": key.proof("POST", url, header={"alg": "EdDSA"}, signer=DPoPKey.ed25519().private_key),
         "5 short RSA key": DPoPKey.rsa(bits=1024).proof("POST", url),
+        "5 curve not a string": key.proof("POST", url, header={"jwk": {**key.jwk, "crv": ["P-256"]}}),
+        "5 curve of another algorithm": key.proof("POST", url, header={"jwk": {**key.jwk, "crv": "P-384"}}),
         "6 signed by another key": key.proof("POST", url, signer=other.private_key),
         "7 private key in jwk": key.proof("POST", url, header={"jwk": private_jwk}),
         "7 no jwk": key.proof("POST", url, header={"jwk": None}),
