@@ -15,6 +15,7 @@ import aiohttp
 import asyncpg
 import jwt
 import pytest
+from jwt.algorithms import ECAlgorithm
 
 from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import RegisteredClient, authorize, make_client, pkce_pair
@@ -119,7 +120,8 @@ def _bad_proofs(url: str) -> dict[str, str | list[str]]:
     """Section 4.3's checks, each broken once: every one is refused with invalid_dpop_proof."""
     key, other = DPoPKey(), DPoPKey()
     now = int(time.time())
-    private_jwk = {**key.jwk, "d": "AAAA"}
+    # The whole private key, valid, as a careless client library might send it.
+    private_jwk = ECAlgorithm.to_jwk(key.private_key, as_dict=True)
     fresh = {"jti": "j", "htm": "POST", "htu": url, "iat": now}
     return {
         "1 two DPoP headers": [key.proof("POST", url), key.proof("POST", url)],
