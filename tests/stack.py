@@ -52,6 +52,9 @@ async def running_stack(environ: Mapping[str, str], db: asyncpg.Pool, **demo_env
         grant_types=("authorization_code", "refresh_token"),
         scope=DEFAULT_SCOPE,
         redirect_uris=(urls["demo"] + "/callback",),
+        post_logout_redirect_uris=(urls["demo"] + "/signed-out",),
+        backchannel_logout_uri=urls["demo"] + "/backchannel-logout",
+        backchannel_logout_session_required=True,
     )
     assert client.secret is not None
     env["AUTHORIUM_CLIENT_DEMO_CLIENT_ID"] = client.client_id

@@ -25,7 +25,7 @@ from authz.settings import AuthzSettings
 from authz.signing.lifecycle import ensure as ensure_keys
 from authz.users.passwords import Passwords
 from authz.users.repository import UsernameTaken, UserRepository
-from client_demo.settings import DEFAULT_SCOPE, ClientDemoSettings
+from client_demo.settings import BACKCHANNEL_LOGOUT_PATH, DEFAULT_SCOPE, POST_LOGOUT_PATH, ClientDemoSettings
 
 DEMO_USERNAME = "demo"
 DEMO_NAME = "Demo User"
@@ -72,14 +72,25 @@ async def _declare(
 
 
 async def ensure_demo_client(
-    pool: asyncpg.Pool, client_id: str, secret: str, demo_url: str, scope: str = DEFAULT_SCOPE
+    pool: asyncpg.Pool,
+    client_id: str,
+    secret: str,
+    demo_url: str,
+    scope: str = DEFAULT_SCOPE,
+    backchannel_logout_uri: str | None = None,
 ) -> None:
+    """The demo's registration: its callback, where the browser comes back after signing out (RP-Initiated Logout
+    1.0), and where logout tokens go (Back-Channel Logout 1.0; `demo_url`'s own unless the authorization server
+    reaches the demo elsewhere, AUTHORIUM_CLIENT_DEMO_BACKCHANNEL_LOGOUT_URI)."""
     spec = build_spec(
         name=DEMO_CLIENT_NAME,
         grant_types=["authorization_code", "refresh_token"],
         redirect_uris=[demo_url + "/callback"],
         scope=scope,
         public=False,
+        post_logout_redirect_uris=[demo_url + POST_LOGOUT_PATH],
+        backchannel_logout_uri=backchannel_logout_uri or demo_url + BACKCHANNEL_LOGOUT_PATH,
+        backchannel_logout_session_required=True,
     )
     await _declare(pool, client_id, spec, secret, DEMO_CLIENT_VARIABLES)
 
@@ -135,7 +146,9 @@ async def setup(environ: Mapping[str, str]) -> list[str]:
         if any(env_raw(environ, name) for name in DEMO_CLIENT_VARIABLES):
             # Read as the demo client itself reads it, so the two cannot disagree.
             demo = ClientDemoSettings.from_env(environ)
-            await ensure_demo_client(pool, demo.client_id, demo.client_secret, demo.public_url, demo.scope)
+            await ensure_demo_client(
+                pool, demo.client_id, demo.client_secret, demo.public_url, demo.scope, demo.backchannel_logout_uri
+            )
             await _announce(settings, demo.client_id)
             done.append(f"demo client {demo.client_id} registered for {demo.redirect_uri}")
         if any(env_raw(environ, name) for name in ADMIN_CLIENT_VARIABLES):

@@ -110,6 +110,12 @@ class Metrics:
         self.rate_limited = Counter(
             "authorium_rate_limited", "Requests refused by a rate limit (429)", ["limit"], registry=r
         )
+        self.backchannel_logouts = Counter(
+            "authorium_backchannel_logouts",
+            "Back-channel logout deliveries to clients, by outcome (delivered, retried, abandoned)",
+            ["outcome"],
+            registry=r,
+        )
         # Every service that verifies tokens or follows the revocation lists.
         self.revocation_lag = Histogram(
             "authorium_revocation_lag_seconds",

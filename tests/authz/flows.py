@@ -8,7 +8,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
@@ -60,6 +60,9 @@ async def make_client(
     redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
     id_token_alg: str = "RS256",
     introspect: bool = False,
+    post_logout_redirect_uris: tuple[str, ...] = (),
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
 ) -> RegisteredClient:
     if public:
         grant_types = tuple(g for g in grant_types if g != "client_credentials")
@@ -71,6 +74,9 @@ async def make_client(
         public=public,
         id_token_signed_response_alg=id_token_alg,
         may_introspect=introspect,
+        post_logout_redirect_uris=post_logout_redirect_uris,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
     )
     client, secret = await register_client(db, spec)
     return RegisteredClient(client.client_id, secret, redirect_uris[0] if redirect_uris else REDIRECT_URI)
@@ -160,14 +166,22 @@ async def authorize(
     *,
     password: str = PASSWORD,
     consent: str | None = "allow",
+    second_factor: Callable[[], str] | None = None,
     **params: str,
 ) -> Authorization:
-    """Start at /authorize; sign in as `username` if asked; answer the consent page with `consent` if shown.
-    Returns the redirect to the client (or raises AssertionError with the page it got stuck on)."""
+    """Start at /authorize; sign in as `username` if asked; give `second_factor()` as the code if the second-factor
+    page is shown; answer the consent page with `consent` if shown. Returns the redirect to the client (or raises
+    AssertionError with the page it got stuck on)."""
     query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
     query.update(params)
     return await follow_authorization(
-        session, authz, f"{authz}/authorize?{urlencode(query)}", username, password=password, consent=consent
+        session,
+        authz,
+        f"{authz}/authorize?{urlencode(query)}",
+        username,
+        password=password,
+        consent=consent,
+        second_factor=second_factor,
     )
 
 
@@ -179,13 +193,16 @@ async def follow_authorization(
     *,
     password: str = PASSWORD,
     consent: str | None = "allow",
+    second_factor: Callable[[], str] | None = None,
 ) -> Authorization:
     """`authorize` from an authorization request URL that a client made."""
     outcome = Authorization(location="")
     async with session.get(url, allow_redirects=False) as resp:
         response = resp
         body = await resp.text()
-    for _ in range(4):
+    # Login, consent and the redirects after each; and the second-factor step with its redirect when expected (a
+    # login page that keeps coming back, a wrong password, is posted no more often than before).
+    for _ in range(6 if second_factor is not None else 4):
         if response.status in (302, 303):
             location = response.headers["Location"]
             if not location.startswith(authz) and not location.startswith("/"):
@@ -203,6 +220,10 @@ async def follow_authorization(
             assert username is not None, "the login page was shown"
             form = {**fields, "username": username, "password": password}
             action = "/authorize/login"
+        elif 'action="/authorize/second-factor"' in body:
+            assert second_factor is not None, "the second-factor page was shown"
+            form = {**fields, "code": second_factor()}
+            action = "/authorize/second-factor"
         elif 'action="/authorize/consent"' in body:
             assert consent is not None, "the consent page was shown"
             form = {**fields, "decision": consent}
@@ -245,6 +266,40 @@ async def sign_in_and_redeem(
             code_challenge_method="S256",
             state="s1",
         )
+    status, body, _ = await token_request(
+        http,
+        authz,
+        client,
+        grant_type="authorization_code",
+        code=result.code,
+        redirect_uri=client.redirect_uri,
+        code_verifier=verifier,
+    )
+    assert status == 200, body
+    return body
+
+
+async def code_flow(
+    http: aiohttp.ClientSession,
+    browser: aiohttp.ClientSession,
+    authz: str,
+    client: RegisteredClient,
+    username: str | None,
+    *,
+    scope: str = "openid offline_access",
+) -> dict[str, Any]:
+    """The code flow with PKCE in `browser` (signing in as `username` if it is not yet): the token response."""
+    verifier, challenge = pkce_pair()
+    result = await authorize(
+        browser,
+        authz,
+        client,
+        username,
+        scope=scope,
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        nonce=secrets.token_urlsafe(8),
+    )
     status, body, _ = await token_request(
         http,
         authz,

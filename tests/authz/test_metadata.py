@@ -35,6 +35,7 @@ ENDPOINT_METHODS = {
     "introspection_endpoint": "POST",
     "userinfo_endpoint": "GET",
     "registration_endpoint": "POST",
+    "end_session_endpoint": "GET",
 }
 
 

@@ -122,9 +122,14 @@ async def test_sign_out_revokes_the_refresh_token_and_ends_the_session(
     sid = visitor.sid
     tokens = await tokens_of(redis, stack, visitor)
     status, _, resp = await visitor.post("/logout", {"csrf": await visitor.csrf()})
-    assert status == 303 and resp.headers["Location"] == "/?notice=signed-out"
+    # Then the authorization server signs the person out too (RP-Initiated Logout, tests/client_demo/test_logout.py).
+    assert status == 303 and resp.headers["Location"].startswith(stack.authz + "/logout?")
     assert visitor.sid is None
     assert await stored_session(redis, stack.environ, sid) is None
+    async with visitor.http.get(resp.headers["Location"], allow_redirects=False) as back:
+        assert back.headers["Location"].startswith(stack.demo + "/signed-out?state=")
+        status, _, resp = await visitor.get(back.headers["Location"].removeprefix(stack.demo))
+    assert status == 303 and resp.headers["Location"] == "/?notice=signed-out"
     _, page, _ = await visitor.get("/?notice=signed-out")
     assert "You are signed out" in page and "Sign in with Authorium" in page
     status, body, _ = await token_request(

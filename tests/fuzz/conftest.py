@@ -91,7 +91,12 @@ async def fuzz_clients(module_db: asyncpg.Pool) -> None:
         (s.PUBLIC_CLIENT_ID, None, code_flow, True),
     ):
         spec = build_spec(
-            name=f"fuzz {client_id}", grant_types=grants, redirect_uris=(s.REDIRECT_URI,), scope=scope, public=public
+            name=f"fuzz {client_id}",
+            grant_types=grants,
+            redirect_uris=(s.REDIRECT_URI,),
+            scope=scope,
+            public=public,
+            post_logout_redirect_uris=(s.POST_LOGOUT_REDIRECT_URI,),
         )
         await declare_client(module_db, client_id, spec, secret)
 

@@ -34,6 +34,8 @@ CODE_CLIENT_ID = "fuzz-code-only"
 CODE_CLIENT_SECRET = "fuzz-code-only-secret-0123456789abcdefgh"
 PUBLIC_CLIENT_ID = "fuzz-public"
 REDIRECT_URI = "https://client.example/fuzz/callback"
+# Where the clients may send a person after signing out (OpenID Connect RP-Initiated Logout 1.0 section 3).
+POST_LOGOUT_REDIRECT_URI = "https://client.example/fuzz/signed-out"
 CLIENT_IDS = (CLIENT_ID, CODE_CLIENT_ID, PUBLIC_CLIENT_ID)
 
 PARAMETERS = (

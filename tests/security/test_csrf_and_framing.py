@@ -96,3 +96,37 @@ async def test_pages_answering_a_malformed_form_cannot_be_framed(
         async with browser.post(stack.demo + "/notes", data=duplicated, headers=HTML, allow_redirects=False) as resp:
             assert resp.status == 400
             assert_secure_page(resp.headers)
+
+
+async def test_the_account_page_and_sign_out_resist_forgery(stack: Stack, module_db: asyncpg.Pool) -> None:
+    """The account page's forms refuse the attacker's own genuine CSRF token and GETs; a sign-out link without the
+    victim's ID token (RP-Initiated Logout 1.0 section 2) only asks, and the confirmation refuses another session's
+    token. Every page answering these carries the framing headers."""
+    client = await flows.make_client(module_db)
+    async with flows.browser() as attacker, flows.browser() as victim:
+        pages = {}
+        for browser in (attacker, victim):
+            await flows.code_flow(browser, browser, stack.authz, client, await flows.make_user(module_db))
+            async with browser.get(f"{stack.authz}/account") as resp:
+                pages[browser] = await resp.text()
+                assert_secure_page(resp.headers)
+        token = flows.hidden_fields(pages[attacker])["csrf"]
+        forged = (
+            ("/account/apps/remove", {"csrf": token, "client_id": client.client_id}),
+            ("/account/password", {"csrf": token, "current_password": "x", "new_password": "y" * 20}),
+            ("/account/sessions/end", {"csrf": token, "session": "A" * 43}),
+            ("/logout/confirm", {"csrf": token, "decision": "sign-out"}),
+        )
+        for path, form in forged:
+            async with victim.post(stack.authz + path, data=form, allow_redirects=False) as resp:
+                assert resp.status == 403, path
+                assert_secure_page(resp.headers)
+            async with victim.get(stack.authz + path, params=form, allow_redirects=False) as resp:
+                assert resp.status == 405, path
+        async with victim.get(f"{stack.authz}/logout", allow_redirects=False) as resp:
+            assert resp.status == 200 and 'action="/logout/confirm"' in await resp.text()
+            assert_secure_page(resp.headers)
+        async with victim.get(f"{stack.authz}/account") as resp:
+            page = await resp.text()
+        assert "<h1>Your account</h1>" in page, "the victim was signed out"
+        assert page.count("Remove access") >= 1, "the victim's app access was removed"

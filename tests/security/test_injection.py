@@ -423,6 +423,63 @@ async def test_demo_client(stack: Stack, module_db: asyncpg.Pool, payload: str) 
         assert stranger.sid is None
 
 
+# Signing out and the account page (OpenID Connect RP-Initiated Logout 1.0, Back-Channel Logout 1.0).
+
+LOGOUT_PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "logout_hint", "ui_locales")
+AFTER_LOGOUT = "https://client.example/signed-out"
+
+
+@payloads
+async def test_end_session_account_and_back_channel_logout(stack: Stack, module_db: asyncpg.Pool, payload: str) -> None:
+    authz = stack.authz
+    client = await flows.make_client(module_db, post_logout_redirect_uris=(AFTER_LOGOUT,))
+    async with flows.browser() as browser:
+        tokens = await flows.code_flow(browser, browser, authz, client, await flows.make_user(module_db))
+
+        async def still_signed_in() -> str:
+            async with browser.get(f"{authz}/account", allow_redirects=False) as resp:
+                page = await resp.text()
+            assert "<h1>Your account</h1>" in page, "a payload signed the person out"
+            return page
+
+        for name in LOGOUT_PARAMETERS:
+            params = {"client_id": client.client_id, name: payload}
+            async with browser.get(f"{authz}/logout", params=params, allow_redirects=False) as resp:
+                body = await resp.text()
+                assert resp.status in (200, 400), (name, resp.status, body[:300])
+                assert "Location" not in resp.headers, name
+                if has_nul(payload):
+                    assert resp.status == 400, name
+            await still_signed_in()
+        csrf = flows.hidden_fields(await still_signed_in())["csrf"]
+        async with browser.post(
+            f"{authz}/logout/confirm", data={"csrf": payload, "decision": "sign-out"}, allow_redirects=False
+        ) as resp:
+            assert resp.status == (400 if has_nul(payload) else 403)
+        for path, form in (
+            ("/account/apps/remove", {"csrf": csrf, "client_id": payload}),
+            ("/account/sessions/end", {"csrf": csrf, "session": payload}),
+            ("/account/password", {"csrf": csrf, "current_password": payload, "new_password": "x" * 20}),
+            ("/account/apps/remove", {"csrf": payload, "client_id": client.client_id}),
+        ):
+            async with browser.post(authz + path, data=form, allow_redirects=False) as resp:
+                body = await resp.text()
+                assert resp.status in (303, 400, 403), (path, resp.status, body[:300])
+                if resp.status == 303:
+                    assert resp.headers["Location"] == "/account?notice=nothing-removed", path
+        await still_signed_in()
+        status, refreshed, _ = await flows.token_request(
+            browser, authz, client, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+        )
+        assert status == 200, refreshed
+    async with (
+        flows.browser() as http,
+        http.post(stack.demo + "/backchannel-logout", data={"logout_token": payload}) as resp,
+    ):
+        assert resp.status == 400
+        assert (await resp.json())["error"] == "invalid_request"
+
+
 # Bodies that are not what they claim to be.
 
 UNDECODABLE = {
@@ -443,13 +500,25 @@ async def test_undecodable_forms_are_refused(
             async with http.post(stack.authz + path, data=body, headers={**headers, **client.basic}) as resp:
                 assert resp.status == 400, (path, await resp.text())
                 assert (await resp.json())["error"] == "invalid_request"
-        for path in ("/authorize", "/authorize/login", "/authorize/consent"):
+        for path in (
+            "/authorize",
+            "/authorize/login",
+            "/authorize/consent",
+            "/logout",
+            "/logout/confirm",
+            "/account/apps/remove",
+            "/account/sessions/end",
+            "/account/password",
+        ):
             async with http.post(stack.authz + path, data=body, headers=headers, allow_redirects=False) as resp:
-                assert resp.status in (400, 403), (path, await resp.text())
+                # A sign-out request (or its confirmation) with no parameters is a valid one (RP-Initiated Logout 1.0
+                # section 2): with nobody signed in here, a page saying so.
+                allowed = (200, 400) if path.startswith("/logout") else (400, 403)
+                assert resp.status in allowed, (path, await resp.text())
                 assert "Location" not in resp.headers
         visitor = Visitor(stack, http)
         await visitor.sign_in(await flows.make_user(module_db))
-        for path in ("/notes", "/logout"):
+        for path in ("/notes", "/logout", "/backchannel-logout"):
             async with http.post(stack.demo + path, data=body, headers={**headers, **HTML}, allow_redirects=False) as r:
                 assert r.status in (400, 403), (path, await r.text())
         assert "Sign out" in (await visitor.get("/"))[1], "still signed in"

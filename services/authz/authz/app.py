@@ -34,6 +34,7 @@ def create_app(settings: AuthzSettings) -> web.Application:
         contexts.passwords,
         contexts.signing_keys,
         contexts.revocations,
+        contexts.backchannel_logout,
     ):
         app.cleanup_ctx.append(asynccontextmanager(context))
     # Serve once the revocations are loaded, or after a short wait (then introspection fails closed until then).

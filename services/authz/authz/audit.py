@@ -23,6 +23,8 @@ _OUTCOMES = {
     "code_replay": "failure",
     "refresh_reuse": "failure",
     "consent_denied": "denied",
+    "backchannel_logout_abandoned": "failure",
+    "password_change_failure": "failure",
 }
 
 # The connection of the `audited_transaction` being run in this task, and the lines it logs once committed.

@@ -9,6 +9,7 @@ import hmac
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import aiohttp
 from aiohttp import web
 
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS, PG_POOL, REDIS, REDIS_KEYS
@@ -18,21 +19,25 @@ from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.appkeys import (
     ACCESS_TOKENS,
     AUDIT,
+    BACKCHANNEL,
     CLIENTS,
     CODES,
     CONSENTS,
     DPOP,
+    FACTOR_THROTTLE,
     GRANT_STORE,
     KEY_RING,
     LOGIN_THROTTLE,
     MINTER,
     PASSWORDS,
     PENDING,
+    RECOVERY_CODES,
     RESOURCES,
     REVOKER,
     SESSIONS,
     SETTINGS,
     TOKEN_RATE_LIMIT,
+    TOTP_FACTORS,
     USERS,
 )
 from authz.audit import AuditLog
@@ -41,12 +46,14 @@ from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
+from authz.factors.repository import RecoveryCodes, TotpRepository
 from authz.pruning import prune_periodically
-from authz.ratelimit import Counter, LoginThrottle
+from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
 from authz.resources.registry import ResourceCache
 from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
 from authz.revocation.revoker import Revoker
+from authz.sessions.backchannel import BackchannelSender
 from authz.sessions.store import SessionStore
 from authz.signing.lifecycle import ensure as ensure_keys
 from authz.signing.ring import KeyRing
@@ -67,7 +74,12 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[TOKEN_RATE_LIMIT] = Counter(redis, keys, "token", limit=settings.token_rate_limit, window=60)
     app[USERS] = UserRepository(pool)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)
-    app[SESSIONS] = SessionStore(redis, keys, ttl=settings.session_ttl, secure=settings.secure_cookies)
+    app[TOTP_FACTORS] = TotpRepository(pool, settings.kek)
+    app[RECOVERY_CODES] = RecoveryCodes(pool)
+    app[FACTOR_THROTTLE] = SecondFactorThrottle(redis, keys)
+    app[SESSIONS] = SessionStore(
+        redis, keys, ttl=settings.session_max_ttl, idle_ttl=settings.session_idle_ttl, secure=settings.secure_cookies
+    )
     app[PENDING] = PendingRequests(redis, keys)
     app[CONSENTS] = ConsentRepository(pool)
     # A replayed code is recognised for as long as the access tokens it produced can live.
@@ -130,6 +142,19 @@ async def revocations(app: web.Application) -> AsyncIterator[None]:
     app[ACCESS_TOKENS] = AccessTokenReader(settings, app[KEY_RING], copy, app[METRICS])
     async with revocation_copy(app, copy), background(publisher.run()):
         yield
+
+
+async def backchannel_logout(app: web.Application) -> AsyncIterator[None]:
+    """The HTTP client that delivers logout tokens to clients, and the sender that drains the back-channel logout
+    outbox (`authz.sessions.backchannel`) on every replica."""
+    # No cookies: a client's answer must not change what is sent to another.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False) as http:
+        sender = BackchannelSender(
+            app[PG_POOL], http, app[MINTER], app[CLIENTS], app[AUDIT], outcomes=app[METRICS].backchannel_logouts
+        )
+        app[BACKCHANNEL] = sender
+        async with background(sender.run()):
+            yield
 
 
 async def pruning(app: web.Application) -> AsyncIterator[None]:

@@ -51,7 +51,10 @@ class AuthzSettings:
     jwks_max_age: int
     access_token_alg: str
     refresh_reuse_grace: int
-    session_ttl: int
+    # A sign-in at this server ends after `session_idle_ttl` seconds without use, and `session_max_ttl` after it
+    # began whatever happens (AUTHORIUM_SESSION_IDLE_TTL, AUTHORIUM_SESSION_MAX_TTL).
+    session_idle_ttl: int
+    session_max_ttl: int
     token_rate_limit: int
     registration_token: str | None
     # The registration policy (RFC 7591 section 3.2.2): what a dynamically registered client may ask for. The
@@ -106,6 +109,7 @@ class AuthzSettings:
         alg = env_str(environ, "AUTHORIUM_ACCESS_TOKEN_ALG", "ES256")
         if alg not in ALGORITHMS:
             raise ConfigError("AUTHORIUM_ACCESS_TOKEN_ALG", f"must be one of {', '.join(ALGORITHMS)}")
+        session_max_ttl, session_idle_ttl = _session_lifetimes(environ)
         return cls(
             common=common,
             kek=kek,
@@ -120,7 +124,8 @@ class AuthzSettings:
             jwks_max_age=env_int(environ, "AUTHORIUM_JWKS_MAX_AGE", 300, minimum=0, maximum=86400),
             access_token_alg=alg,
             refresh_reuse_grace=env_int(environ, "AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS", 0, minimum=0, maximum=300),
-            session_ttl=env_int(environ, "AUTHORIUM_SESSION_TTL", 8 * 3600, minimum=60, maximum=30 * 86400),
+            session_idle_ttl=session_idle_ttl,
+            session_max_ttl=session_max_ttl,
             audit_retention_days=env_int(environ, "AUTHORIUM_AUDIT_RETENTION_DAYS", 90, minimum=1, maximum=3650),
             revocation_max_staleness=env_float(
                 environ, "AUTHORIUM_REVOCATION_MAX_STALENESS", 5.0, minimum=0.5, maximum=300.0
@@ -134,6 +139,19 @@ class AuthzSettings:
             admin_port=admin_port(environ, DEFAULT_AUTHZ_ADMIN_PORT),
             dpop_nonce_required=env_bool(environ, "AUTHORIUM_DPOP_NONCE_REQUIRED", False),
         )
+
+
+def _session_lifetimes(environ: Mapping[str, str]) -> tuple[int, int]:
+    """(absolute, idle) lifetimes of a sign-in. AUTHORIUM_SESSION_TTL, the one lifetime of earlier releases, is still
+    read as the absolute one when AUTHORIUM_SESSION_MAX_TTL is not set."""
+    if environ.get("AUTHORIUM_SESSION_MAX_TTL", "").strip():
+        longest = env_int(environ, "AUTHORIUM_SESSION_MAX_TTL", 0, minimum=60, maximum=30 * 86400)
+    else:
+        longest = env_int(environ, "AUTHORIUM_SESSION_TTL", 8 * 3600, minimum=60, maximum=30 * 86400)
+    idle = env_int(environ, "AUTHORIUM_SESSION_IDLE_TTL", min(2 * 3600, longest), minimum=60, maximum=30 * 86400)
+    if idle > longest:
+        raise ConfigError("AUTHORIUM_SESSION_IDLE_TTL", f"must be at most the session's absolute lifetime ({longest})")
+    return longest, idle
 
 
 def _kek(name: str, value: str) -> bytes:

@@ -11,9 +11,9 @@ from aiohttp import web
 
 from authorium_shared.appkeys import REDIS, REDIS_KEYS
 from client_demo.api import NotesApi
-from client_demo.appkeys import LOGINS, NOTES_API, PROVIDER, SESSIONS, SETTINGS
+from client_demo.appkeys import LOGINS, LOGOUTS, NOTES_API, PROVIDER, SESSIONS, SETTINGS
 from client_demo.provider import Provider, ProviderError
-from client_demo.sessions import PendingLogins, SessionStore
+from client_demo.sessions import PendingLogins, PendingLogouts, SessionStore
 
 
 async def components(app: web.Application) -> AsyncIterator[None]:
@@ -23,6 +23,7 @@ async def components(app: web.Application) -> AsyncIterator[None]:
         app[PROVIDER] = provider
         app[SESSIONS] = SessionStore(app[REDIS], app[REDIS_KEYS], ttl=settings.session_ttl)
         app[LOGINS] = PendingLogins(app[REDIS], app[REDIS_KEYS])
+        app[LOGOUTS] = PendingLogouts(app[REDIS], app[REDIS_KEYS])
         app[NOTES_API] = NotesApi(http, settings.resource_url)
         # Best effort: if the authorization server is not up yet, the first sign-in fetches its metadata.
         with contextlib.suppress(ProviderError):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from client_demo import signin, views
+from client_demo import backchannel, signin, views
+from client_demo.settings import BACKCHANNEL_LOGOUT_PATH, POST_LOGOUT_PATH
 
 
 def add_routes(app: web.Application, static: Path) -> None:
@@ -18,4 +19,6 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post("/notes", views.add_note)
     router.add_post("/notes/{note_id}/delete", views.delete_note)
     router.add_post("/logout", views.logout)
+    router.add_get(POST_LOGOUT_PATH, views.signed_out)
+    router.add_post(BACKCHANNEL_LOGOUT_PATH, backchannel.backchannel_logout)
     router.add_static("/static", static)

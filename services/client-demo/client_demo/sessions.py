@@ -2,10 +2,14 @@
 
 The browser holds only a random session id in an HttpOnly cookie; tokens live here (backend for frontend).
 A session is a Redis hash, so that requests updating different parts of it (tokens after a refresh, the last
-API call) never overwrite each other. A session id is replaced when its holder signs in."""
+API call) never overwrite each other. A session id is replaced when its holder signs in. A signed-in session can be
+found by the authorization server's session id (`sid`) and by the person (`sub`) its ID token names, so that a logout
+token (OpenID Connect Back-Channel Logout 1.0 section 2.7) ends it; the issuer is the one the demo is configured with,
+so (iss, sid) comes down to sid."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -139,7 +143,43 @@ class SessionStore:
             fields["dpop_key"] = dpop_key
         await self._write(session.sid, self.ttl, **fields)
         await self.end(previous.sid)
+        for index in self._indexes(user):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(index, session.sid)
+                pipe.expire(index, self.ttl)
+                await pipe.execute()
         return session
+
+    def _indexes(self, user: dict[str, Any]) -> list[str]:
+        claims = user.get("id_token_claims") or {}
+        found = [self._by("sub", user["sub"])]
+        if isinstance(claims.get("sid"), str):
+            found.append(self._by("sid", claims["sid"]))
+        return found
+
+    def _by(self, kind: str, value: str) -> str:
+        # Digested: the value comes from a token, and a key is no place for whatever it holds.
+        return self.keys("demo", f"sessions-by-{kind}", hashlib.sha256(value.encode()).hexdigest())
+
+    async def end_matching(self, *, sid: str | None, sub: str | None) -> int:
+        """End the sessions a logout token names (Back-Channel Logout 1.0 section 2.7): those of the authorization
+        server's session `sid` if it names one (and of `sub`, if it names that too), else every session of `sub`.
+        Returns how many there were."""
+        index = self._by("sid", sid) if sid is not None else self._by("sub", sub) if sub is not None else None
+        if index is None:
+            return 0
+        members = [m.decode() if isinstance(m, bytes) else m for m in await self.redis.smembers(index)]
+        ended = 0
+        for demo_sid in members:
+            session = await self.get(demo_sid)
+            if session is None or session.user is None:
+                continue
+            if sub is not None and session.user.get("sub") != sub:
+                continue
+            await self.end(demo_sid)
+            ended += 1
+        await self.redis.delete(index)
+        return ended
 
     async def set_tokens(self, sid: str, tokens: Tokens, refresh_steps: list[dict[str, Any]]) -> None:
         await self._update(sid, tokens=asdict(tokens), last_refresh=refresh_steps)
@@ -155,6 +195,31 @@ class SessionStore:
 
     async def end(self, sid: str) -> None:
         await self.redis.delete(self._key(sid))
+
+
+@dataclass(frozen=True)
+class PendingLogout:
+    """A sign-out sent to the authorization server's end-session endpoint, found by its `state` when the browser
+    comes back (RP-Initiated Logout 1.0 section 3); `notice` is what the home page then says."""
+
+    notice: str
+
+
+class PendingLogouts:
+    """Sign-outs in flight, keyed by `state`; each is consumed once."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def save(self, state: str, logout: PendingLogout) -> None:
+        await self.redis.set(self.keys("demo", "logout", state), _dump(asdict(logout)), ex=LOGIN_TTL)
+
+    async def consume(self, state: str | None) -> PendingLogout | None:
+        if state is None or not well_formed(state):
+            return None
+        raw = await self.redis.getdel(self.keys("demo", "logout", state))
+        return PendingLogout(**orjson.loads(raw)) if raw else None
 
 
 class PendingLogins:

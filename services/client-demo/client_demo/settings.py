@@ -17,6 +17,9 @@ from authorium_shared.settings import (
     env_url,
 )
 
+# Where the demo answers logout tokens (client_demo.backchannel) and where the browser comes back after signing out.
+BACKCHANNEL_LOGOUT_PATH = "/backchannel-logout"
+POST_LOGOUT_PATH = "/signed-out"
 DEFAULT_SCOPE = "openid profile email offline_access notes:read notes:write"
 
 
@@ -37,6 +40,10 @@ class ClientDemoSettings:
     authz_url: str
     # The private listener's port (readiness, metrics), AUTHORIUM_ADMIN_PORT.
     admin_port: int
+    # Where the authorization server posts logout tokens (Back-Channel Logout 1.0 section 2.2): this app's
+    # /backchannel-logout as the authorization server reaches it, which inside compose or a cluster is not the public
+    # URL. Registered by `authorium setup` / `run`.
+    backchannel_logout_uri: str
 
     @property
     def issuer(self) -> str:
@@ -45,6 +52,11 @@ class ClientDemoSettings:
     @property
     def redirect_uri(self) -> str:
         return self.public_url + "/callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        """Where the authorization server sends the browser after signing out (RP-Initiated Logout 1.0 section 3)."""
+        return self.public_url + POST_LOGOUT_PATH
 
     @property
     def secure_cookies(self) -> bool:
@@ -56,15 +68,12 @@ class ClientDemoSettings:
         scope = env_str(environ, "AUTHORIUM_CLIENT_DEMO_SCOPE", DEFAULT_SCOPE)
         if "openid" not in scope.split():
             raise ConfigError("AUTHORIUM_CLIENT_DEMO_SCOPE", "must include openid: the demo signs people in")
+        public_url = env_url(
+            environ, "AUTHORIUM_CLIENT_DEMO_URL", DEFAULT_CLIENT_DEMO_URL, schemes=("http", "https"), path_allowed=False
+        )
         return cls(
             common=common,
-            public_url=env_url(
-                environ,
-                "AUTHORIUM_CLIENT_DEMO_URL",
-                DEFAULT_CLIENT_DEMO_URL,
-                schemes=("http", "https"),
-                path_allowed=False,
-            ),
+            public_url=public_url,
             resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
             client_id=env_str(environ, "AUTHORIUM_CLIENT_DEMO_CLIENT_ID", None),
             client_secret=env_str(environ, "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET", None),
@@ -74,4 +83,10 @@ class ClientDemoSettings:
                 environ, "AUTHORIUM_CLIENT_DEMO_AUTHZ_URL", common.issuer, schemes=("http", "https"), path_allowed=False
             ),
             admin_port=admin_port(environ, DEFAULT_CLIENT_DEMO_ADMIN_PORT),
+            backchannel_logout_uri=env_url(
+                environ,
+                "AUTHORIUM_CLIENT_DEMO_BACKCHANNEL_LOGOUT_URI",
+                public_url + BACKCHANNEL_LOGOUT_PATH,
+                schemes=("http", "https"),
+            ),
         )

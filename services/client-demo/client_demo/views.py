@@ -1,5 +1,6 @@
 """The demo's pages: the home page (signed out: what this is; signed in: who you are and your notes), adding
-and deleting notes through the notes API, the flow inspector, and signing out."""
+and deleting notes through the notes API, the flow inspector, and signing out (here, then at the authorization
+server through its end-session endpoint, OpenID Connect RP-Initiated Logout 1.0)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import orjson
@@ -14,11 +16,11 @@ from aiohttp import web
 
 from client_demo import refresh, trace
 from client_demo.api import ApiResponse, ApiUnavailable
-from client_demo.appkeys import NOTES_API, SESSIONS, SETTINGS
+from client_demo.appkeys import LOGOUTS, NOTES_API, PROVIDER, SESSIONS, SETTINGS
 from client_demo.browser import clear_session_cookie, current_session, end_session, error_page, read_form, redirect
 from client_demo.proof_keys import ProofKey
 from client_demo.provider import ProviderError
-from client_demo.sessions import Session
+from client_demo.sessions import PendingLogout, Session, new_id
 
 NOTICES = {
     "signed-out": "You are signed out. The demo revoked its refresh token at the authorization server, so the "
@@ -99,6 +101,9 @@ async def call_api(request: web.Request, session: Session, method: str, path: st
     if response.status == 401 and response.bearer_error == "invalid_token":
         token = await refresh.access_token(request, session, refused=token)
         response = await api.call(method, path, token, json=json, key=key)
+        if response.status == 401 and response.bearer_error == "invalid_token":
+            # Refused again with fresh tokens: the person removed the demo's access; this session is over.
+            raise refresh.SessionExpired
     step = trace.api_call(method, response.url, token, response.status, _trace_body(response.body), response.proof)
     await request.app[SESSIONS].set_last_call(session.sid, step)
     return response
@@ -181,8 +186,41 @@ async def flow(request: web.Request) -> web.StreamResponse:
 
 @signed_in
 async def logout(request: web.Request, session: Session) -> web.StreamResponse:
+    """Sign out here (revoking the demo's tokens), then at the authorization server (RP-Initiated Logout 1.0 section
+    2): with the ID token as `id_token_hint`, where to come back, and a `state` that the way back must carry."""
     await read_form(request, session)
+    app = request.app
+    settings = app[SETTINGS]
     revoked = await end_session(request, session, revoke=True)
-    response = _redirect_home("signed-out" if revoked else "signed-out-unrevoked")
-    clear_session_cookie(response, request.app[SETTINGS])
+    notice = "signed-out" if revoked else "signed-out-unrevoked"
+    try:
+        endpoint = (await app[PROVIDER].metadata()).get("end_session_endpoint")
+    except ProviderError:
+        endpoint = None
+    if not isinstance(endpoint, str) or session.tokens is None:
+        response = _redirect_home(notice)
+    else:
+        state = new_id()
+        await app[LOGOUTS].save(state, PendingLogout(notice=notice))
+        params = {
+            "id_token_hint": session.tokens.id_token,
+            "post_logout_redirect_uri": settings.post_logout_redirect_uri,
+            "state": state,
+        }
+        response = redirect(endpoint + ("&" if "?" in endpoint else "?") + urlencode(params))
+    clear_session_cookie(response, settings)
     return response
+
+
+async def signed_out(request: web.Request) -> web.StreamResponse:
+    """Where the authorization server sends the browser back after signing out (section 3), with our `state`."""
+    logout = await request.app[LOGOUTS].consume(request.query.get("state"))
+    if logout is None:
+        return error_page(
+            request,
+            "This sign-out link is not valid",
+            "The link back from the authorization server does not belong to a sign-out this demo started, or it was "
+            "already used.",
+            status=400,
+        )
+    return _redirect_home(logout.notice)

@@ -25,9 +25,10 @@ end
 local data = redis.call('HGET', KEYS[1], 'data')
 if data then
   local resources = redis.call('HGET', KEYS[1], 'resources') or '[]'
-  redis.call('HDEL', KEYS[1], 'data', 'resources')
+  local later = redis.call('HGET', KEYS[1], 'later') or '{}'
+  redis.call('HDEL', KEYS[1], 'data', 'resources', 'later')
   redis.call('EXPIRE', KEYS[1], ARGV[1])
-  return {'code', data, resources}
+  return {'code', data, resources, later}
 end
 local grant = redis.call('HGET', KEYS[1], 'grant')
 if grant then
@@ -49,8 +50,17 @@ class AuthorizationCode:
     nonce: str | None
     # The identifiers of the resources the request chose (RFC 8707); empty in codes of the release before them.
     resources: tuple[str, ...] = ()
+    # The OpenID Connect `sid` of the session the code was issued in; the ID token carries it.
+    sid: str | None = None
+    # The authentication methods of the sign-in (RFC 8176), for the ID token's `amr` and `acr` (OIDC Core 2); empty in
+    # codes of the release before them.
+    amr: tuple[str, ...] = ()
     # The thumbprint of the DPoP key the authorization request bound the code to (RFC 9449 section 10).
     dpop_jkt: str | None = None
+
+
+# The fields added after resource indicators, kept together beside `data` (see `CodeStore.issue`).
+_LATER = ("sid", "amr", "dpop_jkt")
 
 
 @dataclass(frozen=True)
@@ -75,14 +85,11 @@ class CodeStore:
         value = secrets.token_urlsafe(32)
         key = self._key(value)
         data = asdict(code)
-        # Beside `data`, not in it: a replica of the release before resource indicators, meeting this code during a
-        # rolling upgrade, reads `data` alone and redeems it as that release would, rather than failing on a field
-        # it does not know.
+        # Beside `data`, not in it (nor what came later, `_LATER`): a replica of the release before resource
+        # indicators, meeting this code during a rolling upgrade, reads `data` alone and redeems it as that release
+        # would, rather than failing on a field it does not know.
         resources = orjson.dumps(data.pop("resources"))
-        if data["dpop_jkt"] is None:
-            # Left out unless set, so the release before DPoP redeems unbound codes during a rolling upgrade (and
-            # fails on a bound one, rather than redeeming it without the proof).
-            del data["dpop_jkt"]
+        later = orjson.dumps({name: data.pop(name) for name in _LATER})
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
@@ -91,6 +98,7 @@ class CodeStore:
                     "grant": code.grant_id,
                     "client": code.client_id,
                     "resources": resources,
+                    "later": later,
                 },
             )
             pipe.expire(key, self.ttl)
@@ -111,4 +119,7 @@ class CodeStore:
         data = orjson.loads(payload)
         data["scopes"] = tuple(data["scopes"])
         data["resources"] = tuple(orjson.loads(result[2]))
+        later = orjson.loads(result[3]) if len(result) > 3 else {}
+        data.update({name: later[name] for name in _LATER if name in later})
+        data["amr"] = tuple(data.get("amr", ()))
         return AuthorizationCode(**data)

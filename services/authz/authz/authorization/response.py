@@ -9,7 +9,7 @@ from aiohttp import web
 
 from authorium_shared.errors import OAuthError
 from authorium_shared.middleware import redirect_with
-from authz.appkeys import CODES, SETTINGS
+from authz.appkeys import CODES, SESSIONS, SETTINGS
 from authz.authorization.checks import MAX_STATE_LENGTH
 from authz.authorization.codes import AuthorizationCode
 from authz.authorization.pending import PendingRequest
@@ -39,9 +39,13 @@ async def answer_with_code(request: web.Request, pending: PendingRequest, sessio
             code_challenge=pending.code_challenge,
             nonce=pending.nonce,
             resources=pending.resources,
+            sid=session.oidc_sid,
+            amr=session.amr,
             dpop_jkt=pending.dpop_jkt,
         )
     )
+    # Back-Channel Logout 1.0 section 2.1: the session remembers the clients it reached, to tell them when it ends.
+    await request.app[SESSIONS].reached(session, pending.client_id)
     params = {"code": code}
     if pending.state is not None:
         params["state"] = pending.state

@@ -17,6 +17,7 @@ from authz.authorization.checks import PROMPTS
 from authz.authorization.pkce import METHOD as PKCE_METHOD
 from authz.clients.authentication import AUTH_METHODS
 from authz.endpoints import paths
+from authz.factors.assurance import ACR_VALUES
 from authz.grants import GRANT_TYPES
 from authz.settings import AuthzSettings
 
@@ -33,6 +34,10 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
         "userinfo_endpoint": issuer + paths.USERINFO,
         "revocation_endpoint": issuer + paths.REVOKE,
         "introspection_endpoint": issuer + paths.INTROSPECT,
+        # OpenID Connect RP-Initiated Logout 1.0 section 2.1 and Back-Channel Logout 1.0 section 2.1.
+        "end_session_endpoint": issuer + paths.END_SESSION,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "scopes_supported": list(scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -45,6 +50,7 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "prompt_values_supported": list(PROMPTS),
+        "acr_values_supported": list(ACR_VALUES),
         "claims_supported": [
             "sub",
             "iss",
@@ -52,8 +58,11 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
             "exp",
             "iat",
             "auth_time",
+            "acr",
+            "amr",
             "nonce",
             "at_hash",
+            "sid",
             "preferred_username",
             "name",
             "email",

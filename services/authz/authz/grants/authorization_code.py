@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from authorium_shared.appkeys import METRICS
 from authorium_shared.dpop import same_key
 from authorium_shared.errors import InvalidGrant, InvalidRequest
-from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SETTINGS, USERS
+from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SESSIONS, SETTINGS, USERS
 from authz.authorization import pkce
 from authz.authorization.codes import Replayed
 from authz.forms import require
@@ -68,6 +68,9 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         raise InvalidRequest("code_verifier is required: the authorization request had a code_challenge")
     elif not pkce.verify(verifier, code.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")
+    if code.sid is not None and await app[SESSIONS].ended(code.sid):
+        # Signed out between the code and its redemption: what the sign-out revoked must not come back.
+        raise InvalidGrant("the session the code was issued in has ended")
     if code.dpop_jkt is not None and not same_key(code.dpop_jkt, request.dpop_jkt):
         raise InvalidGrant("the authorization request bound this code to another DPoP key (dpop_jkt)")
     user = await app[USERS].get(uuid.UUID(code.user_id))
@@ -103,6 +106,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         auth_time=datetime.fromtimestamp(code.auth_time, UTC),
         expires_at=issued_at + timedelta(seconds=lifetime),
         revoked_at=None,
+        sid=code.sid,
         # A confidential client's refresh tokens are bound by its authentication instead (RFC 9449 section 5).
         dpop_jkt=request.dpop_jkt if client.is_public else None,
     )
@@ -125,6 +129,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             auth_time=code.auth_time,
             nonce=code.nonce,
             refresh_token=refresh_token,
+            sid=code.sid,
+            amr=code.amr,
             dpop_jkt=request.dpop_jkt,
         )
     )

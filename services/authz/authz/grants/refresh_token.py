@@ -90,6 +90,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             grant_id=str(grant.grant_id),
             auth_time=int(grant.auth_time.timestamp()) if grant.auth_time else None,
             refresh_token=successor,
+            sid=grant.sid,
             dpop_jkt=request.dpop_jkt,
         )
     )

@@ -28,6 +28,8 @@ class Grant:
     auth_time: datetime | None
     expires_at: datetime
     revoked_at: datetime | None
+    # The OpenID Connect `sid` of the session the grant was made in (authz.sessions.store), if any.
+    sid: str | None = None
     # The DPoP key a public client's refresh tokens are bound to (RFC 9449 section 5): each refresh needs its proof.
     dpop_jkt: str | None = None
 
@@ -43,7 +45,8 @@ class Grant:
             auth_time=row["auth_time"],
             expires_at=row["expires_at"],
             revoked_at=row["revoked_at"],
-            dpop_jkt=row["dpop_jkt"],
+            sid=row.get("sid"),
+            dpop_jkt=row.get("dpop_jkt"),
         )
 
 
@@ -87,7 +90,7 @@ class Rejected:
 
 
 _GRANT_COLUMNS = "g.grant_id, g.client_id, g.user_id, g.scopes, g.audience, g.nonce, g.auth_time, g.expires_at,"
-_GRANT_COLUMNS += " g.revoked_at, g.dpop_jkt"
+_GRANT_COLUMNS += " g.revoked_at, g.sid, g.dpop_jkt"
 
 
 async def _lock_grant(conn: asyncpg.Connection, grant_id: uuid.UUID) -> None:
@@ -113,9 +116,9 @@ class GrantRepository:
             await _lock_grant(conn, grant.grant_id)
             row = await conn.fetchrow(
                 f"""INSERT INTO grants AS g (grant_id, client_id, user_id, scopes, audience, nonce, auth_time,
-                        expires_at, last_used_at, revoked_at, revoked_reason, dpop_jkt)
+                        expires_at, last_used_at, revoked_at, revoked_reason, sid, dpop_jkt)
                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), r.revoked_at, CASE WHEN r.id IS NULL THEN NULL
-                        ELSE 'code replay' END, $9
+                        ELSE 'code replay' END, $9, $10
                     FROM (SELECT 1) AS one
                     LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $1::uuid::text
                     RETURNING {_GRANT_COLUMNS}""",
@@ -127,6 +130,7 @@ class GrantRepository:
                 grant.nonce,
                 grant.auth_time,
                 grant.expires_at,
+                grant.sid,
                 grant.dpop_jkt,
             )
             assert row is not None
@@ -281,6 +285,22 @@ class GrantRepository:
             user_id,
             reason,
             client_id,
+        )
+        grant_ids = [row["grant_id"] for row in rows]
+        await revocations.record_many(conn, "grant", [str(g) for g in grant_ids], revocation_expires_at)
+        return grant_ids
+
+    async def revoke_sessions(
+        self, conn: asyncpg.Connection, sids: list[str], reason: str, revocation_expires_at: datetime
+    ) -> list[uuid.UUID]:
+        """`revoke_client` for the grants made in the sessions `sids` that were not issued for offline_access (those
+        outlive the sign-in on purpose: OpenID Connect Core section 11), inside the caller's transaction."""
+        rows = await conn.fetch(
+            """UPDATE grants SET revoked_at = now(), revoked_reason = $2
+               WHERE sid = ANY($1::text[]) AND revoked_at IS NULL AND NOT ('offline_access' = ANY(scopes))
+               RETURNING grant_id""",
+            sids,
+            reason,
         )
         grant_ids = [row["grant_id"] for row in rows]
         await revocations.record_many(conn, "grant", [str(g) for g in grant_ids], revocation_expires_at)

@@ -15,6 +15,7 @@ from typing import Any
 from authorium_shared import access_tokens
 from authorium_shared.jwt import encode, half_hash
 from authz.clients.records import Client
+from authz.factors import assurance
 from authz.settings import AuthzSettings
 from authz.signing.ring import KeyRing
 
@@ -64,8 +65,20 @@ class Issue:
     auth_time: int | None = None
     nonce: str | None = None
     refresh_token: str | None = None
+    # The OpenID Connect session the grant was made in: the ID token's `sid` (Back-Channel Logout 1.0 section 2.1).
+    sid: str | None = None
+    # How the person signed in (RFC 8176 values), when a sign-in stands behind the grant: the ID token's `amr`, and its
+    # `acr` (the level they reach, `authz.factors.assurance`), OIDC Core 2.
+    amr: tuple[str, ...] = ()
     # The thumbprint of the client's DPoP key (`TokenRequest.dpop_jkt`): the access token is bound to it.
     dpop_jkt: str | None = None
+
+
+# Back-Channel Logout 1.0 section 2.4: the event a logout token carries, and its `typ` (section 2.4 and RFC 8725).
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_TYP = "logout+jwt"
+# A logout token is delivered at once; two minutes covers clock skew and a slow client (section 2.4 suggests short).
+LOGOUT_TOKEN_TTL = 120
 
 
 class TokenMinter:
@@ -134,4 +147,30 @@ class TokenMinter:
             body["auth_time"] = issue.auth_time
         if issue.nonce is not None:
             body["nonce"] = issue.nonce
+        if issue.sid is not None:
+            body["sid"] = issue.sid
+        if issue.amr:
+            body["amr"] = list(issue.amr)
+            body["acr"] = assurance.acr_of(issue.amr)
         return encode(body, self.ring.keyset.signing_key(alg), typ="JWT")
+
+    def logout_token(self, client: Client, *, sid: str | None, subject: str | None) -> str:
+        """Back-Channel Logout 1.0 section 2.4: `iss`, `aud`, `iat`, `exp`, `jti`, the logout event, and `sid` and/or
+        `sub`; never a `nonce` (section 2.4 forbids it, so a logout token cannot pass for an ID token). Signed as the
+        client's ID tokens are."""
+        assert sid is not None or subject is not None
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + LOGOUT_TOKEN_TTL,
+            "jti": new_jti(),
+            "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+        }
+        if subject is not None:
+            claims["sub"] = subject
+        if sid is not None:
+            claims["sid"] = sid
+        key = self.ring.keyset.signing_key(client.id_token_signed_response_alg)
+        return encode(claims, key, typ=LOGOUT_TOKEN_TYP)

@@ -26,6 +26,7 @@ from authz.control import (
     decode_cursor,
     page_of,
 )
+from authz.sessions.logout import SignOut
 from authz.tokens.families import GrantRepository
 from authz.users.accounts import check_username
 from authz.users.passwords import check_strength
@@ -200,14 +201,23 @@ async def update_user(control: Control, user_id: str, document: object, *, expec
             details = {"grants_revoked": len(revoked)} if disabled else {}
             await control.record(conn, "user_disabled" if disabled else "user_enabled", user_id=uid, details=details)
     if disabled and not current.disabled:
-        await _after_revoking(control, uid, revoked, expires_at)
+        await _after_revoking(control, uid, revoked, expires_at, "user disabled")
     return user
 
 
-async def _after_revoking(control: Control, user_id: uuid.UUID, revoked: list[uuid.UUID], expires_at: datetime) -> None:
-    """Once revocations are committed: end the user's sessions and announce the revoked grants."""
-    await control.sessions.end_all(str(user_id))
+async def _after_revoking(
+    control: Control, user_id: uuid.UUID, revoked: list[uuid.UUID], expires_at: datetime, reason: str
+) -> None:
+    """Once revocations are committed: announce the revoked grants, and end the user's sessions, with back-channel
+    logout to the clients they reached (OpenID Connect Back-Channel Logout 1.0), as the person's own sign-out does."""
     await control.revoker.announce_grants(revoked, expires_at)
+    await signing_out(control).everywhere(
+        str(user_id), reason=reason, remote_addr=control.remote_addr, actor=control.actor
+    )
+
+
+def signing_out(control: Control) -> SignOut:
+    return SignOut(control.pool, control.sessions, control.revoker, control.audit)
 
 
 async def delete_user(control: Control, user_id: str, *, expected_version: str | None = None) -> None:
@@ -224,7 +234,7 @@ async def delete_user(control: Control, user_id: str, *, expected_version: str |
             user_id=uid,
             details={"username": current.username, "grants_revoked": len(revoked)},
         )
-    await _after_revoking(control, uid, revoked, expires_at)
+    await _after_revoking(control, uid, revoked, expires_at, "user deleted")
 
 
 async def sign_out(control: Control, user_id: str) -> int:
@@ -236,7 +246,7 @@ async def sign_out(control: Control, user_id: str) -> int:
         await _locked(conn, uid, user_id)
         revoked = await control.revoker.grants.revoke_user(conn, uid, "signed out by an operator", expires_at)
         await control.record(conn, "user_signed_out", user_id=uid, details={"grants_revoked": len(revoked)})
-    await _after_revoking(control, uid, revoked, expires_at)
+    await _after_revoking(control, uid, revoked, expires_at, "signed out by an operator")
     return len(revoked)
 
 
