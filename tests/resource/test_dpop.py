@@ -233,3 +233,17 @@ async def test_section_9_requiring_nonces_without_a_secret_stops_start_up(enviro
         ResourceSettings.from_env(
             {**environ, "AUTHORIUM_DPOP_NONCE_REQUIRED": "true", "AUTHORIUM_DPOP_NONCE_SECRET": "short"}
         )
+
+
+async def test_section_7_1_insufficient_scope_is_told_in_the_dpop_challenge(
+    api: str, module_http: aiohttp.ClientSession, caller: Bound
+) -> None:
+    """RFC 6750 section 3.1's insufficient_scope, for a DPoP-bound token: 403, in the DPoP challenge (the scheme the
+    request used), with the scope needed."""
+    headers = {**caller.headers("POST", RESOURCE_URL + "/api/notes"), "Content-Type": "application/json"}
+    async with module_http.post(api + "/api/notes", data=b'{"title": "t"}', headers=headers) as resp:
+        assert resp.status == 403
+        found = challenges(resp)
+    assert next(iter(found)) == "DPoP", found
+    assert found["DPoP"]["error"] == "insufficient_scope"
+    assert found["DPoP"]["scope"] == "notes:write"

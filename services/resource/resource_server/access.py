@@ -62,7 +62,9 @@ class AccessToken:
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
-            raise refuse(InsufficientScope(f"this needs the {scope} scope"), REALM, scope=scope, dpop_algs=ALGS)
+            # A token that got this far came with the scheme of its type (RFC 9449 section 7.2).
+            insufficient = InsufficientScope(f"this needs the {scope} scope")
+            raise refuse(insufficient, REALM, scope=scope, scheme=self.token_type, dpop_algs=ALGS)
 
 
 def _confirmation(claims: dict[str, Any]) -> str | None:
