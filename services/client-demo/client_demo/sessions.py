@@ -56,7 +56,7 @@ class Session:
     last_call: dict[str, Any] | None = None
     last_refresh: list[dict[str, Any]] | None = None
     # The private DPoP key of a "sign in with DPoP" (`proof_keys`), as a JWK; its tokens are bound to it.
-    dpop_key: str | None = None
+    dpop_key: str | None = field(default=None, repr=False)
 
     @property
     def signed_in(self) -> bool:
@@ -71,7 +71,7 @@ class PendingLogin:
     nonce: str
     code_verifier: str
     steps: list[dict[str, Any]]
-    dpop_key: str | None = None
+    dpop_key: str | None = field(default=None, repr=False)
 
 
 # Only a session that still exists is updated: a sign-out racing a request must not be undone by it.
