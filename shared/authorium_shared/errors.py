@@ -116,6 +116,18 @@ class InvalidRedirectUri(OAuthError):
     error = "invalid_redirect_uri"
 
 
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 sections 5 and 7.1: the DPoP proof is missing, malformed or does not hold for this request."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDPoPNonce(OAuthError):
+    """RFC 9449 sections 8 and 9: the proof must carry the nonce the `DPoP-Nonce` header of this answer gives."""
+
+    error = "use_dpop_nonce"
+
+
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503

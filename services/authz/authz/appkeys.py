@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from authorium_shared.dpop import ProofChecker
 from authz.audit import AuditLog
 from authz.authorization.codes import CodeStore
 from authz.authorization.consents import ConsentRepository
@@ -67,3 +68,5 @@ MINTER = web.AppKey("token_minter", TokenMinter)
 ACCESS_TOKENS = web.AppKey("access_tokens", AccessTokenReader)
 GRANT_STORE = web.AppKey("grant_store", GrantRepository)
 REVOKER = web.AppKey("revoker", Revoker)
+# DPoP proofs (RFC 9449) at the token endpoint
+DPOP = web.AppKey("dpop_proofs", ProofChecker)

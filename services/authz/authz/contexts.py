@@ -4,6 +4,8 @@ ones open Postgres and Redis first, and run the event feed for every subscriber 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -11,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS, PG_POOL, REDIS, REDIS_KEYS
+from authorium_shared.dpop import Nonces, ProofChecker, ProofReplay
 from authorium_shared.resources import background, revocation_copy
 from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.appkeys import (
@@ -22,6 +25,7 @@ from authz.appkeys import (
     CODES,
     CONSENTS,
     DEVICE_CODES,
+    DPOP,
     FACTOR_THROTTLE,
     GRANT_STORE,
     KEY_RING,
@@ -110,6 +114,9 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[USER_CODE_THROTTLE] = Counter(
         redis, keys, "user-code-addr", limit=USER_CODE_FAILURES_PER_ADDRESS, window=USER_CODE_WINDOW
     )
+    # The nonce secret is derived from the KEK every replica holds, so a nonce one hands out is good at all of them.
+    nonces = Nonces(hmac.new(settings.kek.current, b"dpop nonce", hashlib.sha256).digest())
+    app[DPOP] = ProofChecker(ProofReplay(redis, keys), nonces=nonces if settings.dpop_nonce_required else None)
     yield
 
 

@@ -101,6 +101,9 @@ class AuthzSettings:
     require_par: bool = False
     # How long a pushed authorization request's request_uri lasts (RFC 9126 section 2.2), AUTHORIUM_PAR_TTL.
     par_ttl: int = 60
+    # RFC 9449 section 8: DPoP proofs at the token endpoint must carry a nonce this server gave
+    # (AUTHORIUM_DPOP_NONCE_REQUIRED); the nonces' secret is derived from AUTHORIUM_KEK, so every replica agrees.
+    dpop_nonce_required: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -195,6 +198,7 @@ class AuthzSettings:
             passwordless=_passwordless(environ, issuer.hostname or ""),
             require_par=env_bool(environ, "AUTHORIUM_REQUIRE_PAR", False),
             par_ttl=env_int(environ, "AUTHORIUM_PAR_TTL", 60, minimum=5, maximum=600),
+            dpop_nonce_required=env_bool(environ, "AUTHORIUM_DPOP_NONCE_REQUIRED", False),
         )
 
 

@@ -50,6 +50,7 @@ class PendingRequest:
     factor_auth_time: int | None = None
     kind: str = CODE
     device: str | None = None  # kind DEVICE: the digest of the device code (authz.device.store)
+    dpop_jkt: str | None = None  # the DPoP key the code will be bound to (RFC 9449 section 10)
 
     def needs_login(self, session: Session) -> bool:
         """Whether the person must sign in (again) for this request, unless they just did (OIDC Core 3.1.2.1):

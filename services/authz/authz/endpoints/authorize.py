@@ -109,6 +109,7 @@ def validate(
         hint_subject=checks.check_id_token_hint(
             params, app[KEY_RING].keyset, issuer=app[SETTINGS].issuer, client_id=client.client_id
         ),
+        dpop_jkt=checks.check_dpop_jkt(params),
     )
 
 

@@ -89,6 +89,8 @@ async def _issue(request: TokenRequest, approved: store.Approved) -> dict[str, A
         expires_at=issued_at + timedelta(seconds=lifetime),
         revoked_at=None,
         sid=approved.sid,
+        # A public device's refresh tokens are bound to its DPoP key (RFC 9449 section 5), as in the code grant.
+        dpop_jkt=request.dpop_jkt if client.is_public else None,
     )
     try:
         await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
@@ -108,5 +110,6 @@ async def _issue(request: TokenRequest, approved: store.Approved) -> dict[str, A
             refresh_token=refresh_token,
             sid=approved.sid,
             amr=approved.amr,
+            dpop_jkt=request.dpop_jkt,
         )
     )
