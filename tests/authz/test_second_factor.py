@@ -12,14 +12,23 @@ from typing import Any
 import aiohttp
 import asyncpg
 import jwt
+import pyotp
 import pytest
 
+from authz.endpoints.account_security import NOT_CONFIRMED
 from authz.endpoints.second_factor import REPLAYED_CODE, THROTTLED, WRONG_CODE
 from authz.factors.assurance import ACR_MFA, ACR_PWD
 from authz.interaction import EXPIRED
 from authz.ratelimit import SECOND_FACTOR_FAILURES_PER_USER
 from tests.authz import flows
-from tests.authz.factor_flows import AuthenticatorApp, post, recovery_codes_on, security_page, signed_in_with_app
+from tests.authz.factor_flows import (
+    AuthenticatorApp,
+    post,
+    recovery_codes_on,
+    security_page,
+    signed_in_with_app,
+    start_enrolment,
+)
 
 pytestmark = pytest.mark.usefixtures("cheap_password_hashing")
 SECOND_FACTOR_FORM = 'action="/authorize/second-factor"'
@@ -328,6 +337,22 @@ async def test_the_secret_is_encrypted_at_rest_and_codes_are_hashed(
     assert len(stored) == 10
     for row in stored:
         assert all(code.replace("-", "").encode() not in row["code_hash"] for code in app.recovery_codes)
+
+
+async def test_a_wrong_first_code_does_not_turn_the_app_on(
+    db: asyncpg.Pool, authz: str, client: flows.RegisteredClient
+) -> None:
+    """RFC 6238: the app is a factor only once a code it made is typed; until then signing in needs no code."""
+    async with flows.browser() as browser:
+        username = await flows.make_user(db)
+        await flows.authorize(browser, authz, client, username, scope="openid")
+        secret, csrf = await start_enrolment(browser, authz)
+        wrong = f"{(int(pyotp.TOTP(secret).now()) + 500_000) % 1_000_000:06d}"
+        status, body, _ = await post(browser, authz, "/account/security/totp/confirm", {"csrf": csrf, "code": wrong})
+        assert status == 200 and NOT_CONFIRMED in body and 'id="totp-secret"' in body
+    async with flows.browser() as browser:
+        result = await flows.authorize(browser, authz, client, username, scope="openid")
+        assert not any(SECOND_FACTOR_FORM in p for p in result.pages)
 
 
 async def test_security_page_without_a_session_goes_to_the_account_page(authz: str) -> None:

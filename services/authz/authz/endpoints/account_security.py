@@ -29,6 +29,7 @@ from authz.users.repository import User
 
 ALREADY_ENROLLED = "An authenticator app is set up already. Remove it first to set up another."
 NOTHING_TO_CONFIRM = "There is no authenticator app waiting to be confirmed. Start again."
+NOT_CONFIRMED = "That code is not right. Type the code your app shows now for this account."
 
 
 async def _signed_in(request: web.Request) -> tuple[Session, User] | None:
@@ -119,7 +120,7 @@ async def confirm_totp(request: web.Request) -> web.StreamResponse:
         return await _render(request, session, user, error=NOTHING_TO_CONFIRM, status=409)
     time_step = totp.matching_step(enrolment.secret, form.get("code", "")[:100])
     if time_step is None:
-        return await _render(request, session, user, error=WRONG_CODE)
+        return await _render(request, session, user, error=NOT_CONFIRMED)
     codes = recovery.generate()
     async with audited_transaction(app[PG_POOL]) as conn:
         if not await TotpRepository(conn, app[SETTINGS].kek).confirm(user.user_id, enrolment.factor_id, time_step):
