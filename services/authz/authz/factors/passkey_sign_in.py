@@ -57,7 +57,7 @@ class Ceremony:
 
     @classmethod
     def of(cls, step: Step, purpose: webauthn.Purpose) -> Ceremony:
-        return cls(step.session, purpose, step.rid, step.pending.client_id)
+        return cls(step.session, purpose, step.rid, step.pending.client_id or None)
 
 
 async def ceremony_page(
