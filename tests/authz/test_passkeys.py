@@ -112,8 +112,8 @@ async def test_enrol_then_sign_in_with_password_and_security_key(
 async def test_the_account_pages_sign_in_takes_a_security_key_too(
     server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool
 ) -> None:
-    """Opening /account without a session signs the person in there: password, then "Use a security key", then
-    the account page, whose sign-in names the account rather than a client."""
+    """Opening /account without a session signs the person in there: password, then "Use a security key" (a refused
+    answer audited without a client), then the account page, whose sign-in names the account rather than a client."""
     username, key = await enrolled_user(module_db, server, client)
     async with flows.browser() as browser:
         login = await fetch(browser, server, "GET", "/account")
@@ -121,10 +121,19 @@ async def test_the_account_pages_sign_in_takes_a_security_key_too(
         step = await fetch(browser, server, "POST", "/authorize/login", data=form)
         page = await fetch(browser, server, "GET", link(step.body, "/authorize/security-key"))
         assert "your Authorium account" in page.body
+        phished = key.get(page_options(page.body), origin="http://evil.example")
+        page = await fetch(browser, server, "POST", "/authorize/security-key", data=post_credential(page, phished))
+        assert page.status == 400 and "could not be checked" in page.body
         answer = key.get(page_options(page.body))
         account = await fetch(browser, server, "POST", "/authorize/security-key", data=post_credential(page, answer))
         assert account.status == 200 and account.url.startswith(server.url + "/account"), account.url
         assert username in account.body
+    refusals = await module_db.fetch(
+        """SELECT a.client_id FROM audit_events a JOIN users u USING (user_id)
+           WHERE u.username = $1 AND a.event = 'sign_in_failure'""",
+        username,
+    )
+    assert [r["client_id"] for r in refusals] == [None]
 
 
 async def test_a_synced_passkey_is_a_software_key(

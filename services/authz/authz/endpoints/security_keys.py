@@ -20,15 +20,13 @@ from authz.endpoints import paths
 from authz.endpoints.second_factor import THROTTLED, WRONG_CODE
 from authz.factors import passkey_sign_in, webauthn
 from authz.factors import step as factor_step
-from authz.factors.passkey_sign_in import EXPIRED_CEREMONY, relying_party
+from authz.factors.passkey_sign_in import EXPIRED_CEREMONY, NOT_VERIFIED, relying_party
 from authz.factors.passkeys import MAX_NAME_LENGTH, MAX_PER_USER, CredentialTaken, Passkey, TooMany
 from authz.factors.repository import TOTP, second_factors
 from authz.forms import read_form
 from authz.interaction import PageError, expired
 from authz.sessions.store import Session
 from authz.users.repository import User
-
-NOT_VERIFIED = "Your security key's answer could not be checked. Try again."
 
 
 @dataclass(frozen=True)
