@@ -1,5 +1,6 @@
 """The management commands (issue 14): `authorium client list|show|update|disable|enable|delete|rotate-secret`,
-`authorium user list|show|disable|enable|delete|set-password|sign-out`, `authorium grant list|revoke` and
+`authorium user list|show|disable|enable|delete|set-password|sign-out|factors|reset-factors`, `authorium grant
+list|revoke` and
 `authorium audit`. They work on Postgres directly, through the same operations as the admin API
 (`authz.clients.management`, `authz.users.management`, `authz.audit_query`), name `cli` as the actor in the audit
 log, and announce what they change so running replicas drop their caches at once."""
@@ -24,6 +25,7 @@ from authz.audit_query import list_events
 from authz.clients import management as clients
 from authz.clients.authentication import AUTH_METHODS
 from authz.control import CLI_ACTOR, MAX_LIMIT, BadInput, Control, Page
+from authz.factors import management as factors
 from authz.grants import GRANT_TYPES
 from authz.revocation.publisher import Publisher
 from authz.revocation.revoker import Revoker
@@ -321,6 +323,22 @@ async def user_sign_out(args: argparse.Namespace, session: Control) -> int:
     return 0
 
 
+@announced
+async def user_factors(args: argparse.Namespace, session: Control) -> int:
+    user = await users.find_user(session.pool, args.user)
+    page = await factors.list_factors(session.pool, str(user.user_id))
+    table(page.items, ("factor_id", "type", "created_at", "last_used_at", "recovery_codes_left"), args.json)
+    return 0
+
+
+@announced
+async def user_reset_factors(args: argparse.Namespace, session: Control) -> int:
+    user = await users.find_user(session.pool, args.user)
+    removed = await factors.reset_factors(session, str(user.user_id))
+    print(f"second factors of {user.username} reset; {removed} removed")
+    return 0
+
+
 # Grants and the audit log
 
 
@@ -469,10 +487,16 @@ def add_user_commands(user: argparse._SubParsersAction[argparse.ArgumentParser])
             user_sign_out,
             "end the user's sessions everywhere (with back-channel logout) and revoke their grants",
         ),
+        ("reset-factors", user_reset_factors, "remove the user's second factors and recovery codes"),
     ):
         command = user.add_parser(name, help=text)
         command.add_argument("user", help="user id or username")
         command.set_defaults(func=func)
+
+    ufactors = user.add_parser("factors", help="a user's second factors")
+    ufactors.add_argument("user", help="user id or username")
+    _json_flag(ufactors)
+    ufactors.set_defaults(func=user_factors)
 
     password = user.add_parser("set-password", help="set a user's password")
     password.add_argument("user", help="user id or username")

@@ -242,6 +242,31 @@ class KeyEncryptionKeys:
                 raise
         return decrypt_private_key(blob, kid=kid, alg=alg, kek=self.previous), False
 
+    def seal(self, secret: bytes, *, bound_to: str) -> bytes:
+        """Another secret kept at rest (a TOTP key): AES-256-GCM under the current KEK, in the format of signing keys'
+        blobs, bound to `bound_to` (the row it belongs to) so a blob copied onto another row fails to open."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return bytes([_BLOB_VERSION]) + nonce + _aead(self.current).encrypt(nonce, secret, _sealed_data(bound_to))
+
+    def open(self, blob: bytes, *, bound_to: str) -> tuple[bytes, bool]:
+        """What `seal` sealed for `bound_to`, and whether it is under the current KEK (False: the previous one);
+        KeyDecryptionError when neither opens it (another KEK, tampered, or from another row)."""
+        if len(blob) <= 1 + _NONCE_BYTES or blob[0] != _BLOB_VERSION:
+            raise KeyDecryptionError(f"sealed secret of {bound_to}: unrecognised format")
+        nonce, ciphertext = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        for kek in (self.current, self.previous):
+            if kek is not None:
+                try:
+                    return _aead(kek).decrypt(nonce, ciphertext, _sealed_data(bound_to)), kek is self.current
+                except InvalidTag:
+                    continue
+        raise WrongKeyEncryptionKey(f"sealed secret of {bound_to}: wrong key-encryption key, or tampered")
+
+
+def _sealed_data(bound_to: str) -> bytes:
+    # Unlike a signing key's (alg and kid), so no sealed secret can pass for a private key or the other way round.
+    return json.dumps({"sealed": bound_to, "v": _BLOB_VERSION}, sort_keys=True).encode()
+
 
 @dataclass(frozen=True)
 class StoredKey:

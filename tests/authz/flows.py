@@ -8,7 +8,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
@@ -166,14 +166,22 @@ async def authorize(
     *,
     password: str = PASSWORD,
     consent: str | None = "allow",
+    second_factor: Callable[[], str] | None = None,
     **params: str,
 ) -> Authorization:
-    """Start at /authorize; sign in as `username` if asked; answer the consent page with `consent` if shown.
-    Returns the redirect to the client (or raises AssertionError with the page it got stuck on)."""
+    """Start at /authorize; sign in as `username` if asked; give `second_factor()` as the code if the second-factor
+    page is shown; answer the consent page with `consent` if shown. Returns the redirect to the client (or raises
+    AssertionError with the page it got stuck on)."""
     query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
     query.update(params)
     return await follow_authorization(
-        session, authz, f"{authz}/authorize?{urlencode(query)}", username, password=password, consent=consent
+        session,
+        authz,
+        f"{authz}/authorize?{urlencode(query)}",
+        username,
+        password=password,
+        consent=consent,
+        second_factor=second_factor,
     )
 
 
@@ -185,13 +193,16 @@ async def follow_authorization(
     *,
     password: str = PASSWORD,
     consent: str | None = "allow",
+    second_factor: Callable[[], str] | None = None,
 ) -> Authorization:
     """`authorize` from an authorization request URL that a client made."""
     outcome = Authorization(location="")
     async with session.get(url, allow_redirects=False) as resp:
         response = resp
         body = await resp.text()
-    for _ in range(4):
+    # Login, consent and the redirects after each; and the second-factor step with its redirect when expected (a
+    # login page that keeps coming back, a wrong password, is posted no more often than before).
+    for _ in range(6 if second_factor is not None else 4):
         if response.status in (302, 303):
             location = response.headers["Location"]
             if not location.startswith(authz) and not location.startswith("/"):
@@ -209,6 +220,10 @@ async def follow_authorization(
             assert username is not None, "the login page was shown"
             form = {**fields, "username": username, "password": password}
             action = "/authorize/login"
+        elif 'action="/authorize/second-factor"' in body:
+            assert second_factor is not None, "the second-factor page was shown"
+            form = {**fields, "code": second_factor()}
+            action = "/authorize/second-factor"
         elif 'action="/authorize/consent"' in body:
             assert consent is not None, "the consent page was shown"
             form = {**fields, "decision": consent}

@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from tests.authz.conftest import module_authz, module_server  # noqa: F401 - fixtures
+from tests.authz.factor_flows import signed_in_with_app
 from tests.authz.flows import PASSWORD, RegisteredClient, authorize, browser, make_client, make_user, token_request
 from tests.processes import authorium
 from tests.resource.conftest import Caller, user_token
@@ -200,3 +201,28 @@ async def test_audit_command(environ: dict[str, str], db: asyncpg.Pool) -> None:
     assert await as_json(environ, "audit", "--user", username) == []
     bad = await run(environ, "audit", "--since", "last tuesday")
     assert bad.returncode == 2 and "since" in bad.stderr
+
+
+async def test_user_factor_commands(environ: dict[str, str], db: asyncpg.Pool, authz: str) -> None:
+    """`authorium user factors USER [--json]` lists a user's second factors; `authorium user reset-factors USER`
+    removes them (audited, actor cli), after which the password alone signs in again."""
+    client = await make_client(db)
+    async with browser() as session:
+        username, _ = await signed_in_with_app(db, authz, client, session)
+    [factor] = await as_json(environ, "user", "factors", username)
+    assert factor["type"] == "totp" and factor["recovery_codes_left"] == 10
+    assert factor["factor_id"] in await ok(environ, "user", "factors", username)
+    assert "1 removed" in await ok(environ, "user", "reset-factors", username)
+    assert await as_json(environ, "user", "factors", username) == []
+    async with browser() as session:
+        result = await authorize(session, authz, client, username, scope="openid")
+    assert "code" in result.params
+    missing = await run(environ, "user", "factors", f"nobody-{uuid.uuid4().hex[:8]}")
+    assert missing.returncode == 1 and "no user" in missing.stderr
+    user_id = await db.fetchval("SELECT user_id FROM users WHERE username = $1", username)
+    assert (
+        await db.fetchval(
+            "SELECT details->>'actor' FROM audit_events WHERE event = 'second_factors_reset' AND user_id = $1", user_id
+        )
+        == "cli"
+    )

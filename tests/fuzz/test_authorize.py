@@ -57,6 +57,9 @@ AUTHORIZATION_PARAMETERS = {
     "prompt": mostly("none", "login", "consent", "none login", "select_account", "login login"),
     "max_age": mostly("0", "60", "-1", "1e3", "+5", "99999999999999999999", "٣"),
     "response_mode": mostly("query", "fragment", "form_post"),
+    "acr_values": mostly(
+        "urn:authorium:acr:mfa", "urn:authorium:acr:pwd urn:authorium:acr:mfa", "a b c d e f g h i j k"
+    ),
     "request": s.values,
     "request_uri": s.values,
 }

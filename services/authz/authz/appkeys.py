@@ -11,7 +11,8 @@ from authz.authorization.codes import CodeStore
 from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
-from authz.ratelimit import Counter, LoginThrottle
+from authz.factors.repository import RecoveryCodes, TotpRepository
+from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
 from authz.resources.registry import ResourceCache
 from authz.revocation.revoker import Revoker
 from authz.sessions.backchannel import BackchannelSender
@@ -38,6 +39,10 @@ LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 SESSIONS = web.AppKey("sessions", SessionStore)
 # Logout tokens to clients (OpenID Connect Back-Channel Logout 1.0)
 BACKCHANNEL = web.AppKey("backchannel_sender", BackchannelSender)
+# Second factors (authz.factors)
+TOTP_FACTORS = web.AppKey("totp_factors", TotpRepository)
+RECOVERY_CODES = web.AppKey("recovery_codes", RecoveryCodes)
+FACTOR_THROTTLE = web.AppKey("second_factor_throttle", SecondFactorThrottle)
 # Authorization requests, consent and codes
 PENDING = web.AppKey("pending_requests", PendingRequests)
 CONSENTS = web.AppKey("consents", ConsentRepository)

@@ -20,17 +20,20 @@ from authz.appkeys import (
     CLIENTS,
     CODES,
     CONSENTS,
+    FACTOR_THROTTLE,
     GRANT_STORE,
     KEY_RING,
     LOGIN_THROTTLE,
     MINTER,
     PASSWORDS,
     PENDING,
+    RECOVERY_CODES,
     RESOURCES,
     REVOKER,
     SESSIONS,
     SETTINGS,
     TOKEN_RATE_LIMIT,
+    TOTP_FACTORS,
     USERS,
 )
 from authz.audit import AuditLog
@@ -39,8 +42,9 @@ from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
 from authz.clients.cache import ClientCache
 from authz.clients.repository import ClientRepository
+from authz.factors.repository import RecoveryCodes, TotpRepository
 from authz.pruning import prune_periodically
-from authz.ratelimit import Counter, LoginThrottle
+from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
 from authz.resources.registry import ResourceCache
 from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
@@ -66,6 +70,9 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[TOKEN_RATE_LIMIT] = Counter(redis, keys, "token", limit=settings.token_rate_limit, window=60)
     app[USERS] = UserRepository(pool)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, keys)
+    app[TOTP_FACTORS] = TotpRepository(pool, settings.kek)
+    app[RECOVERY_CODES] = RecoveryCodes(pool)
+    app[FACTOR_THROTTLE] = SecondFactorThrottle(redis, keys)
     app[SESSIONS] = SessionStore(
         redis, keys, ttl=settings.session_max_ttl, idle_ttl=settings.session_idle_ttl, secure=settings.secure_cookies
     )

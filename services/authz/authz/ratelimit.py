@@ -75,3 +75,34 @@ class LoginThrottle:
 
     async def succeeded(self, username: str) -> None:
         await self.by_username.reset(username.lower())
+
+
+# Wrong second-factor codes allowed per window, counted apart from passwords: per user (someone who has the password
+# guessing the code: 5 tries a quarter hour leave a six-digit code, three of them valid at a time, about 1 in 5,000 a
+# day), and per address.
+SECOND_FACTOR_WINDOW = 900
+SECOND_FACTOR_FAILURES_PER_USER = 5
+SECOND_FACTOR_FAILURES_PER_ADDRESS = 30
+
+
+class SecondFactorThrottle:
+    """Wrong second-factor codes counted per user and per address; a right one forgets the user's failures."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.by_user = Counter(
+            redis, keys, "factor-user", limit=SECOND_FACTOR_FAILURES_PER_USER, window=SECOND_FACTOR_WINDOW
+        )
+        self.by_address = Counter(
+            redis, keys, "factor-addr", limit=SECOND_FACTOR_FAILURES_PER_ADDRESS, window=SECOND_FACTOR_WINDOW
+        )
+
+    async def retry_after(self, user_id: str, address: str) -> int | None:
+        """None when a code may be tried, else the seconds until one may."""
+        return await self.by_user.exceeded(user_id) or await self.by_address.exceeded(address)
+
+    async def failed(self, user_id: str, address: str) -> None:
+        await self.by_user.hit(user_id)
+        await self.by_address.hit(address)
+
+    async def succeeded(self, user_id: str) -> None:
+        await self.by_user.reset(user_id)

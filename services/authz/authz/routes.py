@@ -11,6 +11,7 @@ from authz.admin import add_admin_routes
 from authz.appkeys import SETTINGS
 from authz.endpoints import (
     account,
+    account_security,
     authorize,
     client_configuration,
     consent,
@@ -22,6 +23,7 @@ from authz.endpoints import (
     paths,
     register,
     revoke,
+    second_factor,
     token,
     userinfo,
 )
@@ -44,6 +46,13 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_route("POST", paths.AUTHORIZE, authorize.authorize)
     router.add_post(paths.AUTHORIZE_LOGIN, login.login)
     router.add_post(paths.AUTHORIZE_CONSENT, consent.consent)
+    router.add_get(paths.AUTHORIZE_SECOND_FACTOR, second_factor.page)
+    router.add_post(paths.AUTHORIZE_SECOND_FACTOR, second_factor.second_factor)
+    router.add_get(paths.ACCOUNT_SECURITY, account_security.page)
+    router.add_post(paths.ACCOUNT_TOTP, account_security.start_totp)
+    router.add_post(paths.ACCOUNT_TOTP_CONFIRM, account_security.confirm_totp)
+    router.add_post(paths.ACCOUNT_TOTP_REMOVE, account_security.remove_totp)
+    router.add_post(paths.ACCOUNT_RECOVERY_CODES, account_security.new_recovery_codes)
     router.add_get(paths.AUTHORIZE_CONTINUE, authorize.resume)
     router.add_route("GET", paths.END_SESSION, end_session.end_session)
     router.add_route("POST", paths.END_SESSION, end_session.end_session)

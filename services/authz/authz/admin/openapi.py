@@ -355,9 +355,24 @@ def _schemas() -> dict[str, Any]:
             "properties": resource_members,
         },
         "ResourceChange": {"type": "object", "additionalProperties": False, "properties": resource_members},
+        "Factor": {
+            "type": "object",
+            "required": ["factor_id", "type", "created_at"],
+            "properties": {
+                "factor_id": {"type": "string"},
+                "type": {"type": "string", "description": "`totp` (an authenticator app), or another kind of factor"},
+                "label": {"type": ["string", "null"]},
+                "created_at": _TIME,
+                "last_used_at": _MAYBE_TIME,
+                "recovery_codes_left": {
+                    "type": "integer",
+                    "description": "`totp`: the unused recovery codes that stand in for the app",
+                },
+            },
+        },
         **{
             f"{item}List": _listing(item)
-            for item in ("Client", "User", "Grant", "Consent", "AuditEvent", "Key", "Resource")
+            for item in ("Client", "User", "Grant", "Consent", "AuditEvent", "Key", "Resource", "Factor")
         },
     }
 
@@ -519,6 +534,24 @@ def _paths() -> dict[str, Any]:
                 _NO_CONTENT,
                 "404",
             ),
+        },
+        paths.USER_FACTORS: {
+            "parameters": [user_id],
+            "get": _operation(
+                "A user's second factors (authenticator app; security keys), oldest first, in one page",
+                {"200": _json(_ref("FactorList"), "the user's second factors")},
+                "404",
+            ),
+            "delete": _operation(
+                "Reset a user's second factors: every one is removed, with the recovery codes; they sign in with the"
+                " password alone until they set up a new one",
+                _NO_CONTENT,
+                "404",
+            ),
+        },
+        paths.USER_FACTOR: {
+            "parameters": [user_id, _path_param("factor_id", "the factor's id (a UUID)")],
+            "delete": _operation("Remove one of a user's second factors", _NO_CONTENT, "404"),
         },
         paths.GRANT: {
             "parameters": [_path_param("grant_id", "the grant's id (a UUID)")],

@@ -8,6 +8,7 @@ from aiohttp import web
 from authz.admin import paths
 from authz.admin.http import answer, if_match, json_body, listing, operation, query_int, query_str
 from authz.control import Control
+from authz.factors import management as factors
 from authz.users import management
 
 
@@ -88,4 +89,21 @@ async def list_consents(request: web.Request, control: Control) -> web.Response:
 @operation
 async def withdraw_consent(request: web.Request, control: Control) -> web.Response:
     await management.withdraw_consent(control, request.match_info["user_id"], request.match_info["client_id"])
+    return web.Response(status=204)
+
+
+@operation
+async def list_factors(request: web.Request, control: Control) -> web.Response:
+    return listing(await factors.list_factors(control.pool, request.match_info["user_id"]))
+
+
+@operation
+async def reset_factors(request: web.Request, control: Control) -> web.Response:
+    await factors.reset_factors(control, request.match_info["user_id"])
+    return web.Response(status=204)
+
+
+@operation
+async def remove_factor(request: web.Request, control: Control) -> web.Response:
+    await factors.remove_factor(control, request.match_info["user_id"], request.match_info["factor_id"])
     return web.Response(status=204)

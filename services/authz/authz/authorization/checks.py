@@ -14,6 +14,7 @@ from authorium_shared.keys import ALGORITHMS, KeySet
 from authz import scopes
 from authz.authorization import pkce
 from authz.clients.records import Client
+from authz.factors.assurance import MAX_ACR_VALUES
 from authz.users.accounts import check_username
 
 # OIDC Core 3.1.2.1; discovery lists these as `prompt_values_supported`. `account_selection_required`
@@ -228,3 +229,14 @@ def check_login_hint(params: Mapping[str, str]) -> str | None:
     except ValueError:
         return None
     return hint
+
+
+def check_acr_values(params: Mapping[str, str]) -> tuple[str, ...]:
+    """`acr_values` (OIDC Core 3.1.2.1): the levels the client would like, most preferred first. Values this server
+    does not know are kept (and passed over when deciding, `assurance.wants_mfa`): the request is voluntary, so an
+    unknown level is no error. Only a list no client would send is refused."""
+    values = tuple(dict.fromkeys(params.get("acr_values", "").split(" ")))
+    values = tuple(v for v in values if v)
+    if len(values) > MAX_ACR_VALUES or not all(v.isascii() and v.isprintable() for v in values):
+        raise InvalidRequest(f"acr_values must be at most {MAX_ACR_VALUES} printable ASCII values")
+    return values

@@ -25,10 +25,10 @@ end
 local data = redis.call('HGET', KEYS[1], 'data')
 if data then
   local resources = redis.call('HGET', KEYS[1], 'resources') or '[]'
-  local sid = redis.call('HGET', KEYS[1], 'sid') or ''
-  redis.call('HDEL', KEYS[1], 'data', 'resources', 'sid')
+  local later = redis.call('HGET', KEYS[1], 'later') or '{}'
+  redis.call('HDEL', KEYS[1], 'data', 'resources', 'later')
   redis.call('EXPIRE', KEYS[1], ARGV[1])
-  return {'code', data, resources, sid}
+  return {'code', data, resources, later}
 end
 local grant = redis.call('HGET', KEYS[1], 'grant')
 if grant then
@@ -52,6 +52,13 @@ class AuthorizationCode:
     resources: tuple[str, ...] = ()
     # The OpenID Connect `sid` of the session the code was issued in; the ID token carries it.
     sid: str | None = None
+    # The authentication methods of the sign-in (RFC 8176), for the ID token's `amr` and `acr` (OIDC Core 2); empty in
+    # codes of the release before them.
+    amr: tuple[str, ...] = ()
+
+
+# The fields added after resource indicators, kept together beside `data` (see `CodeStore.issue`).
+_LATER = ("sid", "amr")
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,11 @@ class CodeStore:
         value = secrets.token_urlsafe(32)
         key = self._key(value)
         data = asdict(code)
-        # Beside `data`, not in it (`sid` too): a replica of the release before resource indicators, meeting this code
-        # during a rolling upgrade, reads `data` alone and redeems it as that release would, rather than failing on a
-        # field it does not know.
+        # Beside `data`, not in it (nor what came later, `_LATER`): a replica of the release before resource
+        # indicators, meeting this code during a rolling upgrade, reads `data` alone and redeems it as that release
+        # would, rather than failing on a field it does not know.
         resources = orjson.dumps(data.pop("resources"))
-        sid = data.pop("sid") or ""
+        later = orjson.dumps({name: data.pop(name) for name in _LATER})
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
@@ -89,7 +96,7 @@ class CodeStore:
                     "grant": code.grant_id,
                     "client": code.client_id,
                     "resources": resources,
-                    "sid": sid,
+                    "later": later,
                 },
             )
             pipe.expire(key, self.ttl)
@@ -110,5 +117,7 @@ class CodeStore:
         data = orjson.loads(payload)
         data["scopes"] = tuple(data["scopes"])
         data["resources"] = tuple(orjson.loads(result[2]))
-        data["sid"] = (result[3].decode() if len(result) > 3 else "") or None
+        later = orjson.loads(result[3]) if len(result) > 3 else {}
+        data.update({name: later[name] for name in _LATER if name in later})
+        data["amr"] = tuple(data.get("amr", ()))
         return AuthorizationCode(**data)

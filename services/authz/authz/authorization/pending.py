@@ -37,6 +37,13 @@ class PendingRequest:
     # A sign-in for one of this server's own pages (the account page), not for a client: once signed in, the person
     # is sent here (`authorize.resume`), and no code is issued. Such a request has no client (`client_id` is "").
     resume_to: str | None = None
+    acr_values: tuple[str, ...] = ()  # `acr_values` (OIDC Core 3.1.2.1), most preferred first
+    # The second-factor step (`authz.factors.step`): the user who passed the first factor (a password, or a session
+    # of theirs for a step-up) and must now pass a second, with the methods and time of that first sign-in. Only
+    # the browser session that parked the request reaches it, and that session is not signed in by it.
+    factor_user: str | None = None
+    factor_amr: tuple[str, ...] = ()
+    factor_auth_time: int | None = None
 
     def needs_login(self, session: Session) -> bool:
         """Whether the person must sign in (again) for this request, unless they just did (OIDC Core 3.1.2.1):
@@ -81,6 +88,8 @@ class PendingRequests:
         data["scopes"] = tuple(data["scopes"])
         data["prompt"] = tuple(data["prompt"])
         data["resources"] = tuple(data.get("resources", ()))
+        data["acr_values"] = tuple(data.get("acr_values", ()))
+        data["factor_amr"] = tuple(data.get("factor_amr", ()))
         return PendingRequest(**data)
 
     async def update(self, rid: str, request: PendingRequest, **changes: object) -> PendingRequest:

@@ -40,6 +40,7 @@ async def answer_with_code(request: web.Request, pending: PendingRequest, sessio
             nonce=pending.nonce,
             resources=pending.resources,
             sid=session.oidc_sid,
+            amr=session.amr,
         )
     )
     # Back-Channel Logout 1.0 section 2.1: the session remembers the clients it reached, to tell them when it ends.

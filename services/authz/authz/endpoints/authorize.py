@@ -13,12 +13,16 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from authorium_shared.appkeys import PG_POOL
 from authorium_shared.errors import ConsentRequired, LoginRequired, OAuthError
 from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, RESOURCES, SESSIONS, SETTINGS, USERS
 from authz.authorization import checks
 from authz.authorization.pending import PendingRequest
 from authz.authorization.response import answer_with_code, to_client
 from authz.endpoints import consent, login
+from authz.factors import assurance
+from authz.factors import step as factor_step
+from authz.factors.repository import has_second_factor
 from authz.forms import read_form, repeated, single_values
 from authz.interaction import PageError, expired, resumed_step
 from authz.resources import indicators
@@ -63,6 +67,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
             max_age=checks.check_max_age(params),
             sid="",
             login_hint=checks.check_login_hint(params),
+            acr_values=checks.check_acr_values(params),
             hint_subject=checks.check_id_token_hint(
                 params, request.app[KEY_RING].keyset, issuer=request.app[SETTINGS].issuer, client_id=client.client_id
             ),
@@ -106,6 +111,19 @@ async def proceed(
             # OIDC Core 3.1.2.1: the user id_token_hint names is neither signed in nor signed in by the request
             # (`needs_login` sent this request to the login page, and someone else signed in there).
             raise LoginRequired("the user who signed in is not the one id_token_hint names")
+        if (
+            assurance.wants_mfa(pending.acr_values)
+            and assurance.MFA not in session.amr
+            and "none" not in pending.prompt
+            and await has_second_factor(app[PG_POOL], user.user_id)
+        ):
+            # Step-up (OIDC Core 3.1.2.1, acr_values): the session's sign-in is below the level asked for and the
+            # person has a second factor, so they give it now, without the password again. With prompt=none, or
+            # without a second factor, the request goes on at the level reached: acr_values is voluntary, and the
+            # ID token's `acr` says which level that was (section 5.5.1.1).
+            return await factor_step.ask_second_factor(
+                request, pending, rid, session, user.user_id, amr=session.amr, auth_time=session.auth_time
+            )
         client = await app[CLIENTS].get(pending.client_id)
         # RFC 8252 section 8.6, RFC 6749 section 10.2: nothing proves which app answers at a public client's
         # redirect URI (another app can claim the same loopback port or custom scheme), so remembered consent

@@ -1,6 +1,7 @@
 """The login page of an authorization request (OIDC Core 3.1.2.3): the person signs in with a username and
 password; failures are throttled per username and per address, and look the same whether or not the user exists.
-Success gives the browser a new session id and sends it back to the authorization endpoint to continue."""
+Success leads to the second-factor step when the user has a second factor (`authz.factors.step`); once signed in the
+browser has a new session id and goes back to the authorization endpoint to continue."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from authorium_shared.appkeys import METRICS
-from authz.appkeys import AUDIT, CLIENTS, LOGIN_THROTTLE, PASSWORDS, PENDING, SESSIONS, USERS
-from authz.endpoints import paths
+from authz.appkeys import AUDIT, CLIENTS, LOGIN_THROTTLE, PASSWORDS, USERS
+from authz.factors import assurance
+from authz.factors import step as factor_step
 from authz.interaction import posted_step
 from authz.sessions.store import Session
 from authz.users.accounts import check_username
@@ -91,13 +93,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return await page(request, rid, session, pending.client_id, error=WRONG_CREDENTIALS, username=username)
     await throttle.succeeded(username)
     metrics.sign_ins.labels("success", FACTOR).inc()
-    signed_in = await app[SESSIONS].sign_in(
-        session, str(user.user_id), int(time.time()), agent=request.headers.get("User-Agent")
+    # Signed in now, or once a second factor is checked if the user has one (`authz.factors.step`).
+    return await factor_step.after_first_factor(
+        request, step, user.user_id, amr=(assurance.PWD,), auth_time=int(time.time())
     )
-    await app[PENDING].update(rid, pending, sid=signed_in.sid, login_done=True)
-    await audit.record(
-        "sign_in_success", client_id=pending.client_id or None, user_id=user.user_id, remote_addr=address
-    )
-    response = web.HTTPSeeOther(f"{paths.AUTHORIZE_CONTINUE}?rid={rid}")
-    app[SESSIONS].set_cookie(response, signed_in)
-    raise response

@@ -16,6 +16,7 @@ from authz.authorization.checks import PROMPTS
 from authz.authorization.pkce import METHOD as PKCE_METHOD
 from authz.clients.authentication import AUTH_METHODS
 from authz.endpoints import paths
+from authz.factors.assurance import ACR_VALUES
 from authz.grants import GRANT_TYPES
 from authz.settings import AuthzSettings
 
@@ -48,6 +49,7 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "prompt_values_supported": list(PROMPTS),
+        "acr_values_supported": list(ACR_VALUES),
         "claims_supported": [
             "sub",
             "iss",
@@ -55,6 +57,8 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
             "exp",
             "iat",
             "auth_time",
+            "acr",
+            "amr",
             "nonce",
             "at_hash",
             "sid",

@@ -123,5 +123,6 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             nonce=code.nonce,
             refresh_token=refresh_token,
             sid=code.sid,
+            amr=code.amr,
         )
     )

@@ -45,6 +45,10 @@ class Session:
     oidc_sid: str | None = None
     expires_at: int | None = None
     agent: str | None = None
+    # The authentication methods this sign-in used (RFC 8176 values, `authz.factors.assurance`), for the `amr` and
+    # `acr` of its ID tokens. A session is signed in only once every factor the sign-in needed has been checked: a
+    # person between password and second factor has no signed-in session (the step lives in the parked request).
+    amr: tuple[str, ...] = ()
 
     def sid_matches(self, sid: str) -> bool:
         """Whether `sid` (a parked request's session) is this session's id (compared in constant time)."""
@@ -105,6 +109,8 @@ class SessionStore:
             # Written by a newer release during a rolling deploy, with state this one does not know: treated as
             # gone (the person signs in again) rather than half-read.
             return None
+        # Sessions of the release before `amr` signed in with a password alone.
+        data["amr"] = tuple(data.get("amr") or (("pwd",) if data.get("user_id") else ()))
         return Session(**data)
 
     async def _save(self, session: Session, ttl: int) -> Session:
@@ -114,20 +120,36 @@ class SessionStore:
     async def start_anonymous(self) -> Session:
         return await self._save(Session(sid=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32)), ANONYMOUS_TTL)
 
-    async def sign_in(self, previous: Session, user_id: str, auth_time: int, *, agent: str | None = None) -> Session:
+    async def sign_in(
+        self,
+        previous: Session,
+        user_id: str,
+        auth_time: int,
+        amr: tuple[str, ...] = ("pwd",),
+        *,
+        agent: str | None = None,
+    ) -> Session:
+        """A new signed-in session (new id and CSRF token) replacing `previous`: after a sign-in, and after a second
+        factor raised a signed-in session's level (step-up). A step-up continues the same OpenID Connect session:
+        its `sid`, its absolute end and the clients it reached stay, so signing out still tells every one of them."""
+        same = previous.user_id == user_id and previous.oidc_sid is not None
         session = Session(
             sid=secrets.token_urlsafe(32),
             csrf=secrets.token_urlsafe(32),
             user_id=user_id,
             auth_time=auth_time,
-            oidc_sid=secrets.token_urlsafe(32),
-            expires_at=int(time.time()) + self.ttl,
-            agent=agent[:MAX_AGENT_LENGTH] if agent else None,
+            oidc_sid=previous.oidc_sid if same else secrets.token_urlsafe(32),
+            expires_at=previous.expires_at if same else int(time.time()) + self.ttl,
+            agent=(agent or "")[:MAX_AGENT_LENGTH] or (previous.agent if same else None),
+            amr=amr,
         )
-        await self._save(session, self.idle_ttl)
+        remaining = (session.expires_at or 0) - int(time.time())
+        await self._save(session, max(1, min(self.idle_ttl, remaining)))
         await self.redis.delete(self.keys("session", previous.sid))
         # Indexed by user, so that ending all of a user's sessions (`end_all`) finds them.
         async with self.redis.pipeline(transaction=True) as pipe:
+            if previous.user_id is not None:
+                pipe.srem(self.keys("user-sessions", previous.user_id), previous.sid)
             pipe.sadd(self.keys("user-sessions", user_id), session.sid)
             pipe.expire(self.keys("user-sessions", user_id), self.ttl)
             await pipe.execute()

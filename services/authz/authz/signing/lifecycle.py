@@ -18,6 +18,7 @@ from authorium_shared.keys import ALGORITHMS, StoredKey
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.rotation import RotationPlan, RotationPolicy, plan_maintenance, plan_rotation
 from authz.audit import AuditLog, audited_transaction
+from authz.factors.repository import reseal_secrets
 from authz.settings import AuthzSettings
 from authz.signing.repository import KEYS_LOCK_ID, KeyRepository
 from authz.signing.ring import KEYS_EVENT_TYPE, RELOAD_INTERVAL
@@ -85,12 +86,17 @@ async def ensure(pool: asyncpg.Pool, settings: AuthzSettings) -> list[RotationPl
 
 async def reencrypt(pool: asyncpg.Pool, settings: AuthzSettings) -> list[str]:
     """Re-encrypt under AUTHORIUM_KEK every private key still stored under AUTHORIUM_KEK_PREVIOUS, so the
-    previous KEK can be dropped; returns their kids. Idempotent; serialised with every other key change."""
+    previous KEK can be dropped; returns their kids. The other secrets under the KEK (authenticator apps' keys) are
+    re-encrypted in the same transaction. Idempotent; serialised with every other key change."""
     async with audited_transaction(pool) as conn:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", KEYS_LOCK_ID)
         kids = await KeyRepository(settings.kek).reencrypt(conn)
-        if kids:
-            await AuditLog(pool).record("key_reencryption", conn=conn, details={"kids": kids})
+        resealed = await reseal_secrets(conn, settings.kek)
+        if kids or resealed:
+            details: dict[str, object] = {"kids": kids}
+            if resealed:
+                details["totp_secrets"] = resealed
+            await AuditLog(pool).record("key_reencryption", conn=conn, details=details)
         return kids
 
 

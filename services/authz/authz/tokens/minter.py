@@ -15,6 +15,7 @@ from typing import Any
 from authorium_shared import access_tokens
 from authorium_shared.jwt import encode, half_hash
 from authz.clients.records import Client
+from authz.factors import assurance
 from authz.settings import AuthzSettings
 from authz.signing.ring import KeyRing
 
@@ -62,6 +63,9 @@ class Issue:
     refresh_token: str | None = None
     # The OpenID Connect session the grant was made in: the ID token's `sid` (Back-Channel Logout 1.0 section 2.1).
     sid: str | None = None
+    # How the person signed in (RFC 8176 values), when a sign-in stands behind the grant: the ID token's `amr`, and its
+    # `acr` (the level they reach, `authz.factors.assurance`), OIDC Core 2.
+    amr: tuple[str, ...] = ()
 
 
 # Back-Channel Logout 1.0 section 2.4: the event a logout token carries, and its `typ` (section 2.4 and RFC 8725).
@@ -136,6 +140,9 @@ class TokenMinter:
             body["nonce"] = issue.nonce
         if issue.sid is not None:
             body["sid"] = issue.sid
+        if issue.amr:
+            body["amr"] = list(issue.amr)
+            body["acr"] = assurance.acr_of(issue.amr)
         return encode(body, self.ring.keyset.signing_key(alg), typ="JWT")
 
     def logout_token(self, client: Client, *, sid: str | None, subject: str | None) -> str:
