@@ -107,12 +107,16 @@ async def test_section_2_4_every_client_the_session_reached_gets_a_valid_logout_
         with pytest.raises(TokenInvalid):
             await verified(http, authz, first.tokens[0], two.client_id)
         assert elsewhere.received == [] and unreached.client_id
-        rows = await db.fetch(
-            """SELECT event, client_id FROM audit_events
-               WHERE event = 'backchannel_logout_delivered' AND client_id = ANY($1)""",
-            [one.client_id, two.client_id],
-        )
-        assert sorted(r["client_id"] for r in rows) == sorted([one.client_id, two.client_id])
+
+        async def audited() -> bool:
+            rows = await db.fetch(
+                """SELECT client_id FROM audit_events
+                   WHERE event = 'backchannel_logout_delivered' AND client_id = ANY($1)""",
+                [one.client_id, two.client_id],
+            )
+            return sorted(r["client_id"] for r in rows) == sorted([one.client_id, two.client_id])
+
+        await eventually(audited, message="each delivery in the audit log")
 
 
 async def test_section_2_5_a_failing_client_is_retried_and_never_blocks_the_sign_out(
