@@ -104,6 +104,10 @@ async def test_a_client_created_without_scope_gets_the_default_scopes(
     assert list(scopes) == ["openid", "profile", "email", "offline_access"]
 
 
+# A registered resource (the notes API, AUTHORIUM_RESOURCE_URL's default): what --may-exchange-for may name.
+NOTES_API = "http://127.0.0.1:8001"
+
+
 async def test_a_private_key_jwt_client_is_registered_from_a_jwks_file_with_no_secret(
     environ: dict[str, str], db: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -116,7 +120,7 @@ async def test_a_private_key_jwt_client_is_registered_from_a_jwks_file_with_no_s
         environ,
         *("--name", "svc", "--grant-type", "client_credentials", "--scope", "notes:read"),
         *("--auth-method", "private_key_jwt", "--jwks-file", str(jwks), "--dpop-bound"),
-        *("--may-exchange-for", "https://inventory.example/", "--json"),
+        *("--may-exchange-for", NOTES_API, "--json"),
     )
     assert code == 0, err
     printed = json.loads(out)
@@ -125,7 +129,7 @@ async def test_a_private_key_jwt_client_is_registered_from_a_jwks_file_with_no_s
     assert row is not None and row["secret_hash"] is None
     assert row["jwks"]["keys"][0]["kid"] == "svc-1"
     assert row["dpop_bound_access_tokens"] is True
-    assert list(row["may_exchange_for"]) == ["https://inventory.example/"]
+    assert list(row["may_exchange_for"]) == [NOTES_API]
 
     jwks.write_text("not json")
     code, out, err = await _create(

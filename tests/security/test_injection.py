@@ -132,6 +132,38 @@ async def test_authorization_endpoint(
 
 
 @payloads
+async def test_pushed_authorization_request_endpoint(
+    stack: Stack, module_http: aiohttp.ClientSession, module_db: asyncpg.Pool, payload: str
+) -> None:
+    """RFC 9126 section 2.3: a payload in any pushed parameter is a JSON error (never a redirect), or, in an opaque
+    value that is simply carried (state, nonce), a request_uri; in the client's credentials, invalid_client."""
+    client = await flows.make_client(module_db)
+    base = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
+    for name in ("redirect_uri", "client_id", "request_uri", *AUTHORIZATION_PARAMETERS):
+        async with module_http.post(f"{stack.authz}/par", data={**base, name: payload}, headers=client.basic) as resp:
+            body = await resp.json()
+            if resp.status == 201:
+                assert name in ("state", "nonce") and not has_nul(payload), name
+                assert body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
+            else:
+                errors = ("invalid_request", "invalid_scope", "unsupported_response_type")
+                assert_oauth_error(resp.status, body, resp, errors)
+                assert "Location" not in resp.headers
+    for credentials in (
+        {"client_id": payload, "client_secret": "x"},
+        {"client_id": client.client_id, "client_secret": payload},
+        {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": payload,
+        },
+        {"client_assertion_type": payload, "client_assertion": payload},
+    ):
+        form = {**base, **credentials}
+        async with module_http.post(f"{stack.authz}/par", data=form) as resp:
+            assert_oauth_error(resp.status, await resp.json(), resp, ("invalid_client", "invalid_request"))
+
+
+@payloads
 async def test_login_and_consent_forms(stack: Stack, module_db: asyncpg.Pool, payload: str) -> None:
     authz = stack.authz
     client = await flows.make_client(module_db)
@@ -452,7 +484,7 @@ async def test_undecodable_forms_are_refused(
     client = await flows.make_client(module_db)
     headers = {"Content-Type": content_type}
     async with flows.browser() as http:
-        for path in ("/token", "/revoke", "/introspect"):
+        for path in ("/token", "/revoke", "/introspect", "/par"):
             async with http.post(stack.authz + path, data=body, headers={**headers, **client.basic}) as resp:
                 assert resp.status == 400, (path, await resp.text())
                 assert (await resp.json())["error"] == "invalid_request"

@@ -44,11 +44,13 @@ async def consent(request: web.Request) -> web.StreamResponse:
     rid, pending, session = step.rid, step.pending, step.session
     # A request waiting at the login page (prompt=login, max_age) carries the same rid and csrf as a consent
     # form would: without this, posting them here would skip the sign-in the client asked for.
+    # Nor may a request waiting for a second factor (a step-up, `authz.factors.step`) skip it this way.
     if (
         session.user_id is None
         or pending.needs_login(session)
         or pending.names_another_user(session)
         or pending.resume_to is not None  # the account page's sign-in: nothing to consent to
+        or pending.factor_user is not None
     ):
         raise expired()
     user_id = uuid.UUID(session.user_id)

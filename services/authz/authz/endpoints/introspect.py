@@ -20,7 +20,8 @@ from authz.forms import read_form, require
 from authz.tokens.minter import refresh_digest
 
 INACTIVE = {"active": False}
-_ACCESS_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
+# `act`: who acts for the subject of an exchanged token (RFC 8693 section 4.1).
+_ACCESS_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "act")
 
 
 async def introspect(request: web.Request) -> web.Response:

@@ -1,6 +1,6 @@
 """The token endpoint (RFC 6749 section 3.2, errors per section 5.2): authenticate the client, apply its rate
-limit, read the resource indicators (RFC 8707 section 2), dispatch on `grant_type`. The grants themselves live in
-`authz.grants`."""
+limit, read the resource indicators (RFC 8707 section 2) and token exchange audiences (RFC 8693 section 2.1),
+dispatch on `grant_type`. The grants themselves live in `authz.grants`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ async def token(request: web.Request) -> web.Response:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"this client is not registered for {grant_type}")
-    resources = indicators.requested(repeated(await request.post(), indicators.PARAMETER))
-    body = await exchange(TokenRequest(request.app, client, params, request.remote, resources))
+    form = await request.post()
+    resources = indicators.requested(repeated(form, indicators.PARAMETER))
+    audiences = repeated(form, "audience")
+    body = await exchange(TokenRequest(request.app, client, params, request.remote, resources, audiences))
     request.app[METRICS].tokens_issued.labels(grant_type, "public" if client.is_public else "confidential").inc()
     return json_response(body, headers=NO_STORE)

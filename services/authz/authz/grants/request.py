@@ -20,6 +20,8 @@ class TokenRequest:
     remote: str | None
     # The `resource` parameters (RFC 8707 section 2), checked for form: absolute URIs without fragments.
     resources: tuple[str, ...] = ()
+    # The `audience` parameters (RFC 8693 section 2.1), for the token exchange grant to map to resources.
+    audiences: tuple[str, ...] = ()
 
 
 def issues_refresh_token(client: Client, scopes: Sequence[str]) -> bool:

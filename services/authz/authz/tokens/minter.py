@@ -61,6 +61,9 @@ class Issue:
     auth_time: int | None = None
     nonce: str | None = None
     refresh_token: str | None = None
+    # Who acts for the subject (RFC 8693 section 4.1), and the acting client's service grant, set by token exchange.
+    act: dict[str, Any] | None = None
+    client_grant_id: str | None = None
     # The OpenID Connect session the grant was made in: the ID token's `sid` (Back-Channel Logout 1.0 section 2.1).
     sid: str | None = None
     # How the person signed in (RFC 8176 values), when a sign-in stands behind the grant: the ID token's `amr`, and its
@@ -119,6 +122,10 @@ class TokenMinter:
             claims["auth_time"] = issue.auth_time
         if issue.grant_id is not None:
             claims[access_tokens.GRANT_ID_CLAIM] = issue.grant_id
+        if issue.act is not None:
+            claims["act"] = issue.act
+        if issue.client_grant_id is not None:
+            claims[access_tokens.CLIENT_GRANT_ID_CLAIM] = issue.client_grant_id
         key = self.ring.keyset.signing_key(self.settings.access_token_alg)
         return encode(claims, key, typ=access_tokens.TYP)
 
