@@ -121,6 +121,25 @@ def _header_from_dict(header: Mapping[str, Any], algorithms: Collection[str]) ->
     return Header(alg=alg, kid=kid, typ=typ)
 
 
+def unverified_header(token: str) -> dict[str, Any]:
+    """The header of a token whose key it names itself (a DPoP proof's `jwk`), checked for size, shape and duplicate
+    members only: the caller vets every member it then reads."""
+    if not isinstance(token, str):
+        raise TokenInvalid("malformed")
+    _check_size_and_shape(token)
+    return _parse_header(token)
+
+
+def check_unique_claims(token: str) -> None:
+    """RFC 7519 section 4: a claims set with a member named twice is refused (see `_check_unique_members`)."""
+    _check_unique_members(token.split(".")[1])
+
+
+def media_type_matches(actual: object, expected: str) -> bool:
+    """`typ` against a media type, with or without `application/`, case-insensitively (RFC 7515 section 4.1.9)."""
+    return isinstance(actual, str) and _media_type(actual) == _media_type(expected)
+
+
 def peek_header(token: str, *, algorithms: Collection[str]) -> Header:
     """Read and vet the unverified header; use it only to pick a key from our own set."""
     _check_allow_list(algorithms)

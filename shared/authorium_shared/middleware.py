@@ -47,7 +47,7 @@ def error_response(exc: OAuthError, *, after_post: bool = False) -> web.Response
             params["state"] = exc.state
         params.update(exc.redirect_params)
         raise redirect_with(exc.redirect_uri, params, after_post=after_post)
-    return json_response(exc.body(), status=exc.status, headers={**NO_STORE, **exc.headers})
+    return json_response({**exc.body(), **exc.json_params}, status=exc.status, headers={**NO_STORE, **exc.headers})
 
 
 # Pages people see: no framing (clickjacking), no referrer (codes and state stay out of other sites' logs),

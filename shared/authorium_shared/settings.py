@@ -39,6 +39,7 @@ SECRET_VARIABLES: Final = (
     "AUTHORIUM_REGISTRATION_TOKEN",
     "AUTHORIUM_DEMO_PASSWORD",
     "AUTHORIUM_ADMIN_CLIENT_SECRET",
+    "AUTHORIUM_DPOP_NONCE_SECRET",
 )
 FILE_SUFFIX: Final = "_FILE"
 # A secret is a line or two; anything much larger is the wrong file (a directory dump, /dev/zero).

@@ -37,6 +37,7 @@ ENDPOINT_METHODS = {
     "registration_endpoint": "POST",
     "pushed_authorization_request_endpoint": "POST",
     "end_session_endpoint": "GET",
+    "device_authorization_endpoint": "POST",
 }
 
 
@@ -65,6 +66,7 @@ async def test_both_documents_list_the_endpoints_and_capabilities(authz: str, ht
         "authorization_code",
         "client_credentials",
         "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",  # RFC 8628 section 4
         "urn:ietf:params:oauth:grant-type:token-exchange",  # RFC 8693 section 2.1
     ]
     assert meta["code_challenge_methods_supported"] == ["S256"]

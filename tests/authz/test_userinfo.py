@@ -6,9 +6,11 @@ import aiohttp
 import asyncpg
 import jwt
 
+from authorium_shared import dpop
 from tests.authz.flows import make_client, make_user, sign_in_and_redeem, token_request
 
 BARE_CHALLENGE = 'Bearer realm="authorium"'
+DPOP_CHALLENGE = f'DPoP realm="authorium", algs="{" ".join(dpop.ALGORITHMS)}"'
 
 
 async def test_get_and_post_answer_with_the_users_claims(
@@ -44,8 +46,9 @@ async def test_no_token_is_a_bare_challenge_and_a_bad_one_invalid_token(
     for method, headers in (("GET", {}), ("POST", {}), ("GET", {"Authorization": "Basic dXNlcjpwYXNz"})):
         async with http.request(method, f"{authz}/userinfo", headers=headers) as resp:
             assert resp.status == 401
-            # RFC 6750 section 3.1: no error code when the request carried no token at all.
-            assert resp.headers["WWW-Authenticate"] == BARE_CHALLENGE
+            # RFC 6750 section 3.1: no error code when the request carried no token at all; RFC 9449 section 7.2:
+            # DPoP, accepted too, is offered beside Bearer.
+            assert resp.headers["WWW-Authenticate"] == BARE_CHALLENGE + ", " + DPOP_CHALLENGE
             assert resp.headers["Cache-Control"] == "no-store"
     for token in ("garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "bad token!"):
         async with http.get(f"{authz}/userinfo", headers={"Authorization": f"Bearer {token}"}) as resp:

@@ -7,12 +7,16 @@ import hashlib
 import json
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from authorium_shared.resources import create_redis
+from tests.authz.conftest import running_authz
+from tests.authz.devices import DEVICE_GRANT, codes
+from tests.authz.flows import RegisteredClient
 from tests.conftest import REDIS_URL
 from tests.processes import authorium
 
@@ -106,6 +110,34 @@ async def test_a_client_created_without_scope_gets_the_default_scopes(
 
 # A registered resource (the notes API, AUTHORIUM_RESOURCE_URL's default): what --may-exchange-for may name.
 NOTES_API = "http://127.0.0.1:8001"
+
+
+async def test_a_public_device_client_is_created_and_can_ask_for_codes(
+    environ: dict[str, str], db: asyncpg.Pool, http: aiohttp.ClientSession
+) -> None:
+    """RFC 8628: `--grant-type urn:ietf:params:oauth:grant-type:device_code` with `--public` and no redirect URI."""
+    code, out, err = await _create(
+        environ,
+        "--name",
+        "notes cli",
+        "--public",
+        "--grant-type",
+        DEVICE_GRANT,
+        "--grant-type",
+        "refresh_token",
+        "--scope",
+        "notes:read",
+        "--json",
+    )
+    assert code == 0, err
+    printed = json.loads(out)
+    assert printed.get("client_secret") is None, printed
+    row = await db.fetchrow("SELECT grant_types, redirect_uris FROM clients WHERE client_id = $1", printed["client_id"])
+    assert row is not None and list(row["grant_types"]) == [DEVICE_GRANT, "refresh_token"]
+    assert list(row["redirect_uris"]) == []
+    async with running_authz(environ) as authz:
+        body = await codes(http, authz, RegisteredClient(printed["client_id"], None), scope="notes:read")
+    assert body["verification_uri"] == authz + "/device"
 
 
 async def test_a_private_key_jwt_client_is_registered_from_a_jwks_file_with_no_secret(

@@ -20,13 +20,18 @@ TOKEN_ERRORS = frozenset(
         "invalid_scope",
         "invalid_target",
         "temporarily_unavailable",
+        # RFC 9449 sections 5 and 8.
+        "invalid_dpop_proof",
+        "use_dpop_nonce",
     }
 )
 # RFC 7009 section 2.2.1 adds `unsupported_token_type`; RFC 7662 section 2.3 uses section 5.2's codes.
 REVOCATION_ERRORS = TOKEN_ERRORS | {"unsupported_token_type"}
 INTROSPECTION_ERRORS = TOKEN_ERRORS
-# RFC 6750 section 3.1.
-BEARER_ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
+# RFC 6750 section 3.1, and RFC 9449 section 7.1 for the DPoP scheme.
+BEARER_ERRORS = frozenset(
+    {"invalid_request", "invalid_token", "insufficient_scope", "invalid_dpop_proof", "use_dpop_nonce"}
+)
 # RFC 7591 section 3.2.2, and RFC 6750's for the initial access token (section 3 of RFC 7591).
 REGISTRATION_ERRORS = frozenset(
     {"invalid_redirect_uri", "invalid_client_metadata", "invalid_software_statement", "unapproved_software_statement"}
@@ -102,13 +107,16 @@ def oauth_error(answer: Answer, codes: frozenset[str]) -> dict[str, object]:
     return body
 
 
-def bearer_challenge(answer: Answer, realm: str) -> dict[str, str]:
+def bearer_challenge(answer: Answer, realm: str, *, dpop: bool = False) -> dict[str, str]:
     """RFC 6750 section 3: one `WWW-Authenticate: Bearer` challenge naming the realm, its `error` (if any) one of
-    section 3.1's and the same as the JSON body's."""
+    section 3.1's and the same as the JSON body's. With `dpop`, a DPoP challenge (RFC 9449 section 7.1) may come
+    first, carrying the error, and the other follows."""
     values = answer.headers.getall("WWW-Authenticate", [])
     assert len(values) == 1, answer
     scheme, _, rest = values[0].partition(" ")
-    assert scheme == "Bearer", answer
+    assert scheme in (("Bearer", "DPoP") if dpop else ("Bearer",)), answer
+    if dpop:
+        assert ("DPoP " if scheme == "Bearer" else "Bearer ") in rest, answer
     params = dict(_AUTH_PARAM.findall(rest))
     assert params.get("realm") == realm, answer
     head = answer.request.method.upper() == "HEAD"  # no body to compare with

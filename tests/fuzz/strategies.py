@@ -13,8 +13,11 @@ import gzip
 import operator
 from urllib.parse import quote, quote_plus
 
+import jwt
 import orjson
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import strategies as st
+from jwt.algorithms import ECAlgorithm
 
 from tests.fuzz.wire import BODY_LIMIT, Request
 
@@ -463,3 +466,71 @@ def authenticated_form_posts(draw: st.DrawFn, path: str) -> Request:
 
 def quoted_path_segment(text: str) -> str:
     return quote(text.encode("utf-8", "surrogatepass"), safe="")
+
+
+# DPoP proofs (RFC 9449 section 4.2): JWT-shaped values over the real member names, some signed for real by a key
+# their header names (so they get past the signature to the claim checks), some not, and plain text.
+DPOP_MEMBERS = ("typ", "alg", "jwk", "jti", "htm", "htu", "iat", "ath", "nonce", "kty", "crv", "x", "y", "d", "n", "e")
+DPOP_KEY = ec.generate_private_key(ec.SECP256R1())
+DPOP_JWK = ECAlgorithm.to_jwk(DPOP_KEY.public_key(), as_dict=True)
+# Small values: a header line has room for 16 KB (aiohttp's limit), and a failing example must stay printable.
+dpop_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1), st.floats(), tame_values
+)
+dpop_documents = st.recursive(
+    dpop_scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(DPOP_MEMBERS), children, max_size=4)
+    ),
+    max_leaves=8,
+)
+dpop_headers = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "typ": st.sampled_from(["dpop+jwt", "application/dpop+jwt", "JWT", "at+jwt"]) | dpop_scalars,
+            "alg": st.sampled_from(["ES256", "none", "HS256", "RS256", "EdDSA", "es256"]) | dpop_scalars,
+            "jwk": st.sampled_from([DPOP_JWK, {**DPOP_JWK, "d": "AAAA"}, {**DPOP_JWK, "crv": "P-384"}])
+            | dpop_documents,
+            "crit": dpop_documents,
+        },
+    ),
+    dpop_documents,
+)
+dpop_claims = st.fixed_dictionaries(
+    {},
+    optional={
+        "jti": st.sampled_from(["j", "j" * 257]) | dpop_scalars,
+        "htm": st.sampled_from(["GET", "POST", "get"]) | dpop_scalars,
+        "htu": st.sampled_from(["http://127.0.0.1:8001/api/me", "/token", "http://[::1/x", "http://a@b/"])
+        | dpop_scalars,
+        "iat": st.sampled_from([0, 1e308, -1, 2**63]) | dpop_scalars,
+        "ath": dpop_scalars,
+        "nonce": dpop_scalars,
+    },
+)
+
+
+def _segment(document: object) -> str:
+    # orjson writes NaN and infinities as null: one more odd value.
+    return base64.urlsafe_b64encode(orjson.dumps(document)).rstrip(b"=").decode()
+
+
+def _signed(header: object, claims: dict[str, object]) -> str:
+    extra = header if isinstance(header, dict) else {}
+    try:
+        return jwt.encode(claims, DPOP_KEY, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": DPOP_JWK, **extra})
+    except (TypeError, ValueError, NotImplementedError, jwt.PyJWTError):
+        return _segment(header) + "." + _segment(claims) + "."
+
+
+dpop_proofs = st.one_of(
+    st.builds(_signed, dpop_headers, dpop_claims),
+    st.builds(
+        lambda header, claims, signature: f"{_segment(header)}.{_segment(claims)}.{signature}",
+        dpop_headers,
+        dpop_claims | dpop_documents,
+        st.sampled_from(["", "AAAA", "A" * 86, "!!"]),
+    ),
+    header_text,
+)

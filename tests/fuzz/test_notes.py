@@ -1,14 +1,19 @@
 """Fuzzing the resource server's notes API over HTTP: never a 5xx other than 503, never a success without a token
-it must accept, every 401 and 403 an RFC 6750 section 3 challenge matching the JSON body, and no body over the
-limit accepted."""
+it must accept, every 401 and 403 an RFC 6750 section 3 challenge matching the JSON body (or RFC 9449 section 7.1's
+DPoP challenge, for DPoP-bound tokens and hostile DPoP proofs), and no body over the limit accepted."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import time
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 
 import aiohttp
 import asyncpg
+import jwt
 import orjson
 import pytest
 from hypothesis import example, given
@@ -20,7 +25,7 @@ from tests.fuzz import strategies as s
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.invariants import BEARER_ERRORS, bearer_challenge, no_server_error, note, over_limit, refused_by_parser
 from tests.fuzz.wire import BODY_LIMIT, Answer, Request, Served, send
-from tests.resource.conftest import claims_for, current_key, service_token, user_token
+from tests.resource.conftest import RESOURCE_URL, claims_for, current_key, service_token, user_token
 
 # Tokens the resource server must accept (forged ones carry the authorization server's real signature).
 ACCEPTED = ("user_token", "service_token", "forged_token", "scopeless_token")
@@ -48,6 +53,20 @@ async def values(
     service = await service_token(fuzz_http, authz_server.url, module_db, scope="notes:read notes:admin")
     key = await current_key(module_db, fuzz_environ)
     issuer = authz_server.url
+    # A token bound to the strategies' DPoP key (RFC 9449 section 5), from the fuzz client registered for services.
+    proof = jwt.encode(
+        {"jti": uuid.uuid4().hex, "htm": "POST", "htu": issuer + "/token", "iat": int(time.time())},
+        s.DPOP_KEY,
+        algorithm="ES256",
+        headers={"typ": "dpop+jwt", "jwk": s.DPOP_JWK},
+    )
+    async with fuzz_http.post(
+        issuer + "/token",
+        data={"grant_type": "client_credentials", "scope": "notes:read"},
+        headers={"Authorization": s.basic(s.CLIENT_ID, s.CLIENT_SECRET), "DPoP": proof},
+    ) as resp:
+        bound = (await resp.json())["access_token"]
+        assert resp.status == 200, bound
 
     def forged(typ: str = "at+jwt", **claims: object) -> str:
         return encode(claims_for(issuer, **claims), key, typ=typ)
@@ -69,12 +88,27 @@ async def values(
             "other_typ_token": forged(typ="JWT"),
             "note_id": note_id,
             "user_sub": user.sub,
+            "bound_token": bound,
+            # Good for one GET /api/me with the bound token: the only request a proof can open.
+            "bound_proof": jwt.encode(
+                {
+                    "jti": uuid.uuid4().hex,
+                    "htm": "GET",
+                    "htu": RESOURCE_URL + "/api/me",
+                    "iat": int(time.time()),
+                    "ath": base64.urlsafe_b64encode(hashlib.sha256(bound.encode()).digest()).rstrip(b"=").decode(),
+                },
+                s.DPOP_KEY,
+                algorithm="ES256",
+                headers={"typ": "dpop+jwt", "jwk": s.DPOP_JWK},
+            ),
         }
     )
 
 
 authorizations = st.one_of(
     st.sampled_from([f"Bearer <{name}>" for name in ACCEPTED + REFUSED] * 2),
+    st.sampled_from(["DPoP <bound_token>", "dpop <bound_token>", "Bearer <bound_token>", "DPoP <user_token>", "DPoP"]),
     st.sampled_from(["bearer <user_token>", "Bearer  <user_token>", "Bearer <user_token>x", "Basic <user_token>"]),
     s.bearer_authorizations,
 )
@@ -123,13 +157,24 @@ note_bodies = st.one_of(
 )
 
 
-hostile_requests = s.requests(
-    paths,
-    authorizations,
-    methods=st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD"]),
-    body_strategy=note_bodies,
-    content_types=st.sampled_from([s.JSON, s.JSON, s.JSON + "; charset=utf-8", *s.CONTENT_TYPES]),
-).flatmap(lambda request: st.builds(replace, st.just(request), query=st.just("") | note_queries() | s.query_strings()))
+hostile_requests = (
+    s.requests(
+        paths,
+        authorizations,
+        methods=st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD"]),
+        body_strategy=note_bodies,
+        content_types=st.sampled_from([s.JSON, s.JSON, s.JSON + "; charset=utf-8", *s.CONTENT_TYPES]),
+    )
+    .flatmap(
+        lambda request: st.builds(replace, st.just(request), query=st.just("") | note_queries() | s.query_strings())
+    )
+    .flatmap(
+        lambda request: st.builds(
+            lambda proofs: replace(request, headers=request.headers + tuple(("DPoP", p) for p in proofs)),
+            st.lists(st.just("<bound_proof>") | s.dpop_proofs, max_size=2),
+        )
+    )
+)
 accepted_tokens = st.sampled_from(ACCEPTED + ACCEPTED[:1] * 3).map(lambda name: ("Authorization", f"Bearer <{name}>"))
 
 
@@ -155,6 +200,9 @@ def accepted_authorization(request: Request, values: dict[str, str]) -> bool:
     if len(found) != 1 or "access_token=" in request.query:
         return False
     scheme, _, token = found[0].partition(" ")  # the scheme is case-insensitive (RFC 9110 section 11.1)
+    if scheme.lower() == "dpop":
+        # Only with its one valid proof, which the server checked (RFC 9449 section 7.1).
+        return token.strip() == values["bound_token"] and request.header("DPoP") == [values["bound_proof"]]
     return scheme.lower() == "bearer" and token.strip() in {values[name] for name in ACCEPTED}
 
 
@@ -168,13 +216,13 @@ def check(answer: Answer, values: dict[str, str]) -> None:
         assert accepted_authorization(request, values), answer
         assert not (over_limit(answer) and request.method in ("POST", "PATCH", "PUT")), answer
     if answer.status in (401, 403):
-        params = bearer_challenge(answer, REALM)
+        params = bearer_challenge(answer, REALM, dpop=True)
         assert answer.status == 401 or params["error"] == "insufficient_scope", answer
         assert "no-store" in answer.headers.get("Cache-Control", ""), answer
     elif answer.status == 400 and request.method != "HEAD":
         assert answer.json().get("error") in BEARER_ERRORS, answer
         if "WWW-Authenticate" in answer.headers:
-            bearer_challenge(answer, REALM)
+            bearer_challenge(answer, REALM, dpop=True)
     elif answer.status == 405:
         assert answer.headers.get("Allow"), answer
 

@@ -224,3 +224,27 @@ async def test_only_a_well_formed_request_gets_a_token(
     body = answer.json()
     assert body["token_type"] == "Bearer" and body["access_token"], answer
     assert "no-store" in answer.headers["Cache-Control"], answer
+
+
+def check_dpop_refusal(answer: Answer) -> None:
+    """A hostile DPoP proof (RFC 9449 section 4.3) from a client that authenticates is refused as such (400
+    invalid_dpop_proof, section 5), or reaches the grant, which has no code to give a token for."""
+    check_error(answer)
+    if refused_by_parser(answer):
+        return
+    assert answer.status == 400, answer
+    assert oauth_error(answer, TOKEN_ERRORS)["error"] in ("invalid_dpop_proof", "invalid_grant"), answer
+
+
+def dpop_request(*proofs: str) -> Request:
+    headers = [("Content-Type", s.FORM), ("Authorization", s.basic(s.CODE_CLIENT_ID, s.CODE_CLIENT_SECRET))]
+    body = f"grant_type=authorization_code&code=unknown&redirect_uri={quote_plus(s.REDIRECT_URI)}".encode()
+    return Request("POST", "/token", "", (*headers, *(("DPoP", proof) for proof in proofs)), body)
+
+
+@FUZZ
+@given(proofs=st.lists(s.dpop_proofs, min_size=1, max_size=2))
+async def test_random_dpop_proofs_are_refused_not_failed(
+    authz_server: Served, fuzz_http: aiohttp.ClientSession, proofs: list[str]
+) -> None:
+    check_dpop_refusal(await send(fuzz_http, authz_server.url, dpop_request(*proofs)))

@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from multidict import CIMultiDict
 
+from authorium_shared import dpop
 from authorium_shared.jwt import encode
 from authorium_shared.keys import SigningKey
 from resource_server.access import REALM
@@ -73,7 +74,13 @@ async def test_a_token_from_the_authorization_server_is_accepted(
     caller = alice
     status, body = await _me(http, api, caller.token)
     assert status == 200, body
-    assert body == {"sub": caller.sub, "client_id": caller.client_id, "scope": "notes:read notes:write", "kind": "user"}
+    assert body == {
+        "sub": caller.sub,
+        "client_id": caller.client_id,
+        "scope": "notes:read notes:write",
+        "kind": "user",
+        "token_type": "Bearer",
+    }
 
 
 @pytest.mark.parametrize(
@@ -86,8 +93,11 @@ async def test_no_bearer_token_gets_a_bare_challenge(
 ) -> None:
     async with http.get(api + "/api/notes", headers=headers) as resp:
         assert resp.status == 401
-        # RFC 6750 section 3.1: no error code when the request carried no authentication information.
-        assert resp.headers.getall("WWW-Authenticate") == [f'Bearer realm="{REALM}"']
+        # RFC 6750 section 3.1: no error code when the request carried no authentication information; RFC 9449
+        # section 7.2: DPoP, accepted too, is offered beside Bearer.
+        assert resp.headers.getall("WWW-Authenticate") == [
+            f'Bearer realm="{REALM}", DPoP realm="{REALM}", algs="{" ".join(dpop.ALGORITHMS)}"'
+        ]
         assert resp.headers["Cache-Control"] == "no-store"
         assert "error" not in await resp.json()
 

@@ -330,7 +330,13 @@ async def test_me_describes_the_token(api: str, http: aiohttp.ClientSession, ali
     status, me = await _call(http, "GET", api + "/api/me", alice)
     assert (status, me) == (
         200,
-        {"sub": alice.sub, "client_id": alice.client_id, "scope": "notes:read notes:write", "kind": "user"},
+        {
+            "sub": alice.sub,
+            "client_id": alice.client_id,
+            "scope": "notes:read notes:write",
+            "kind": "user",
+            "token_type": "Bearer",
+        },
     )
 
 

@@ -53,7 +53,8 @@ async def test_the_document_is_openapi_3_1(api: str, http: aiohttp.ClientSession
     assert isinstance(doc["info"]["title"], str) and isinstance(doc["info"]["version"], str)
     assert doc["servers"] == [{"url": RESOURCE_URL}]
     assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    assert doc["security"] == [{"bearer": []}]
+    assert doc["security"] == [{"bearer": []}, {"dpop": []}]
+    assert doc["components"]["securitySchemes"]["dpop"]["scheme"] == "DPoP"
     for ref in _refs(doc):
         _resolve(doc, ref)
 

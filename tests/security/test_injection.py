@@ -19,14 +19,17 @@ import asyncpg
 import pytest
 from markupsafe import escape
 
+from authz.endpoints.device import WRONG_CODE
 from authz.endpoints.login import WRONG_CREDENTIALS
 from authz.interaction import EXPIRED
 from tests.authz import flows
 from tests.authz.conftest import AuthzFactory
+from tests.authz.devices import DEVICE_GRANT, device_authorization, make_device_client
 from tests.authz.test_authorize import assert_error_page, get_authorize
 from tests.authz.test_login import open_login_page, post_login, signed_in
 from tests.authz.test_register import TOKEN, WITH_CLIENT_CREDENTIALS, register
 from tests.client_demo.conftest import HTML, Visitor
+from tests.dpop import DPoPKey
 from tests.resource.conftest import Caller, bearer, service_token, user_token
 from tests.security.answers import assert_oauth_error
 from tests.stack import Stack, running_stack
@@ -260,6 +263,34 @@ async def test_token_endpoint(
 
 
 @payloads
+async def test_device_flow(
+    stack: Stack, module_http: aiohttp.ClientSession, module_db: asyncpg.Pool, payload: str
+) -> None:
+    """RFC 8628: the device authorization endpoint's client and scope, the polled device code, and the user code typed
+    at the verification page (one per payload: wrong codes are throttled per address, section 5.1)."""
+    authz = stack.authz
+    device = await make_device_client(module_db, public=False)
+    malformed = "invalid_request" if has_nul(payload) else None
+    answer = await device_authorization(module_http, authz, device, scope=payload)
+    assert_oauth_error(*answer, malformed or "invalid_scope", http_status=400)
+    answer = await device_authorization(module_http, authz, flows.RegisteredClient(payload, None), scope="notes:read")
+    assert_oauth_error(*answer, malformed or "invalid_client", http_status=400)
+    answer = await flows.token_request(module_http, authz, device, grant_type=DEVICE_GRANT, device_code=payload)
+    assert_oauth_error(*answer, malformed or "invalid_grant", http_status=400)
+    async with (
+        flows.browser() as browser,
+        browser.post(authz + "/device", data={"user_code": payload}, allow_redirects=False) as resp,
+    ):
+        page = await resp.text()
+    assert resp.status == 400 and "Location" not in resp.headers, page
+    if malformed:
+        assert "Invalid request" in page and "NUL" in page
+    else:
+        # Shown back to be corrected, as text.
+        assert WRONG_CODE in page and f'value="{escape(payload)}"' in page
+
+
+@payloads
 async def test_revocation_and_introspection(
     stack: Stack, module_http: aiohttp.ClientSession, module_db: asyncpg.Pool, payload: str
 ) -> None:
@@ -302,6 +333,49 @@ async def test_bearer_tokens(stack: Stack, module_http: aiohttp.ClientSession, p
     async with module_http.post(f"{stack.authz}/register", json={}, headers=bearer(payload)) as resp:
         assert resp.status == 401
         assert (await resp.json())["error"] == "invalid_token"
+
+
+@pytest.fixture(scope="module")
+async def dpop_service(stack: Stack, module_db: asyncpg.Pool) -> flows.RegisteredClient:
+    return await flows.make_client(module_db, grant_types=("client_credentials",), scope="notes:read", redirect_uris=())
+
+
+@payloads
+async def test_dpop_proofs(
+    stack: Stack, module_http: aiohttp.ClientSession, dpop_service: flows.RegisteredClient, payload: str
+) -> None:
+    """RFC 9449: a payload as the DPoP header itself (where a header can carry it), or as a signed proof's htu, is
+    refused as invalid_dpop_proof (400 at the token endpoint, 401 at the resource server); as its jti or nonce (no
+    nonce is required here) it is taken for the plain data it is. Never a 500, never a token for a proof that does
+    not hold."""
+    key, token_url = DPoPKey(), f"{stack.authz}/token"
+    form = {"grant_type": "client_credentials"}
+    proofs = [key.proof("POST", token_url, htu=payload)]
+    if payload.isprintable() and payload.isascii():
+        proofs.append(payload)
+    for proof in proofs:
+        async with module_http.post(token_url, data=form, headers={**dpop_service.basic, "DPoP": proof}) as resp:
+            assert_oauth_error(resp.status, await resp.json(), resp, "invalid_dpop_proof")
+    for claim in ("jti", "nonce"):
+        proof = key.proof("POST", token_url, **{claim: payload})
+        async with module_http.post(token_url, data=form, headers={**dpop_service.basic, "DPoP": proof}) as resp:
+            body = await resp.json()
+            if claim == "nonce" or 0 < len(payload) <= 256:
+                assert (resp.status, body["token_type"]) == (200, "DPoP"), body
+            else:
+                assert_oauth_error(resp.status, body, resp, "invalid_dpop_proof")
+    async with module_http.post(
+        token_url, data=form, headers={**dpop_service.basic, "DPoP": key.proof("POST", token_url)}
+    ) as resp:
+        bound = (await resp.json())["access_token"]
+    me = f"{stack.resource}/api/me"
+    for proof in [key.proof("GET", me, access_token=bound, htu=payload), *proofs[1:]]:
+        async with module_http.get(me, headers={"Authorization": f"DPoP {bound}", "DPoP": proof}) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["error"] == "invalid_dpop_proof"
+            assert resp.headers["WWW-Authenticate"].startswith(
+                'DPoP realm="authorium-notes", error="invalid_dpop_proof"'
+            )
 
 
 @payloads
@@ -497,6 +571,7 @@ async def test_undecodable_forms_are_refused(
             "/account/apps/remove",
             "/account/sessions/end",
             "/account/password",
+            "/device",
         ):
             async with http.post(stack.authz + path, data=body, headers=headers, allow_redirects=False) as resp:
                 # A sign-out request (or its confirmation) with no parameters is a valid one (RP-Initiated Logout 1.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from authorium_shared.dpop import ProofChecker
 from authz.audit import AuditLog
 from authz.authorization.codes import CodeStore
 from authz.authorization.consents import ConsentRepository
@@ -13,6 +14,7 @@ from authz.authorization.pending import PendingRequests
 from authz.authorization.pushed import PushedRequests
 from authz.clients.assertions import ClientAssertions
 from authz.clients.cache import ClientCache
+from authz.device.store import DeviceCodeStore
 from authz.factors.passkeys import PasskeyRepository
 from authz.factors.repository import RecoveryCodes, TotpRepository
 from authz.factors.webauthn import Challenges
@@ -57,9 +59,14 @@ PENDING = web.AppKey("pending_requests", PendingRequests)
 PUSHED = web.AppKey("pushed_requests", PushedRequests)
 CONSENTS = web.AppKey("consents", ConsentRepository)
 CODES = web.AppKey("codes", CodeStore)
+# The device authorization grant (RFC 8628): device requests, and failed user-code entries per address
+DEVICE_CODES = web.AppKey("device_codes", DeviceCodeStore)
+USER_CODE_THROTTLE = web.AppKey("user_code_throttle", Counter)
 # Keys and tokens
 KEY_RING = web.AppKey("key_ring", KeyRing)
 MINTER = web.AppKey("token_minter", TokenMinter)
 ACCESS_TOKENS = web.AppKey("access_tokens", AccessTokenReader)
 GRANT_STORE = web.AppKey("grant_store", GrantRepository)
 REVOKER = web.AppKey("revoker", Revoker)
+# DPoP proofs (RFC 9449) at the token endpoint
+DPOP = web.AppKey("dpop_proofs", ProofChecker)

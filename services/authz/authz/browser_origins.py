@@ -17,10 +17,11 @@ from authorium_shared.errors import InvalidRequest
 from authz.clients.records import Client
 
 # What a browser app sends: form bodies, `Authorization` (client_secret_basic is not for it, but Bearer tokens at
-# userinfo are), and nothing that needs credentials (no cookies: every one of these endpoints is stateless).
+# userinfo are), DPoP proofs (RFC 9449), and nothing that needs credentials (no cookies: every one of these endpoints
+# is stateless). It may read the server's DPoP nonce (sections 8 and 9).
 _OPTIONS = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
-    allow_headers=("Authorization", "Content-Type"),
-    expose_headers=("Retry-After", "WWW-Authenticate"),
+    allow_headers=("Authorization", "Content-Type", "DPoP"),
+    expose_headers=("Retry-After", "WWW-Authenticate", "DPoP-Nonce"),
     max_age=600,
 )
 

@@ -4,6 +4,8 @@ ones open Postgres and Redis first, and run the event feed for every subscriber 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -11,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from authorium_shared.appkeys import EVENT_SUBSCRIBERS, METRICS, PG_POOL, REDIS, REDIS_KEYS
+from authorium_shared.dpop import Nonces, ProofChecker, ProofReplay
 from authorium_shared.resources import background, revocation_copy
 from authorium_shared.revocation_lists import RevocationCache, RevocationList
 from authz.appkeys import (
@@ -21,6 +24,8 @@ from authz.appkeys import (
     CLIENTS,
     CODES,
     CONSENTS,
+    DEVICE_CODES,
+    DPOP,
     FACTOR_THROTTLE,
     GRANT_STORE,
     KEY_RING,
@@ -37,6 +42,7 @@ from authz.appkeys import (
     SETTINGS,
     TOKEN_RATE_LIMIT,
     TOTP_FACTORS,
+    USER_CODE_THROTTLE,
     USERS,
     WEBAUTHN_CHALLENGES,
 )
@@ -50,12 +56,19 @@ from authz.clients.cache import ClientCache
 from authz.clients.keysets import ClientKeySets
 from authz.clients.replay import SeenAssertions
 from authz.clients.repository import ClientRepository
+from authz.device.store import DeviceCodeStore
 from authz.endpoints import paths
 from authz.factors.passkeys import PasskeyRepository
 from authz.factors.repository import RecoveryCodes, TotpRepository
 from authz.factors.webauthn import Challenges
 from authz.pruning import prune_periodically
-from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
+from authz.ratelimit import (
+    USER_CODE_FAILURES_PER_ADDRESS,
+    USER_CODE_WINDOW,
+    Counter,
+    LoginThrottle,
+    SecondFactorThrottle,
+)
 from authz.resources.registry import ResourceCache
 from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
@@ -95,6 +108,15 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     # A replayed code is recognised for as long as the access tokens it produced can live.
     app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
     app[GRANT_STORE] = GrantRepository(pool)
+    app[DEVICE_CODES] = DeviceCodeStore(
+        redis, keys, ttl=settings.device_code_ttl, interval=settings.device_poll_interval
+    )
+    app[USER_CODE_THROTTLE] = Counter(
+        redis, keys, "user-code-addr", limit=USER_CODE_FAILURES_PER_ADDRESS, window=USER_CODE_WINDOW
+    )
+    # The nonce secret is derived from the KEK every replica holds, so a nonce one hands out is good at all of them.
+    nonces = Nonces(hmac.new(settings.kek.current, b"dpop nonce", hashlib.sha256).digest())
+    app[DPOP] = ProofChecker(ProofReplay(redis, keys), nonces=nonces if settings.dpop_nonce_required else None)
     yield
 
 

@@ -15,6 +15,8 @@ from authz.endpoints import (
     authorize,
     client_configuration,
     consent,
+    device,
+    device_authorization,
     end_session,
     introspect,
     jwks,
@@ -66,6 +68,9 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.ACCOUNT_END_SESSION, account.end_session)
     router.add_post(paths.ACCOUNT_PASSWORD, account.change_password)
     router.add_post(paths.INTROSPECT, introspect.introspect)
+    router.add_post(paths.DEVICE_AUTHORIZATION, device_authorization.device_authorization)
+    router.add_route("GET", paths.DEVICE, device.device)
+    router.add_route("POST", paths.DEVICE, device.device)
     # Passkeys and security keys (WebAuthn): the account's, as a second factor, and passwordless where enabled.
     router.add_post(paths.ACCOUNT_SECURITY_KEYS, security_keys.register)
     router.add_get(paths.ACCOUNT_SECURITY_KEYS_NEW, security_keys.new)

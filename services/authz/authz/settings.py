@@ -39,6 +39,7 @@ REGISTRABLE_GRANT_TYPES = (
     "client_credentials",
     "refresh_token",
     "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:ietf:params:oauth:grant-type:device_code",
 )
 
 
@@ -70,6 +71,10 @@ class AuthzSettings:
     id_token_ttl: int
     refresh_token_ttl: int
     code_ttl: int
+    # The device authorization grant (RFC 8628 section 3.2): how long a device code and its user code live, and the
+    # seconds a device waits between polls to begin with.
+    device_code_ttl: int
+    device_poll_interval: int
     jwks_max_age: int
     access_token_alg: str
     refresh_reuse_grace: int
@@ -96,6 +101,9 @@ class AuthzSettings:
     require_par: bool = False
     # How long a pushed authorization request's request_uri lasts (RFC 9126 section 2.2), AUTHORIUM_PAR_TTL.
     par_ttl: int = 60
+    # RFC 9449 section 8: DPoP proofs at the token endpoint must carry a nonce this server gave
+    # (AUTHORIUM_DPOP_NONCE_REQUIRED); the nonces' secret is derived from AUTHORIUM_KEK, so every replica agrees.
+    dpop_nonce_required: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -169,6 +177,8 @@ class AuthzSettings:
                 environ, "AUTHORIUM_REFRESH_TOKEN_TTL", 30 * 86400, minimum=60, maximum=365 * 86400
             ),
             code_ttl=env_int(environ, "AUTHORIUM_CODE_TTL", 60, minimum=5, maximum=60),
+            device_code_ttl=env_int(environ, "AUTHORIUM_DEVICE_CODE_TTL", 600, minimum=5, maximum=1800),
+            device_poll_interval=env_int(environ, "AUTHORIUM_DEVICE_POLL_INTERVAL", 5, minimum=1, maximum=60),
             jwks_max_age=env_int(environ, "AUTHORIUM_JWKS_MAX_AGE", 300, minimum=0, maximum=86400),
             access_token_alg=alg,
             refresh_reuse_grace=env_int(environ, "AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS", 0, minimum=0, maximum=300),
@@ -188,6 +198,7 @@ class AuthzSettings:
             passwordless=_passwordless(environ, issuer.hostname or ""),
             require_par=env_bool(environ, "AUTHORIUM_REQUIRE_PAR", False),
             par_ttl=env_int(environ, "AUTHORIUM_PAR_TTL", 60, minimum=5, maximum=600),
+            dpop_nonce_required=env_bool(environ, "AUTHORIUM_DPOP_NONCE_REQUIRED", False),
         )
 
 

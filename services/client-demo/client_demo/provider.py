@@ -1,5 +1,6 @@
 """The authorization server as this client sees it: its discovery document (OpenID Connect Discovery 1.0,
-RFC 8414) and the back-channel calls to its token, revocation and userinfo endpoints."""
+RFC 8414) and the back-channel calls to its token, revocation and userinfo endpoints, with DPoP proofs (RFC 9449)
+when the session has a key."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import aiohttp
 import orjson
 
 from authorium_shared.jwks_cache import JWKSCache
+from client_demo.proof_keys import ProofKey
 from client_demo.settings import ClientDemoSettings
 
 log = logging.getLogger("authorium.client_demo")
@@ -51,6 +53,8 @@ class Exchange:
     form: dict[str, str]
     status: int
     body: dict[str, Any]
+    # The DPoP proof the request carried (RFC 9449 section 4), for the inspector to decode.
+    proof: str | None = None
 
 
 def basic_credentials(client_id: str, secret: str) -> str:
@@ -113,9 +117,21 @@ class Provider:
             self._keys = JWKSCache(self.http, (await self.metadata())["jwks_uri"])
         return self._keys
 
+    def _public(self, url: str) -> str:
+        """The URL a back-channel request is for, as the authorization server names it: a DPoP proof's `htu`."""
+        internal = self.settings.authz_url
+        return self.settings.issuer + url.removeprefix(internal) if url.startswith(internal + "/") else url
+
     async def _request(
         self, method: str, url: str, *, form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
     ) -> tuple[int, Any]:
+        status, body, _ = await self._request_with_nonce(method, url, form=form, headers=headers)
+        return status, body
+
+    async def _request_with_nonce(
+        self, method: str, url: str, *, form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any, str | None]:
+        """`_request`, with the answer's DPoP-Nonce header (RFC 9449 sections 8 and 9)."""
         try:
             async with self.http.request(
                 method,
@@ -127,23 +143,30 @@ class Provider:
             ) as response:
                 raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
                 status = response.status
+                nonce = response.headers.get("DPoP-Nonce")
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("authorization server unreachable", extra={"url": url, "error": repr(exc)})
             raise ProviderUnavailable("the authorization server could not be reached") from None
         if len(raw) > MAX_RESPONSE_BYTES:
             raise ProviderUnavailable("the authorization server's answer is too large")
         if not raw:
-            return status, {}
+            return status, {}, nonce
         try:
-            return status, orjson.loads(raw)
+            return status, orjson.loads(raw), nonce
         except orjson.JSONDecodeError:
             raise ProviderUnavailable(f"the authorization server answered HTTP {status} without JSON") from None
 
-    async def _client_post(self, endpoint: str, form: dict[str, str]) -> Exchange:
-        """A client-authenticated POST (client_secret_basic); an OAuth error answer raises ProviderError."""
+    async def _client_post(self, endpoint: str, form: dict[str, str], key: ProofKey | None = None) -> Exchange:
+        """A client-authenticated POST (client_secret_basic), with a DPoP proof by `key` if given (retried once with
+        the server's nonce when it asks for one, RFC 9449 section 8); an OAuth error answer raises ProviderError."""
         url = (await self.metadata())[endpoint]
         auth = basic_credentials(self.settings.client_id, self.settings.client_secret)
-        status, body = await self._request("POST", url, form=form, headers={"Authorization": auth})
+        proof = key.proof("POST", self._public(url)) if key is not None else None
+        headers = {"Authorization": auth, **({"DPoP": proof} if proof else {})}
+        status, body, nonce = await self._request_with_nonce("POST", url, form=form, headers=headers)
+        if key is not None and nonce and isinstance(body, dict) and body.get("error") == "use_dpop_nonce":
+            proof = key.proof("POST", self._public(url), nonce=nonce)
+            status, body, _ = await self._request_with_nonce("POST", url, form=form, headers={**headers, "DPoP": proof})
         if status != 200:
             if isinstance(body, dict) and isinstance(body.get("error"), str):
                 description = body.get("error_description")
@@ -151,14 +174,16 @@ class Provider:
             raise ProviderUnavailable(f"the authorization server answered HTTP {status}")
         if not isinstance(body, dict):
             raise ProviderUnavailable("the authorization server's answer is not a JSON object")
-        return Exchange("POST", url, form, status, body)
+        return Exchange("POST", url, form, status, body, proof)
 
-    async def token(self, form: dict[str, str]) -> Exchange:
-        """RFC 6749 section 4.1.3 / 6: a token request; the answer is checked to be a Bearer token response."""
-        exchange = await self._client_post("token_endpoint", form)
+    async def token(self, form: dict[str, str], key: ProofKey | None = None) -> Exchange:
+        """RFC 6749 section 4.1.3 / 6: a token request; the answer is checked to be a Bearer token response, or
+        with `key` a DPoP-bound one (RFC 9449 section 5): a client that asked for a bound token takes no other."""
+        exchange = await self._client_post("token_endpoint", form, key)
         body = exchange.body
-        if not isinstance(body.get("access_token"), str) or str(body.get("token_type", "")).lower() != "bearer":
-            raise ProviderUnavailable("the token response holds no Bearer access token")
+        expected = "bearer" if key is None else "dpop"
+        if not isinstance(body.get("access_token"), str) or str(body.get("token_type", "")).lower() != expected:
+            raise ProviderUnavailable(f"the token response holds no {'Bearer' if key is None else 'DPoP'} access token")
         expires_in = body.get("expires_in")
         if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)):
             raise ProviderUnavailable("the token response's expires_in is not a number of seconds")
@@ -179,10 +204,15 @@ class Provider:
             return False
         return True
 
-    async def userinfo(self, access_token: str) -> Exchange:
-        """OpenID Connect Core section 5.3."""
+    async def userinfo(self, access_token: str, key: ProofKey | None = None) -> Exchange:
+        """OpenID Connect Core section 5.3; a DPoP-bound token with the DPoP scheme and a proof (RFC 9449 7.1)."""
         url = (await self.metadata())["userinfo_endpoint"]
-        status, body = await self._request("GET", url, headers={"Authorization": "Bearer " + access_token})
+        headers = {"Authorization": "Bearer " + access_token}
+        proof = None
+        if key is not None:
+            proof = key.proof("GET", self._public(url), access_token=access_token)
+            headers = {"Authorization": "DPoP " + access_token, "DPoP": proof}
+        status, body = await self._request("GET", url, headers=headers)
         if status != 200 or not isinstance(body, dict):
             raise ProviderError("userinfo_failed", f"the userinfo endpoint answered HTTP {status}", status=status)
-        return Exchange("GET", url, {}, status, body)
+        return Exchange("GET", url, {}, status, body, proof)

@@ -11,6 +11,7 @@ from aiohttp import web
 from authorium_shared.appkeys import REDIS, REDIS_KEYS
 from client_demo import id_tokens, trace
 from client_demo.appkeys import PROVIDER, SESSIONS, SETTINGS
+from client_demo.proof_keys import ProofKey
 from client_demo.provider import Exchange, ProviderError
 from client_demo.sessions import Session, Tokens
 
@@ -72,7 +73,9 @@ async def _refresh(request: web.Request, session: Session) -> str:
     if refresh_token is None:
         raise SessionExpired
     try:
-        exchange = await provider.token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        # A DPoP session's new access token is bound to its key again (RFC 9449 section 5).
+        key = ProofKey.from_stored(session.dpop_key) if session.dpop_key else None
+        exchange = await provider.token({"grant_type": "refresh_token", "refresh_token": refresh_token}, key)
     except ProviderError as exc:
         if exc.error in ("invalid_grant", "invalid_client", "unauthorized_client"):
             log.info("refresh refused; the session ends", extra={"error": exc.error})

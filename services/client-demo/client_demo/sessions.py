@@ -55,6 +55,8 @@ class Session:
     steps: list[dict[str, Any]] = field(default_factory=list)
     last_call: dict[str, Any] | None = None
     last_refresh: list[dict[str, Any]] | None = None
+    # The private DPoP key of a "sign in with DPoP" (`proof_keys`), as a JWK; its tokens are bound to it.
+    dpop_key: str | None = field(default=None, repr=False)
 
     @property
     def signed_in(self) -> bool:
@@ -69,6 +71,7 @@ class PendingLogin:
     nonce: str
     code_verifier: str
     steps: list[dict[str, Any]]
+    dpop_key: str | None = field(default=None, repr=False)
 
 
 # Only a session that still exists is updated: a sign-out racing a request must not be undone by it.
@@ -109,6 +112,7 @@ class SessionStore:
             steps=fields.get("steps", []),
             last_call=fields.get("last_call"),
             last_refresh=fields.get("last_refresh"),
+            dpop_key=fields.get("dpop_key"),
         )
 
     async def _write(self, sid: str, ttl: int, **fields: object) -> None:
@@ -125,11 +129,19 @@ class SessionStore:
         return session
 
     async def sign_in(
-        self, previous: Session, user: dict[str, Any], tokens: Tokens, steps: list[dict[str, Any]]
+        self,
+        previous: Session,
+        user: dict[str, Any],
+        tokens: Tokens,
+        steps: list[dict[str, Any]],
+        dpop_key: str | None = None,
     ) -> Session:
         """A new session for the signed-in user; the id the browser had before is dropped (no fixation)."""
-        session = Session(sid=new_id(), csrf=new_id(), user=user, tokens=tokens, steps=steps)
-        await self._write(session.sid, self.ttl, csrf=session.csrf, user=user, tokens=asdict(tokens), steps=steps)
+        session = Session(sid=new_id(), csrf=new_id(), user=user, tokens=tokens, steps=steps, dpop_key=dpop_key)
+        fields: dict[str, object] = {"csrf": session.csrf, "user": user, "tokens": asdict(tokens), "steps": steps}
+        if dpop_key is not None:
+            fields["dpop_key"] = dpop_key
+        await self._write(session.sid, self.ttl, **fields)
         await self.end(previous.sid)
         for index in self._indexes(user):
             async with self.redis.pipeline(transaction=True) as pipe:

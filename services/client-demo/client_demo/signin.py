@@ -27,6 +27,7 @@ from client_demo.browser import (
     redirect,
     set_session_cookie,
 )
+from client_demo.proof_keys import ProofKey
 from client_demo.provider import ProviderError, ProviderUnavailable
 from client_demo.refresh import tokens_from
 from client_demo.sessions import PendingLogin, Session, Tokens, new_id
@@ -81,6 +82,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     session = await current_session(request) or await app[SESSIONS].start()
     state, nonce, verifier = new_id(), new_id(), secrets.token_urlsafe(48)
+    # "Sign in with DPoP": a key for this sign-in and the session it starts (RFC 9449).
+    key = ProofKey.generate() if request.query.get("dpop") == "1" else None
     params = {
         "response_type": "code",
         "client_id": settings.client_id,
@@ -91,9 +94,19 @@ async def login(request: web.Request) -> web.StreamResponse:
         "code_challenge": code_challenge(verifier),
         "code_challenge_method": "S256",
     }
+    if key is not None:
+        # Section 10: the code is bound to the key, so only a proof by it redeems it.
+        params["dpop_jkt"] = key.jkt
     endpoint = metadata["authorization_endpoint"]
     steps = [trace.authorization_request(endpoint, params)]
-    await app[LOGINS].save(state, PendingLogin(sid=session.sid, nonce=nonce, code_verifier=verifier, steps=steps))
+    pending = PendingLogin(
+        sid=session.sid,
+        nonce=nonce,
+        code_verifier=verifier,
+        steps=steps,
+        dpop_key=key.stored() if key is not None else None,
+    )
+    await app[LOGINS].save(state, pending)
     response = redirect(endpoint + ("&" if "?" in endpoint else "?") + urlencode(params), status=302)
     set_session_cookie(response, settings, session)
     return response
@@ -166,6 +179,7 @@ async def _finish(request: web.Request, session: Session | None) -> Session:
     code = _single(query, "code")
     if not code:
         raise SignInFailed("Sign-in did not complete", "The authorization server sent no code back.")
+    key = ProofKey.from_stored(pending.dpop_key) if pending.dpop_key else None
     try:
         exchange = await provider.token(
             {
@@ -173,7 +187,8 @@ async def _finish(request: web.Request, session: Session | None) -> Session:
                 "code": code,
                 "redirect_uri": settings.redirect_uri,
                 "code_verifier": pending.code_verifier,
-            }
+            },
+            key,
         )
     except ProviderUnavailable as exc:
         raise _unavailable(exc) from None
@@ -188,7 +203,7 @@ async def _finish(request: web.Request, session: Session | None) -> Session:
     tokens = tokens_from(exchange)
     claims = await _verified_id_token(request, tokens, pending.nonce)
     steps += [trace.id_token(tokens.id_token), trace.access_token(tokens.access_token)]
-    userinfo = await _userinfo(request, tokens.access_token, claims["sub"], steps)
+    userinfo = await _userinfo(request, tokens.access_token, claims["sub"], steps, key)
     user: dict[str, Any] = {
         "sub": claims["sub"],
         "auth_time": claims.get("auth_time"),
@@ -198,7 +213,7 @@ async def _finish(request: web.Request, session: Session | None) -> Session:
     if session.tokens is not None:
         # Signing in again replaces the earlier sign-in: its grant is revoked, not left behind.
         await end_session(request, session, revoke=True)
-    return await app[SESSIONS].sign_in(session, user, tokens, steps)
+    return await app[SESSIONS].sign_in(session, user, tokens, steps, pending.dpop_key)
 
 
 async def _verified_id_token(request: web.Request, tokens: Tokens, nonce: str) -> dict[str, Any]:
@@ -230,10 +245,10 @@ async def _verified_id_token(request: web.Request, tokens: Tokens, nonce: str) -
 
 
 async def _userinfo(
-    request: web.Request, access_token: str, sub: str, steps: list[dict[str, Any]]
+    request: web.Request, access_token: str, sub: str, steps: list[dict[str, Any]], key: ProofKey | None
 ) -> dict[str, Any] | None:
     try:
-        exchange = await request.app[PROVIDER].userinfo(access_token)
+        exchange = await request.app[PROVIDER].userinfo(access_token, key)
     except ProviderError as exc:
         # The ID token already says who signed in; the profile is a nicety, so its absence is not fatal.
         log.warning("userinfo failed", extra={"error": exc.error})

@@ -70,14 +70,31 @@ def redirect_back(url: str, params: Mapping[str, str]) -> dict[str, Any]:
     )
 
 
+def _proof(proof: str | None) -> dict[str, Any]:
+    """A DPoP proof header (RFC 9449 section 4.2), decoded: it is single-use and names its request, so it is shown."""
+    return {"DPoP": decoded(proof)} if proof is not None else {}
+
+
+def _authorization(token: str, proof: str | None) -> dict[str, Any]:
+    return {"Authorization": ("DPoP " if proof is not None else "Bearer ") + redact(token), **_proof(proof)}
+
+
 def token_exchange(title: str, why: str, exchange: Exchange) -> dict[str, Any]:
+    if exchange.proof is not None:
+        why += (
+            " The request carried a DPoP proof signed with this session's key, so the access token is bound to it "
+            "(token_type DPoP, cnf.jkt; RFC 9449 section 5): a copy of the token is useless without the key."
+        )
     return step(
         title,
         why,
         (
             f"{exchange.method} {exchange.url}",
             {
-                "headers": {"Authorization": f"Basic {REDACTED} (client_id and client_secret)"},
+                "headers": {
+                    "Authorization": f"Basic {REDACTED} (client_id and client_secret)",
+                    **_proof(exchange.proof),
+                },
                 "form": redact_members(exchange.form),
             },
         ),
@@ -119,17 +136,25 @@ def userinfo(exchange: Exchange, token: str) -> dict[str, Any]:
         "6. UserInfo request",
         "The demo asked the authorization server for your profile, presenting the access token "
         "(OpenID Connect Core 5.3). Its sub must match the ID token's.",
-        (f"GET {exchange.url}", {"headers": {"Authorization": "Bearer " + redact(token)}}),
+        (f"GET {exchange.url}", {"headers": _authorization(token, exchange.proof)}),
         (f"HTTP {exchange.status}", exchange.body),
     )
 
 
-def api_call(method: str, url: str, token: str, status: int, body: Any) -> dict[str, Any]:
+def api_call(method: str, url: str, token: str, status: int, body: Any, proof: str | None = None) -> dict[str, Any]:
+    why = (
+        "The demo called the notes API with the access token in the Authorization header (RFC 6750). The API "
+        "verifies the token itself, with the authorization server's keys, and checks it is not revoked."
+    )
+    if proof is not None:
+        why += (
+            " The token is DPoP-bound, so it goes with the DPoP scheme and a fresh proof for this very request "
+            "(method, URL, the token's hash ath), signed with the key the token's cnf.jkt names (RFC 9449 7.1)."
+        )
     return step(
         "7. API call (the latest)",
-        "The demo called the notes API with the access token in the Authorization header (RFC 6750). The API "
-        "verifies the token itself, with the authorization server's keys, and checks it is not revoked.",
-        (f"{method} {url}", {"headers": {"Authorization": "Bearer " + redact(token)}}),
+        why,
+        (f"{method} {url}", {"headers": _authorization(token, proof)}),
         (f"HTTP {status}", body),
     )
 

@@ -18,6 +18,7 @@ from client_demo import refresh, trace
 from client_demo.api import ApiResponse, ApiUnavailable
 from client_demo.appkeys import LOGOUTS, NOTES_API, PROVIDER, SESSIONS, SETTINGS
 from client_demo.browser import clear_session_cookie, current_session, end_session, error_page, read_form, redirect
+from client_demo.proof_keys import ProofKey
 from client_demo.provider import ProviderError
 from client_demo.sessions import PendingLogout, Session, new_id
 
@@ -94,15 +95,16 @@ def _trace_body(body: Any) -> Any:
 async def call_api(request: web.Request, session: Session, method: str, path: str, *, json: Any = None) -> ApiResponse:
     """Call the notes API with the session's access token, refreshing it when expired or refused."""
     api = request.app[NOTES_API]
+    key = ProofKey.from_stored(session.dpop_key) if session.dpop_key else None
     token = await refresh.access_token(request, session)
-    response = await api.call(method, path, token, json=json)
+    response = await api.call(method, path, token, json=json, key=key)
     if response.status == 401 and response.bearer_error == "invalid_token":
         token = await refresh.access_token(request, session, refused=token)
-        response = await api.call(method, path, token, json=json)
+        response = await api.call(method, path, token, json=json, key=key)
         if response.status == 401 and response.bearer_error == "invalid_token":
             # Refused again with fresh tokens: the person removed the demo's access; this session is over.
             raise refresh.SessionExpired
-    step = trace.api_call(method, response.url, token, response.status, _trace_body(response.body))
+    step = trace.api_call(method, response.url, token, response.status, _trace_body(response.body), response.proof)
     await request.app[SESSIONS].set_last_call(session.sid, step)
     return response
 

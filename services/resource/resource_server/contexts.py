@@ -1,5 +1,6 @@
 """Cleanup contexts owned by the resource server, one per resource: the revocation copy (the event feed, a shared
-context, keeps it current), the JWKS cache with its HTTP session, and the notes repository."""
+context, keeps it current), the JWKS cache with its HTTP session (and the DPoP proof checks of the verifier that
+uses it), and the notes repository."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from authorium_shared.appkeys import METRICS, PG_POOL, REDIS, REDIS_KEYS, REVOCATIONS
+from authorium_shared.dpop import Nonces, ProofChecker, ProofReplay
 from authorium_shared.jwks_cache import JWKSCache
 from authorium_shared.resources import revocation_copy
 from authorium_shared.revocation_lists import RevocationCache, RevocationList
@@ -41,7 +43,11 @@ async def verifier(app: web.Application) -> AsyncIterator[None]:
         # Best effort: a key set fetched now saves the first request the wait. If the authorization server
         # is not up yet, the first token with an unknown kid discovers and fetches it.
         await keys.refresh()
-        app[VERIFIER] = Verifier(settings, keys, app[REVOCATIONS], app[METRICS])
+        secret = settings.dpop_nonce_secret
+        proofs = ProofChecker(
+            ProofReplay(app[REDIS], app[REDIS_KEYS]), nonces=Nonces(secret) if secret is not None else None
+        )
+        app[VERIFIER] = Verifier(settings, keys, app[REVOCATIONS], app[METRICS], proofs)
         yield
 
 

@@ -39,7 +39,11 @@ async def me(request: web.Request) -> web.Response:
         "client_id": access.client_id,
         "scope": " ".join(sorted(access.scopes)),
         "kind": "service" if access.is_service else "user",
+        # RFC 9449: whether the token is DPoP-bound, and to which key (section 6.1's `cnf`).
+        "token_type": access.token_type,
     }
+    if access.jkt is not None:
+        body["cnf"] = {"jkt": access.jkt}
     if access.actor is not None:
         # Who acts for the user (RFC 8693 section 4.1): the calling service, and any before it in `act.act`.
         body["act"] = access.actor

@@ -41,7 +41,7 @@ def build_document(settings: ResourceSettings) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Authorium notes API", "version": "1.0.0"},
         "servers": [{"url": settings.resource_url}],
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"dpop": []}],
         "paths": {
             "/api/me": {
                 "get": {
@@ -100,7 +100,11 @@ def build_document(settings: ResourceSettings) -> dict[str, Any]:
             },
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                # RFC 9449 section 7.1: a DPoP-bound token, with a DPoP proof header on every request.
+                "dpop": {"type": "http", "scheme": "DPoP", "bearerFormat": "JWT"},
+            },
             "schemas": {
                 # A new note needs a title; a change needs at least one of the two.
                 "NewNote": {"allOf": [{"$ref": "#/components/schemas/NoteInput"}], "required": ["title"]},

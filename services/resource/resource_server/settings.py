@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from authorium_shared.settings import (
     DEFAULT_RESOURCE_ADMIN_PORT,
     DEFAULT_RESOURCE_URL,
     CommonSettings,
+    ConfigError,
     admin_port,
+    env_bool,
     env_float,
+    env_str,
     env_url,
 )
+
+MIN_NONCE_SECRET_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,15 @@ class ResourceSettings:
     revocation_max_staleness: float
     # The private listener's port (readiness, metrics), AUTHORIUM_ADMIN_PORT.
     admin_port: int
+    # RFC 9449 section 9: the secret of the DPoP nonces this server requires (AUTHORIUM_DPOP_NONCE_REQUIRED), the
+    # same on every replica (AUTHORIUM_DPOP_NONCE_SECRET); None when nonces are not required.
+    dpop_nonce_secret: bytes | None = None
+
+    @property
+    def origin(self) -> str:
+        """Where clients reach this server (the origin of AUTHORIUM_RESOURCE_URL): the base of a DPoP proof's `htu`."""
+        parts = urlsplit(self.resource_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def issuer(self) -> str:
@@ -49,4 +64,18 @@ class ResourceSettings:
                 environ, "AUTHORIUM_REVOCATION_MAX_STALENESS", 5.0, minimum=0.5, maximum=300.0
             ),
             admin_port=admin_port(environ, DEFAULT_RESOURCE_ADMIN_PORT),
+            dpop_nonce_secret=_dpop_nonce_secret(environ),
         )
+
+
+def _dpop_nonce_secret(environ: Mapping[str, str]) -> bytes | None:
+    if not env_bool(environ, "AUTHORIUM_DPOP_NONCE_REQUIRED", False):
+        return None
+    secret = env_str(environ, "AUTHORIUM_DPOP_NONCE_SECRET", None)
+    if len(secret) < MIN_NONCE_SECRET_LENGTH:
+        raise ConfigError(
+            "AUTHORIUM_DPOP_NONCE_SECRET",
+            f"must be at least {MIN_NONCE_SECRET_LENGTH} characters (the same on every replica) when"
+            " AUTHORIUM_DPOP_NONCE_REQUIRED is true",
+        )
+    return secret.encode()

@@ -153,6 +153,18 @@ def check_pkce(client: Client, params: Mapping[str, str]) -> str | None:
     return challenge
 
 
+# An RFC 7638 SHA-256 thumbprint: 32 bytes in base64url without padding.
+_JKT = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
+
+
+def check_dpop_jkt(params: Mapping[str, str]) -> str | None:
+    """`dpop_jkt` (RFC 9449 section 10): the thumbprint of the DPoP key the code is to be bound to."""
+    jkt = params.get("dpop_jkt")
+    if jkt is not None and not _JKT.fullmatch(jkt):
+        raise InvalidRequest("dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of a DPoP key")
+    return jkt
+
+
 def check_prompt(params: Mapping[str, str]) -> tuple[str, ...]:
     values = tuple(dict.fromkeys(params.get("prompt", "").split()))
     unknown = [v for v in values if v not in PROMPTS]

@@ -55,10 +55,12 @@ class AuthorizationCode:
     # The authentication methods of the sign-in (RFC 8176), for the ID token's `amr` and `acr` (OIDC Core 2); empty in
     # codes of the release before them.
     amr: tuple[str, ...] = ()
+    # The thumbprint of the DPoP key the authorization request bound the code to (RFC 9449 section 10).
+    dpop_jkt: str | None = None
 
 
 # The fields added after resource indicators, kept together beside `data` (see `CodeStore.issue`).
-_LATER = ("sid", "amr")
+_LATER = ("sid", "amr", "dpop_jkt")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from authz.clients.assertions import SIGNING_ALGORITHMS
 from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
-from authz.grants import GRANT_TYPES, token_exchange
+from authz.grants import GRANT_TYPES, device_code, token_exchange
 from authz.resources.records import InvalidResource, check_identifier
 from authz.resources.repository import declared_scopes, registered_identifiers
 from authz.scopes import DEFAULT_CLIENT_SCOPES, USER_SCOPES, parse_scope
@@ -30,6 +30,8 @@ from authz.settings import BuiltInResources
 MAX_REDIRECT_URIS = 20
 # The notes and admin API identifiers when a caller names none: the settings' defaults.
 DEFAULT_BUILT_IN = BuiltInResources()
+# The grants that issue refresh tokens: those a person authorizes.
+REFRESHABLE_GRANT_TYPES = ("authorization_code", device_code.GRANT_TYPE)
 # A client's own token lifetimes, in seconds: the ranges the server's own settings allow.
 ACCESS_TOKEN_TTL_RANGE = (30, 86400)
 REFRESH_TOKEN_TTL_RANGE = (60, 365 * 86400)
@@ -156,8 +158,8 @@ def build_spec(
         raise _bad("grant_types", "a public client cannot use token exchange: delegation is for authenticated services")
     if public and may_introspect:
         raise _bad("introspect", "a public client cannot introspect: it has no credentials (RFC 7662 section 2.1)")
-    if "refresh_token" in grants and "authorization_code" not in grants:
-        raise _bad("grant_types", "refresh_token is only issued with authorization_code")
+    if "refresh_token" in grants and not set(grants) & set(REFRESHABLE_GRANT_TYPES):
+        raise _bad("grant_types", f"refresh_token is only issued with {' or '.join(REFRESHABLE_GRANT_TYPES)}")
     uris = tuple(dict.fromkeys(redirect_uris))
     if len(uris) > MAX_REDIRECT_URIS:
         raise _bad("redirect_uris", f"at most {MAX_REDIRECT_URIS} redirect URIs", InvalidRedirectUri)

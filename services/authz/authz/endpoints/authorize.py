@@ -20,9 +20,9 @@ from authorium_shared.errors import ConsentRequired, InvalidRequest, LoginRequir
 from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, PUSHED, RESOURCES, SESSIONS, SETTINGS, USERS
 from authz.authorization import checks
 from authz.authorization import pushed as pushed_requests
-from authz.authorization.pending import PendingRequest
+from authz.authorization.pending import DEVICE, PendingRequest
 from authz.authorization.pushed import PushedRequest
-from authz.authorization.response import answer_with_code, to_client
+from authz.authorization.response import answer, refuse, to_client
 from authz.clients.records import Client
 from authz.endpoints import consent, login
 from authz.factors import assurance
@@ -109,6 +109,7 @@ def validate(
         hint_subject=checks.check_id_token_hint(
             params, app[KEY_RING].keyset, issuer=app[SETTINGS].issuer, client_id=client.client_id
         ),
+        dpop_jkt=checks.check_dpop_jkt(params),
     )
 
 
@@ -163,7 +164,9 @@ async def proceed(
         # RFC 8252 section 8.6, RFC 6749 section 10.2: nothing proves which app answers at a public client's
         # redirect URI (another app can claim the same loopback port or custom scheme), so remembered consent
         # would hand it codes without the person seeing a page: a public client's every request is asked.
-        always_ask = client is None or client.is_public
+        # RFC 8628 section 5.4: a device's request is always shown, with its user code, so that a person tricked into
+        # entering someone else's code sees what they would be allowing.
+        always_ask = client is None or client.is_public or pending.kind == DEVICE
         if (
             always_ask
             or "consent" in pending.prompt
@@ -180,7 +183,7 @@ async def proceed(
     except OAuthError as exc:
         if rid is not None:
             await app[PENDING].delete(rid)
-        raise to_client(exc, app[SETTINGS].issuer, pending.redirect_uri, pending.state) from None
+        raise refuse(exc, app[SETTINGS].issuer, pending) from None
     if rid is not None:
         await app[PENDING].delete(rid)
-    return await answer_with_code(request, pending, session)
+    return await answer(request, pending, session)

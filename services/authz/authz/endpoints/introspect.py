@@ -2,7 +2,8 @@
 
 A client the operator allowed to (`may_introspect`, a resource server) learns about any token of this issuer; any
 other confidential client about its own tokens only; public clients never (`invalid_client`). Anything revoked,
-expired, unknown, or not the client's to know about is `{"active": false}` and nothing more (section 2.2)."""
+expired, unknown, or not the client's to know about is `{"active": false}` and nothing more (section 2.2). A token
+bound to a DPoP key is answered with its `cnf` and token type DPoP (RFC 9449 section 6.2)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,31 @@ from typing import Any
 
 from aiohttp import web
 
+from authorium_shared import access_tokens
 from authorium_shared.jwt import TokenInvalid
 from authorium_shared.middleware import NO_STORE, json_response
 from authz.appkeys import ACCESS_TOKENS, CLIENTS, GRANT_STORE, SETTINGS, USERS
 from authz.clients.authentication import authenticate
 from authz.clients.records import Client
 from authz.forms import read_form, require
-from authz.tokens.minter import refresh_digest
+from authz.tokens.minter import BEARER_TOKEN_TYPE, DPOP_TOKEN_TYPE, refresh_digest
 
 INACTIVE = {"active": False}
-# `act`: who acts for the subject of an exchanged token (RFC 8693 section 4.1).
-_ACCESS_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "act")
+# `act`: who acts for the subject of an exchanged token (RFC 8693 section 4.1); `cnf`: the key a DPoP-bound token is
+# bound to (RFC 9449 section 6.2).
+_ACCESS_CLAIMS = (
+    "scope",
+    "client_id",
+    "sub",
+    "aud",
+    "iss",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "act",
+    access_tokens.CONFIRMATION_CLAIM,
+)
 
 
 async def introspect(request: web.Request) -> web.Response:
@@ -52,7 +67,8 @@ async def _access(app: web.Application, client: Client, token: str) -> dict[str,
     user = await app[USERS].get_by_subject(claims["sub"]) if claims["sub"] != claims["client_id"] else None
     if user is not None:
         body["username"] = user.username
-    return {"active": True, **body, "token_type": "Bearer"}
+    bound = access_tokens.CONFIRMATION_CLAIM in claims
+    return {"active": True, **body, "token_type": DPOP_TOKEN_TYPE if bound else BEARER_TOKEN_TYPE}
 
 
 async def _refresh(app: web.Application, client: Client, token: str) -> dict[str, Any] | None:
@@ -75,4 +91,6 @@ async def _refresh(app: web.Application, client: Client, token: str) -> dict[str
     }
     if grant.user_id is not None:
         body["sub"] = str(grant.user_id)
+    if grant.dpop_jkt is not None:
+        body[access_tokens.CONFIRMATION_CLAIM] = {access_tokens.JKT: grant.dpop_jkt}
     return body

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from authorium_shared import dpop
 from authorium_shared.keys import ALGORITHMS
 from authorium_shared.middleware import json_response
 from authz.appkeys import RESOURCES, SETTINGS
@@ -40,6 +41,7 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
         "end_session_endpoint": issuer + paths.END_SESSION,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        "device_authorization_endpoint": issuer + paths.DEVICE_AUTHORIZATION,
         "scopes_supported": list(scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -79,6 +81,8 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
+        # RFC 9449 section 5.1: the token endpoint takes DPoP proofs signed with these.
+        "dpop_signing_alg_values_supported": list(dpop.ALGORITHMS),
     }
     if settings.registration_token is not None:
         meta["registration_endpoint"] = issuer + paths.REGISTER

@@ -37,3 +37,6 @@ ACCOUNT_SECURITY_KEYS_NEW = "/account/security-keys/new"
 ACCOUNT_SECURITY_KEYS_REMOVE = "/account/security-keys/remove"
 AUTHORIZE_SECURITY_KEY = "/authorize/security-key"
 AUTHORIZE_PASSKEY = "/authorize/passkey"
+# RFC 8628: where a device asks for codes (section 3.1), and the verification URI people visit (section 3.3).
+DEVICE_AUTHORIZATION = "/device_authorization"
+DEVICE = "/device"

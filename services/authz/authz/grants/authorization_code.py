@@ -3,7 +3,9 @@
 The code is consumed before anything else, so two concurrent redemptions cannot both pass, and only by the client
 it was issued to, so a leaked code is not spent by anyone else (section 4.1.3); a code that its client presents
 again revokes everything issued from it (RFC 6749 section 4.1.2). The grant covers the resources the authorization
-request chose; `resource` here may narrow the access token to some of them (RFC 8707 section 2.2)."""
+request chose; `resource` here may narrow the access token to some of them (RFC 8707 section 2.2). A code the
+authorization request bound to a DPoP key (`dpop_jkt`, RFC 9449 section 10) is redeemed only with a proof by that
+key; a public client's refresh token is bound to the key of the proof that redeems its code (section 5)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from authorium_shared.appkeys import METRICS
+from authorium_shared.dpop import same_key
 from authorium_shared.errors import InvalidGrant, InvalidRequest
 from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SESSIONS, SETTINGS, USERS
 from authz.authorization import pkce
@@ -68,6 +71,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     if code.sid is not None and await app[SESSIONS].ended(code.sid):
         # Signed out between the code and its redemption: what the sign-out revoked must not come back.
         raise InvalidGrant("the session the code was issued in has ended")
+    if code.dpop_jkt is not None and not same_key(code.dpop_jkt, request.dpop_jkt):
+        raise InvalidGrant("the authorization request bound this code to another DPoP key (dpop_jkt)")
     user = await app[USERS].get(uuid.UUID(code.user_id))
     if user is None or user.disabled:
         raise InvalidGrant("the user no longer exists or is disabled")
@@ -102,6 +107,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         expires_at=issued_at + timedelta(seconds=lifetime),
         revoked_at=None,
         sid=code.sid,
+        # A confidential client's refresh tokens are bound by its authentication instead (RFC 9449 section 5).
+        dpop_jkt=request.dpop_jkt if client.is_public else None,
     )
     try:
         await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
@@ -124,5 +131,6 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             refresh_token=refresh_token,
             sid=code.sid,
             amr=code.amr,
+            dpop_jkt=request.dpop_jkt,
         )
     )

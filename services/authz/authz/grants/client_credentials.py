@@ -38,5 +38,6 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             lifetime=registry.lifetime(target.identifiers, access_token_lifetime(settings, client)),
             # Revoked when the client is disabled or deleted, so its service tokens stop everywhere.
             grant_id=str(client.service_grant_id) if client.service_grant_id else None,
+            dpop_jkt=request.dpop_jkt,
         )
     )

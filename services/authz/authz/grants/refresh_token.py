@@ -3,7 +3,9 @@
 Every use returns a new refresh token and retires the old one; the old one coming back revokes the family.
 With AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS set, the same client racing itself within that window gets the
 same successor pair again instead. `resource` may narrow the new access token to some of the resources the grant
-covers (RFC 8707 section 2.2); the refresh token keeps them all."""
+covers (RFC 8707 section 2.2); the refresh token keeps them all. A public client's refresh token bound to a DPoP
+key is refreshed only with a proof by that key (RFC 9449 section 5); the new access token is bound to the key of
+the request's proof, if it has one."""
 
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         ttl=timedelta(seconds=refresh_token_lifetime(settings, client)),
         grace=timedelta(seconds=settings.refresh_reuse_grace),
         revocation_expires_at=revoker.grant_revocation_expiry(now),
+        dpop_jkt=request.dpop_jkt,
     )
     if isinstance(outcome, Rejected):
         raise InvalidScope(outcome.reason) if outcome.invalid_scope else InvalidGrant(outcome.reason)
@@ -88,5 +91,6 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             auth_time=int(grant.auth_time.timestamp()) if grant.auth_time else None,
             refresh_token=successor,
             sid=grant.sid,
+            dpop_jkt=request.dpop_jkt,
         )
     )

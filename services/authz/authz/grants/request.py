@@ -22,6 +22,9 @@ class TokenRequest:
     resources: tuple[str, ...] = ()
     # The `audience` parameters (RFC 8693 section 2.1), for the token exchange grant to map to resources.
     audiences: tuple[str, ...] = ()
+    # The thumbprint of the key of the request's DPoP proof (RFC 9449 section 5), checked by the token endpoint; a
+    # grant passes it to the minter (`Issue.dpop_jkt`), which binds the access token to it.
+    dpop_jkt: str | None = None
 
 
 def issues_refresh_token(client: Client, scopes: Sequence[str]) -> bool:

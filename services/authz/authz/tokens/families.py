@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from authorium_shared.dpop import same_key
 from authz.revocation import repository as revocations
 
 
@@ -29,6 +30,8 @@ class Grant:
     revoked_at: datetime | None
     # The OpenID Connect `sid` of the session the grant was made in (authz.sessions.store), if any.
     sid: str | None = None
+    # The DPoP key a public client's refresh tokens are bound to (RFC 9449 section 5): each refresh needs its proof.
+    dpop_jkt: str | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Grant:
@@ -43,6 +46,7 @@ class Grant:
             expires_at=row["expires_at"],
             revoked_at=row["revoked_at"],
             sid=row.get("sid"),
+            dpop_jkt=row.get("dpop_jkt"),
         )
 
 
@@ -86,7 +90,7 @@ class Rejected:
 
 
 _GRANT_COLUMNS = "g.grant_id, g.client_id, g.user_id, g.scopes, g.audience, g.nonce, g.auth_time, g.expires_at,"
-_GRANT_COLUMNS += " g.revoked_at, g.sid"
+_GRANT_COLUMNS += " g.revoked_at, g.sid, g.dpop_jkt"
 
 
 async def _lock_grant(conn: asyncpg.Connection, grant_id: uuid.UUID) -> None:
@@ -112,9 +116,9 @@ class GrantRepository:
             await _lock_grant(conn, grant.grant_id)
             row = await conn.fetchrow(
                 f"""INSERT INTO grants AS g (grant_id, client_id, user_id, scopes, audience, nonce, auth_time,
-                        expires_at, last_used_at, revoked_at, revoked_reason, sid)
+                        expires_at, last_used_at, revoked_at, revoked_reason, sid, dpop_jkt)
                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), r.revoked_at, CASE WHEN r.id IS NULL THEN NULL
-                        ELSE 'code replay' END, $9
+                        ELSE 'code replay' END, $9, $10
                     FROM (SELECT 1) AS one
                     LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $1::uuid::text
                     RETURNING {_GRANT_COLUMNS}""",
@@ -127,6 +131,7 @@ class GrantRepository:
                 grant.auth_time,
                 grant.expires_at,
                 grant.sid,
+                grant.dpop_jkt,
             )
             assert row is not None
             if refresh is not None:
@@ -166,9 +171,11 @@ class GrantRepository:
         ttl: timedelta,
         grace: timedelta,
         revocation_expires_at: datetime,
+        dpop_jkt: str | None = None,
     ) -> Rotated | Reused | Rejected:
         """Exchange a refresh token for its successor, atomically; concurrent uses of one token serialise on
-        the row lock, so exactly one rotates and the rest see it used."""
+        the row lock, so exactly one rotates and the rest see it used. `dpop_jkt` is the key of the request's DPoP
+        proof: a token bound to a key is refused without it, and left as it was."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 f"""SELECT t.used_at, t.successor_hash, t.expires_at AS token_expires_at, {_GRANT_COLUMNS}
@@ -182,6 +189,8 @@ class GrantRepository:
             grant = Grant.from_row(row)
             if grant.client_id != client_id:
                 return Rejected("the refresh token was issued to another client")
+            if grant.dpop_jkt is not None and not same_key(grant.dpop_jkt, dpop_jkt):
+                return Rejected("the refresh token is bound to a DPoP key: send a proof signed with that key")
             if grant.revoked_at is not None:
                 return Rejected("the refresh token was revoked")
             if row["token_expires_at"] <= now:

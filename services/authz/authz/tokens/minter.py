@@ -19,6 +19,10 @@ from authz.factors import assurance
 from authz.settings import AuthzSettings
 from authz.signing.ring import KeyRing
 
+BEARER_TOKEN_TYPE = "Bearer"
+# RFC 9449 section 5: the token type of an access token bound to a DPoP key.
+DPOP_TOKEN_TYPE = "DPoP"
+
 
 def new_jti() -> str:
     return secrets.token_urlsafe(16)
@@ -69,6 +73,8 @@ class Issue:
     # How the person signed in (RFC 8176 values), when a sign-in stands behind the grant: the ID token's `amr`, and its
     # `acr` (the level they reach, `authz.factors.assurance`), OIDC Core 2.
     amr: tuple[str, ...] = ()
+    # The thumbprint of the client's DPoP key (`TokenRequest.dpop_jkt`): the access token is bound to it.
+    dpop_jkt: str | None = None
 
 
 # Back-Channel Logout 1.0 section 2.4: the event a logout token carries, and its `typ` (section 2.4 and RFC 8725).
@@ -92,11 +98,11 @@ class TokenMinter:
     def issue(self, issue: Issue) -> dict[str, Any]:
         """The token response of every grant (RFC 6749 section 5.1): an access token; an ID token when `openid`
         was granted (OIDC Core 3.1.3.3; on refresh, section 12.2: same claims, no nonce); the refresh token if the
-        grant issued one."""
+        grant issued one. An access token bound to a DPoP key is of type DPoP (RFC 9449 section 5)."""
         access_token = self._access_token(issue)
         body: dict[str, Any] = {
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": BEARER_TOKEN_TYPE if issue.dpop_jkt is None else DPOP_TOKEN_TYPE,
             "expires_in": issue.lifetime,
             "scope": " ".join(issue.scopes),
         }
@@ -126,6 +132,9 @@ class TokenMinter:
             claims["act"] = issue.act
         if issue.client_grant_id is not None:
             claims[access_tokens.CLIENT_GRANT_ID_CLAIM] = issue.client_grant_id
+        if issue.dpop_jkt is not None:
+            # RFC 9449 section 6.1: the confirmation claim names the key's thumbprint.
+            claims[access_tokens.CONFIRMATION_CLAIM] = {access_tokens.JKT: issue.dpop_jkt}
         key = self.ring.keyset.signing_key(self.settings.access_token_alg)
         return encode(claims, key, typ=access_tokens.TYP)
 
