@@ -46,6 +46,10 @@ async def test_setup_prepares_a_fresh_database_and_then_has_nothing_to_do(
         client = await conn.fetchrow("SELECT * FROM clients WHERE client_id = 'authorium-demo'")
         assert client["secret_hash"] == hashlib.sha256(SECRET.encode()).digest()
         assert list(client["redirect_uris"]) == ["https://demo.example/callback"]
+        # OpenID Connect RP-Initiated Logout 1.0 section 3.1 and Back-Channel Logout 1.0 section 2.2.
+        assert list(client["post_logout_redirect_uris"]) == ["https://demo.example/signed-out"]
+        assert client["backchannel_logout_uri"] == "https://demo.example/backchannel-logout"
+        assert client["backchannel_logout_session_required"] is True
         assert "openid" in client["scopes"]
         assert await conn.fetchval("SELECT count(*) FROM signing_keys WHERE state = 'current'") >= 1
         password_hash = await conn.fetchval("SELECT password_hash FROM users WHERE username = 'demo'")
@@ -65,6 +69,16 @@ async def test_setup_prepares_a_fresh_database_and_then_has_nothing_to_do(
         )
         redirect_uris = await conn.fetchval("SELECT redirect_uris FROM clients WHERE client_id = 'authorium-demo'")
         assert list(redirect_uris) == ["https://demo2.example/callback"]
+
+        # Where authz reaches the demo for logout tokens, when not at its public URL (compose, Kubernetes).
+        env["AUTHORIUM_CLIENT_DEMO_BACKCHANNEL_LOGOUT_URI"] = "https://demo-internal.example/backchannel-logout"
+        third = await asyncio.to_thread(authorium, "setup", env=env)
+        assert third.returncode == 0, third.stderr
+        logout = await conn.fetchrow(
+            "SELECT post_logout_redirect_uris, backchannel_logout_uri FROM clients WHERE client_id = 'authorium-demo'"
+        )
+        assert list(logout["post_logout_redirect_uris"]) == ["https://demo2.example/signed-out"]
+        assert logout["backchannel_logout_uri"] == "https://demo-internal.example/backchannel-logout"
         assert await conn.fetchval("SELECT count(*) FROM clients WHERE client_id = 'authorium-demo'") == 1
     finally:
         await conn.close()
