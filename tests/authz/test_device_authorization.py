@@ -13,6 +13,7 @@ import pytest
 from authorium_shared.resources import create_redis
 from tests.authz import flows
 from tests.authz.devices import DEVICE_GRANT, codes, device_authorization, make_device_client, poll
+from tests.authz.test_private_key_jwt import make_key_client, post, refused
 from tests.conftest import REDIS_URL
 
 USER_CODE = re.compile(r"[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}")
@@ -133,3 +134,22 @@ async def test_4_discovery_names_the_endpoint_and_the_grant_type(authz: str, htt
     assert DEVICE_GRANT in metadata["grant_types_supported"]
     async with http.get(authz + "/.well-known/openid-configuration") as resp:
         assert (await resp.json())["device_authorization_endpoint"] == authz + "/device_authorization"
+
+
+async def test_3_1_a_private_key_jwt_client_authenticates_with_its_assertion(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """RFC 8628 section 3.1 ("authenticated as at the token endpoint") with RFC 7523 section 2.2: a signed assertion
+    for the issuer or this endpoint gets codes, one for another endpoint is refused; the device then polls with one."""
+    client = await make_key_client(db, grant_types=(DEVICE_GRANT,))
+    endpoint = authz + "/device_authorization"
+    for audience in (authz, endpoint):
+        status, body = await post(http, endpoint, client.form(client.assertion(audience), scope="notes:read"))
+        assert status == 200, body
+    refused(
+        await post(http, endpoint, client.form(client.assertion(authz + "/revoke"), scope="notes:read")),
+        "wrong audience",
+    )
+    form = client.form(client.assertion(authz), grant_type=DEVICE_GRANT, device_code=body["device_code"])
+    status, answer = await post(http, authz + "/token", form)
+    assert (status, answer["error"]) == (400, "authorization_pending"), answer
