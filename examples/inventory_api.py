@@ -4,7 +4,8 @@ It accepts only access tokens whose `aud` is its own identifier, so a token issu
 here (401 `invalid_token`), as one issued for this API is refused by the notes API. Tokens are verified locally
 with the shared package's JWKS cache (signature, `iss`, `aud`, `exp`, `typ`, the algorithm allow-list; RFC 9068
 section 4). Unlike the notes API it does not follow the revocation lists: its tokens simply live out their few
-minutes. Register it and call it:
+minutes. A token a service exchanged for a user's (RFC 8693) is answered with the user (`sub`) and who acts for them
+(`act`). Register it and call it:
 
     authorium resource create --identifier http://127.0.0.1:8003 --scope "inventory:read inventory:write" \\
         --name "Inventory API"
@@ -93,7 +94,11 @@ async def token_claims(request: web.Request, scope: str) -> dict[str, Any]:
 
 async def list_items(request: web.Request) -> web.Response:
     claims = await token_claims(request, READ)
-    return json_response({"items": ITEMS, "client_id": claims["client_id"]})
+    body: dict[str, Any] = {"items": ITEMS, "client_id": claims["client_id"]}
+    if "act" in claims:
+        # A token exchanged by a service for a user's (RFC 8693 section 4.1): who acts, and for whom.
+        body["sub"], body["act"] = claims["sub"], claims["act"]
+    return json_response(body)
 
 
 async def keys(app: web.Application) -> AsyncIterator[None]:

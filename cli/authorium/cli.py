@@ -31,7 +31,7 @@ from authz.clients.registration import build_spec, register_client
 from authz.control import CLI_ACTOR, BadInput, ControlError
 from authz.grants import GRANT_TYPES
 from authz.pruning import prune
-from authz.settings import AuthzSettings
+from authz.settings import AuthzSettings, BuiltInResources
 from authz.signing import lifecycle as authz_keys
 from authz.signing.management import list_keys
 from authz.users.accounts import create_user
@@ -139,7 +139,7 @@ async def cmd_client_create(args: argparse.Namespace, environ: Mapping[str, str]
     )
     pool = await create_pg_pool(CommonSettings.from_env(environ).database_url, max_size=2)
     try:
-        client, secret = await register_client(pool, spec)
+        client, secret = await register_client(pool, spec, built_in=BuiltInResources.from_env(environ))
     finally:
         await pool.close()
     result = {"client_id": client.client_id}

@@ -189,12 +189,21 @@ def add_metadata_options(parser: argparse.ArgumentParser, *, update: bool) -> No
     parser.add_argument(
         "--dpop-bound", action=flag, default=default, help="its tokens must be DPoP-bound (RFC 9449 section 5.2)"
     )
-    parser.add_argument(
+    targets = parser.add_mutually_exclusive_group() if update else parser
+    targets.add_argument(
         "--may-exchange-for",
         action="append",
         metavar="RESOURCE",
         help=f"a registered resource it may exchange a user's token towards (RFC 8693); repeatable{again}",
     )
+    if update:
+        targets.add_argument(
+            "--no-may-exchange-for",
+            dest="may_exchange_for",
+            action="store_const",
+            const=[],
+            help="it may no longer exchange tokens towards any resource",
+        )
     parser.add_argument(
         "--require-par", action=flag, default=default, help="only pushed authorization requests (RFC 9126)"
     )
@@ -327,7 +336,7 @@ async def user_sign_out(args: argparse.Namespace, session: Control) -> int:
 async def user_factors(args: argparse.Namespace, session: Control) -> int:
     user = await users.find_user(session.pool, args.user)
     page = await factors.list_factors(session.pool, str(user.user_id))
-    table(page.items, ("factor_id", "type", "created_at", "last_used_at", "recovery_codes_left"), args.json)
+    table(page.items, ("factor_id", "type", "label", "created_at", "last_used_at", "recovery_codes_left"), args.json)
     return 0
 
 

@@ -31,6 +31,8 @@ class OAuthError(Exception):
         self.headers = headers or {}
         # Extra parameters for an error redirect, such as RFC 9207's `iss`.
         self.redirect_params: dict[str, str] = {}
+        # Extension parameters of the JSON error response (RFC 6749 section 8.2), such as a slow_down's `interval`.
+        self.json_params: dict[str, object] = {}
 
     def body(self) -> dict[str, str]:
         body = {"error": self.error}
@@ -129,3 +131,27 @@ class UseDPoPNonce(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
+
+
+class AuthorizationPending(OAuthError):
+    """RFC 8628 section 3.5: the person has not yet approved or denied the device's request."""
+
+    error = "authorization_pending"
+
+
+class SlowDown(OAuthError):
+    """RFC 8628 section 3.5: still pending, and the device polls too fast; `interval` is its new minimum wait, in
+    seconds, also sent in the body (an extension parameter, RFC 6749 section 8.2) so the device need not guess it."""
+
+    error = "slow_down"
+
+    def __init__(self, description: str, *, interval: int) -> None:
+        super().__init__(description)
+        self.interval = interval
+        self.json_params["interval"] = interval
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 section 3.5: the device code expired; the device must start again."""
+
+    error = "expired_token"

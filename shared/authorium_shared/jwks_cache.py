@@ -16,7 +16,7 @@ import aiohttp
 import jwt
 
 from authorium_shared import jwt as authorium_jwt
-from authorium_shared.keys import ALGORITHMS
+from authorium_shared.keys import ALGORITHMS, VERIFIABLE_ALGORITHMS
 from authorium_shared.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _usable_key(entry: object) -> jwt.PyJWK | None:
         return None
     if not isinstance(entry.get("kid"), str) or entry.get("kty") not in _ASYMMETRIC_KTY:
         return None
-    if entry.get("use", "sig") != "sig" or entry.get("alg", ALGORITHMS[0]) not in ALGORITHMS:
+    if entry.get("use", "sig") != "sig" or entry.get("alg", ALGORITHMS[0]) not in VERIFIABLE_ALGORITHMS:
         return None
     try:
         return jwt.PyJWK(entry)

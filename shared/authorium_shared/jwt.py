@@ -16,7 +16,7 @@ from typing import Any, Final
 import jwt
 from jwt.utils import base64url_decode
 
-from authorium_shared.keys import ALGORITHMS, KeySet, SigningKey
+from authorium_shared.keys import VERIFIABLE_ALGORITHMS, KeySet, SigningKey
 
 MAX_TOKEN_BYTES: Final = 8192
 MAX_KID_LENGTH: Final = 128
@@ -63,8 +63,8 @@ def half_hash(value: str, alg: str) -> str:
 
 def _check_allow_list(algorithms: Collection[str]) -> None:
     # A caller-side mistake, not a token problem: fail loudly rather than accept HS256 or none.
-    if isinstance(algorithms, str) or not algorithms or not set(algorithms) <= set(ALGORITHMS):
-        raise ValueError(f"algorithms must be a non-empty collection drawn from {', '.join(ALGORITHMS)}")
+    if isinstance(algorithms, str) or not algorithms or not set(algorithms) <= set(VERIFIABLE_ALGORITHMS):
+        raise ValueError(f"algorithms must be a non-empty collection drawn from {', '.join(VERIFIABLE_ALGORITHMS)}")
 
 
 def _check_size_and_shape(token: str) -> None:

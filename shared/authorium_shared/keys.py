@@ -25,6 +25,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 ALGORITHMS: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+# What a signature may be checked with: ours, and the other asymmetric algorithms clients sign their own JWTs with
+# (private_key_jwt assertions, RFC 7523). Never `none` nor an HMAC, whose key a verifier would have to hold.
+VERIFIABLE_ALGORITHMS: tuple[str, ...] = (*ALGORITHMS, "ES384", "PS256")
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 

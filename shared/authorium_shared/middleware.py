@@ -47,19 +47,27 @@ def error_response(exc: OAuthError, *, after_post: bool = False) -> web.Response
             params["state"] = exc.state
         params.update(exc.redirect_params)
         raise redirect_with(exc.redirect_uri, params, after_post=after_post)
-    return json_response(exc.body(), status=exc.status, headers={**NO_STORE, **exc.headers})
+    return json_response({**exc.body(), **exc.json_params}, status=exc.status, headers={**NO_STORE, **exc.headers})
 
 
 # Pages people see: no framing (clickjacking), no referrer (codes and state stay out of other sites' logs),
 # no scripts, and nothing loaded from elsewhere.
+PAGE_POLICY = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+# The one exception, made per route by `allow_own_scripts`: pages that need the site's own script files (authz's
+# passkey pages call navigator.credentials, which only a script can). Scripts from this origin only: no inline
+# script, no eval, and still no connections (`connect-src` stays 'none' through default-src).
+OWN_SCRIPTS_POLICY = PAGE_POLICY + "; script-src 'self'"
 HTML_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "Content-Security-Policy": PAGE_POLICY,
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+def allow_own_scripts(response: web.StreamResponse) -> None:
+    """Let this page run the site's own script files (OWN_SCRIPTS_POLICY); `secure_pages` keeps it."""
+    response.headers["Content-Security-Policy"] = OWN_SCRIPTS_POLICY
 
 
 @web.middleware

@@ -291,6 +291,10 @@ async def test_the_introspect_permission_is_granted_and_withdrawn_through_the_ap
     assert problem["invalid_params"][0]["name"] == "introspect"
 
 
+# A registered resource (the notes API, AUTHORIUM_RESOURCE_URL's default): what `may_exchange_for` may name.
+NOTES_API = "http://127.0.0.1:8001"
+
+
 async def test_the_admin_api_creates_and_changes_the_members(
     http: aiohttp.ClientSession, admin: Admin, admin_url: str
 ) -> None:
@@ -302,7 +306,7 @@ async def test_the_admin_api_creates_and_changes_the_members(
         "scopes": ["notes:read"],
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks_uri": "https://svc.example/jwks",
-        "may_exchange_for": ["https://inventory.example/"],
+        "may_exchange_for": [NOTES_API],
     }
     status, created, _ = await call(http, admin, "POST", admin_url + "/admin/v1/clients", json=body)
     assert status == 201, created

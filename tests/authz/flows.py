@@ -63,6 +63,7 @@ async def make_client(
     post_logout_redirect_uris: tuple[str, ...] = (),
     backchannel_logout_uri: str | None = None,
     backchannel_logout_session_required: bool = False,
+    may_exchange_for: tuple[str, ...] = (),
 ) -> RegisteredClient:
     if public:
         grant_types = tuple(g for g in grant_types if g != "client_credentials")
@@ -77,6 +78,7 @@ async def make_client(
         post_logout_redirect_uris=post_logout_redirect_uris,
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
+        may_exchange_for=may_exchange_for,
     )
     client, secret = await register_client(db, spec)
     return RegisteredClient(client.client_id, secret, redirect_uris[0] if redirect_uris else REDIRECT_URI)

@@ -35,7 +35,9 @@ ENDPOINT_METHODS = {
     "introspection_endpoint": "POST",
     "userinfo_endpoint": "GET",
     "registration_endpoint": "POST",
+    "pushed_authorization_request_endpoint": "POST",
     "end_session_endpoint": "GET",
+    "device_authorization_endpoint": "POST",
 }
 
 
@@ -60,7 +62,13 @@ async def test_both_documents_list_the_endpoints_and_capabilities(authz: str, ht
         assert meta[f"{name}_endpoint"].startswith(authz + "/"), name
     assert "registration_endpoint" not in meta
     assert meta["response_types_supported"] == ["code"]
-    assert sorted(meta["grant_types_supported"]) == ["authorization_code", "client_credentials", "refresh_token"]
+    assert sorted(meta["grant_types_supported"]) == [
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",  # RFC 8693 section 2.1
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ]
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert "RS256" in meta["id_token_signing_alg_values_supported"]  # OIDC Discovery section 3: required
@@ -69,6 +77,11 @@ async def test_both_documents_list_the_endpoints_and_capabilities(authz: str, ht
     for key in ("token", "revocation", "introspection"):
         methods = meta[f"{key}_endpoint_auth_methods_supported"]
         assert set(methods) == {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}, key
+        # RFC 8414 section 2: required where private_key_jwt is listed; asymmetric only (RFC 7523, never none or HS*).
+        algs = set(meta[f"{key}_endpoint_auth_signing_alg_values_supported"])
+        assert algs == {"RS256", "ES256", "EdDSA", "ES384", "PS256"}, key
+    assert meta["pushed_authorization_request_endpoint"] == authz + "/par"  # RFC 9126 section 5
+    assert meta["require_pushed_authorization_requests"] is False
 
 
 async def test_every_advertised_endpoint_is_served_for_its_method(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ from redis.asyncio import Redis
 
 from authorium_shared.redis_keys import RedisKeys
 from authorium_shared.resources import create_redis
-from authz.authorization.pending import PendingRequest, PendingRequests
+from authz.authorization.pending import DEVICE, PendingRequest, PendingRequests
 from tests.conftest import REDIS_URL
 
 
@@ -56,3 +57,17 @@ async def test_a_request_parked_with_fields_this_release_does_not_know_is_expire
     data = orjson.loads(await redis.get(keys("authreq", rid)))
     await redis.set(keys("authreq", rid), orjson.dumps({**data, "acr_required": "mfa"}))
     assert await store.get(rid) is None
+
+
+async def test_a_device_request_reads_back_whole_and_a_code_request_parks_as_before(
+    redis: Redis, redis_prefix: str
+) -> None:
+    """A device's request (RFC 8628 section 3.3) keeps its kind and device; an ordinary one is parked without them,
+    so that the release before devices can still finish it during a rolling deploy."""
+    keys = RedisKeys(f"{redis_prefix}pending-{uuid.uuid4().hex[:8]}:")
+    store = PendingRequests(redis, keys)
+    device = replace(parked(), redirect_uri="", redirect_uri_given=False, kind=DEVICE, device="d" * 64)
+    assert await store.get(await store.save(device)) == device
+    rid = await store.save(parked())
+    assert not {"kind", "device"} & set(orjson.loads(await redis.get(keys("authreq", rid))))
+    assert (await store.get(rid)) == parked()

@@ -179,6 +179,28 @@ async def test_acr_values_steps_up_a_password_session_without_the_password(
         assert (await id_token_claims(http, authz, client, again))["acr"] == ACR_MFA
 
 
+async def test_a_step_up_cannot_be_skipped_by_posting_the_consent_form(
+    db: asyncpg.Pool, authz: str, client: flows.RegisteredClient
+) -> None:
+    """OIDC Core 3.1.2.1 (acr_values): the request waiting for the second factor is not answered through the consent
+    form, even by its own signed-in browser with its CSRF token."""
+    async with flows.browser() as browser:
+        await signed_in_with_app(db, authz, client, browser)
+        query = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri,
+            "scope": "openid",
+            "acr_values": ACR_MFA,
+        }
+        async with browser.get(f"{authz}/authorize", params=query) as resp:
+            page = await resp.text()
+        assert SECOND_FACTOR_FORM in page
+        fields = flows.hidden_fields(page)
+        status, body, location = await post(browser, authz, "/authorize/consent", {**fields, "decision": "allow"})
+        assert status == 403 and EXPIRED in body and location == ""
+
+
 async def test_acr_values_for_a_person_without_a_second_factor_is_answered_at_the_level_reached(
     http: aiohttp.ClientSession, db: asyncpg.Pool, authz: str, client: flows.RegisteredClient
 ) -> None:
@@ -325,3 +347,27 @@ async def test_discovery_lists_the_levels(http: aiohttp.ClientSession, authz: st
         meta = await resp.json()
     assert meta["acr_values_supported"] == [ACR_PWD, ACR_MFA]
     assert {"acr", "amr"} <= set(meta["claims_supported"])
+
+
+async def test_the_account_pages_sign_in_asks_for_the_second_factor_too(
+    db: asyncpg.Pool, authz: str, client: flows.RegisteredClient, person_with_app: tuple[str, AuthenticatorApp]
+) -> None:
+    """The account page signs a person in with the same login page: a person with an app gives its code too before
+    the account page (or its security page) opens (OIDC Core 3.1.2.3)."""
+    username, app = person_with_app
+    async with flows.browser() as browser:
+        async with browser.get(f"{authz}/account") as resp:
+            page = await resp.text()
+        form = {**flows.hidden_fields(page), "username": username, "password": flows.PASSWORD}
+        async with browser.post(f"{authz}/authorize/login", data=form) as resp:
+            page = await resp.text()
+        assert SECOND_FACTOR_FORM in page and "your Authorium account" in page
+        status, _ = await security_page(browser, authz)
+        assert status == 303, "half signed in is not signed in"
+        async with browser.post(
+            f"{authz}/authorize/second-factor", data={**flows.hidden_fields(page), "code": app.code()}
+        ) as resp:
+            assert resp.status == 200 and str(resp.url) == f"{authz}/account"
+            assert "<h1>Your account</h1>" in await resp.text()
+        status, page = await security_page(browser, authz)
+        assert status == 200 and "Remove authenticator app" in page

@@ -7,12 +7,16 @@ import hashlib
 import json
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from authorium_shared.resources import create_redis
+from tests.authz.conftest import running_authz
+from tests.authz.devices import DEVICE_GRANT, codes
+from tests.authz.flows import RegisteredClient
 from tests.conftest import REDIS_URL
 from tests.processes import authorium
 
@@ -104,6 +108,38 @@ async def test_a_client_created_without_scope_gets_the_default_scopes(
     assert list(scopes) == ["openid", "profile", "email", "offline_access"]
 
 
+# A registered resource (the notes API, AUTHORIUM_RESOURCE_URL's default): what --may-exchange-for may name.
+NOTES_API = "http://127.0.0.1:8001"
+
+
+async def test_a_public_device_client_is_created_and_can_ask_for_codes(
+    environ: dict[str, str], db: asyncpg.Pool, http: aiohttp.ClientSession
+) -> None:
+    """RFC 8628: `--grant-type urn:ietf:params:oauth:grant-type:device_code` with `--public` and no redirect URI."""
+    code, out, err = await _create(
+        environ,
+        "--name",
+        "notes cli",
+        "--public",
+        "--grant-type",
+        DEVICE_GRANT,
+        "--grant-type",
+        "refresh_token",
+        "--scope",
+        "notes:read",
+        "--json",
+    )
+    assert code == 0, err
+    printed = json.loads(out)
+    assert printed.get("client_secret") is None, printed
+    row = await db.fetchrow("SELECT grant_types, redirect_uris FROM clients WHERE client_id = $1", printed["client_id"])
+    assert row is not None and list(row["grant_types"]) == [DEVICE_GRANT, "refresh_token"]
+    assert list(row["redirect_uris"]) == []
+    async with running_authz(environ) as authz:
+        body = await codes(http, authz, RegisteredClient(printed["client_id"], None), scope="notes:read")
+    assert body["verification_uri"] == authz + "/device"
+
+
 async def test_a_private_key_jwt_client_is_registered_from_a_jwks_file_with_no_secret(
     environ: dict[str, str], db: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -116,7 +152,7 @@ async def test_a_private_key_jwt_client_is_registered_from_a_jwks_file_with_no_s
         environ,
         *("--name", "svc", "--grant-type", "client_credentials", "--scope", "notes:read"),
         *("--auth-method", "private_key_jwt", "--jwks-file", str(jwks), "--dpop-bound"),
-        *("--may-exchange-for", "https://inventory.example/", "--json"),
+        *("--may-exchange-for", NOTES_API, "--json"),
     )
     assert code == 0, err
     printed = json.loads(out)
@@ -125,7 +161,7 @@ async def test_a_private_key_jwt_client_is_registered_from_a_jwks_file_with_no_s
     assert row is not None and row["secret_hash"] is None
     assert row["jwks"]["keys"][0]["kid"] == "svc-1"
     assert row["dpop_bound_access_tokens"] is True
-    assert list(row["may_exchange_for"]) == ["https://inventory.example/"]
+    assert list(row["may_exchange_for"]) == [NOTES_API]
 
     jwks.write_text("not json")
     code, out, err = await _create(

@@ -167,11 +167,14 @@ async def test_user_commands(
         "SELECT event FROM audit_events WHERE user_id = $1 AND details->>'actor' = 'cli' ORDER BY id",
         uuid.UUID(caller.sub),
     )
+    # Disabling and deleting end the user's sessions too (with back-channel logout), recorded as the CLI's.
     assert [r["event"] for r in events] == [
         "user_disabled",
+        "signed_out",
         "user_enabled",
         "user_password_set",
         "user_deleted",
+        "signed_out",
     ]
 
 

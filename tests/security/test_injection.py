@@ -19,10 +19,12 @@ import asyncpg
 import pytest
 from markupsafe import escape
 
+from authz.endpoints.device import WRONG_CODE
 from authz.endpoints.login import WRONG_CREDENTIALS
 from authz.interaction import EXPIRED
 from tests.authz import flows
 from tests.authz.conftest import AuthzFactory
+from tests.authz.devices import DEVICE_GRANT, device_authorization, make_device_client
 from tests.authz.test_authorize import assert_error_page, get_authorize
 from tests.authz.test_login import open_login_page, post_login, signed_in
 from tests.authz.test_register import TOKEN, WITH_CLIENT_CREDENTIALS, register
@@ -133,6 +135,38 @@ async def test_authorization_endpoint(
 
 
 @payloads
+async def test_pushed_authorization_request_endpoint(
+    stack: Stack, module_http: aiohttp.ClientSession, module_db: asyncpg.Pool, payload: str
+) -> None:
+    """RFC 9126 section 2.3: a payload in any pushed parameter is a JSON error (never a redirect), or, in an opaque
+    value that is simply carried (state, nonce), a request_uri; in the client's credentials, invalid_client."""
+    client = await flows.make_client(module_db)
+    base = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri}
+    for name in ("redirect_uri", "client_id", "request_uri", *AUTHORIZATION_PARAMETERS):
+        async with module_http.post(f"{stack.authz}/par", data={**base, name: payload}, headers=client.basic) as resp:
+            body = await resp.json()
+            if resp.status == 201:
+                assert name in ("state", "nonce") and not has_nul(payload), name
+                assert body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
+            else:
+                errors = ("invalid_request", "invalid_scope", "unsupported_response_type")
+                assert_oauth_error(resp.status, body, resp, errors)
+                assert "Location" not in resp.headers
+    for credentials in (
+        {"client_id": payload, "client_secret": "x"},
+        {"client_id": client.client_id, "client_secret": payload},
+        {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": payload,
+        },
+        {"client_assertion_type": payload, "client_assertion": payload},
+    ):
+        form = {**base, **credentials}
+        async with module_http.post(f"{stack.authz}/par", data=form) as resp:
+            assert_oauth_error(resp.status, await resp.json(), resp, ("invalid_client", "invalid_request"))
+
+
+@payloads
 async def test_login_and_consent_forms(stack: Stack, module_db: asyncpg.Pool, payload: str) -> None:
     authz = stack.authz
     client = await flows.make_client(module_db)
@@ -226,6 +260,34 @@ async def test_token_endpoint(
     ]
     for form, error in grants:
         await expect(await flows.token_request(module_http, authz, client, **form), error)
+
+
+@payloads
+async def test_device_flow(
+    stack: Stack, module_http: aiohttp.ClientSession, module_db: asyncpg.Pool, payload: str
+) -> None:
+    """RFC 8628: the device authorization endpoint's client and scope, the polled device code, and the user code typed
+    at the verification page (one per payload: wrong codes are throttled per address, section 5.1)."""
+    authz = stack.authz
+    device = await make_device_client(module_db, public=False)
+    malformed = "invalid_request" if has_nul(payload) else None
+    answer = await device_authorization(module_http, authz, device, scope=payload)
+    assert_oauth_error(*answer, malformed or "invalid_scope", http_status=400)
+    answer = await device_authorization(module_http, authz, flows.RegisteredClient(payload, None), scope="notes:read")
+    assert_oauth_error(*answer, malformed or "invalid_client", http_status=400)
+    answer = await flows.token_request(module_http, authz, device, grant_type=DEVICE_GRANT, device_code=payload)
+    assert_oauth_error(*answer, malformed or "invalid_grant", http_status=400)
+    async with (
+        flows.browser() as browser,
+        browser.post(authz + "/device", data={"user_code": payload}, allow_redirects=False) as resp,
+    ):
+        page = await resp.text()
+    assert resp.status == 400 and "Location" not in resp.headers, page
+    if malformed:
+        assert "Invalid request" in page and "NUL" in page
+    else:
+        # Shown back to be corrected, as text.
+        assert WRONG_CODE in page and f'value="{escape(payload)}"' in page
 
 
 @payloads
@@ -496,7 +558,7 @@ async def test_undecodable_forms_are_refused(
     client = await flows.make_client(module_db)
     headers = {"Content-Type": content_type}
     async with flows.browser() as http:
-        for path in ("/token", "/revoke", "/introspect"):
+        for path in ("/token", "/revoke", "/introspect", "/par"):
             async with http.post(stack.authz + path, data=body, headers={**headers, **client.basic}) as resp:
                 assert resp.status == 400, (path, await resp.text())
                 assert (await resp.json())["error"] == "invalid_request"
@@ -509,6 +571,7 @@ async def test_undecodable_forms_are_refused(
             "/account/apps/remove",
             "/account/sessions/end",
             "/account/password",
+            "/device",
         ):
             async with http.post(stack.authz + path, data=body, headers=headers, allow_redirects=False) as resp:
                 # A sign-out request (or its confirmation) with no parameters is a valid one (RP-Initiated Logout 1.0

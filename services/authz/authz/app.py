@@ -30,6 +30,7 @@ def create_app(settings: AuthzSettings) -> web.Application:
     )
     for context in (
         contexts.stores,
+        contexts.client_keys,
         contexts.resources,
         contexts.passwords,
         contexts.signing_keys,

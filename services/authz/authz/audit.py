@@ -21,8 +21,11 @@ audit_log = logging.getLogger("authorium.audit")
 _OUTCOMES = {
     "sign_in_failure": "failure",
     "code_replay": "failure",
+    "client_assertion_replay": "failure",
     "refresh_reuse": "failure",
     "consent_denied": "denied",
+    "passkey_registration_failure": "failure",
+    "passkey_sign_count_not_increased": "failure",
     "backchannel_logout_abandoned": "failure",
     "password_change_failure": "failure",
 }

@@ -20,17 +20,21 @@ from authz.appkeys import (
     ACCESS_TOKENS,
     AUDIT,
     BACKCHANNEL,
+    CLIENT_ASSERTIONS,
     CLIENTS,
     CODES,
     CONSENTS,
+    DEVICE_CODES,
     DPOP,
     FACTOR_THROTTLE,
     GRANT_STORE,
     KEY_RING,
     LOGIN_THROTTLE,
     MINTER,
+    PASSKEYS,
     PASSWORDS,
     PENDING,
+    PUSHED,
     RECOVERY_CODES,
     RESOURCES,
     REVOKER,
@@ -38,17 +42,33 @@ from authz.appkeys import (
     SETTINGS,
     TOKEN_RATE_LIMIT,
     TOTP_FACTORS,
+    USER_CODE_THROTTLE,
     USERS,
+    WEBAUTHN_CHALLENGES,
 )
 from authz.audit import AuditLog
 from authz.authorization.codes import CodeStore
 from authz.authorization.consents import ConsentRepository
 from authz.authorization.pending import PendingRequests
+from authz.authorization.pushed import PushedRequests
+from authz.clients.assertions import ClientAssertions
 from authz.clients.cache import ClientCache
+from authz.clients.keysets import ClientKeySets
+from authz.clients.replay import SeenAssertions
 from authz.clients.repository import ClientRepository
+from authz.device.store import DeviceCodeStore
+from authz.endpoints import paths
+from authz.factors.passkeys import PasskeyRepository
 from authz.factors.repository import RecoveryCodes, TotpRepository
+from authz.factors.webauthn import Challenges
 from authz.pruning import prune_periodically
-from authz.ratelimit import Counter, LoginThrottle, SecondFactorThrottle
+from authz.ratelimit import (
+    USER_CODE_FAILURES_PER_ADDRESS,
+    USER_CODE_WINDOW,
+    Counter,
+    LoginThrottle,
+    SecondFactorThrottle,
+)
 from authz.resources.registry import ResourceCache
 from authz.resources.repository import ResourceRepository
 from authz.revocation.publisher import Publisher
@@ -80,15 +100,39 @@ async def stores(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = SessionStore(
         redis, keys, ttl=settings.session_max_ttl, idle_ttl=settings.session_idle_ttl, secure=settings.secure_cookies
     )
+    app[PASSKEYS] = PasskeyRepository(pool)
+    app[WEBAUTHN_CHALLENGES] = Challenges(redis, keys)
     app[PENDING] = PendingRequests(redis, keys)
+    app[PUSHED] = PushedRequests(redis, keys, ttl=settings.par_ttl)
     app[CONSENTS] = ConsentRepository(pool)
     # A replayed code is recognised for as long as the access tokens it produced can live.
     app[CODES] = CodeStore(redis, keys, ttl=settings.code_ttl, replay_memory=settings.access_token_ttl)
     app[GRANT_STORE] = GrantRepository(pool)
+    app[DEVICE_CODES] = DeviceCodeStore(
+        redis, keys, ttl=settings.device_code_ttl, interval=settings.device_poll_interval
+    )
+    app[USER_CODE_THROTTLE] = Counter(
+        redis, keys, "user-code-addr", limit=USER_CODE_FAILURES_PER_ADDRESS, window=USER_CODE_WINDOW
+    )
     # The nonce secret is derived from the KEK every replica holds, so a nonce one hands out is good at all of them.
     nonces = Nonces(hmac.new(settings.kek.current, b"dpop nonce", hashlib.sha256).digest())
     app[DPOP] = ProofChecker(ProofReplay(redis, keys), nonces=nonces if settings.dpop_nonce_required else None)
     yield
+
+
+async def client_keys(app: web.Application) -> AsyncIterator[None]:
+    """private_key_jwt (RFC 7523): the HTTP session that fetches clients' `jwks_uri`, and the assertions' checks."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        keysets = ClientKeySets(session)
+        app[EVENT_SUBSCRIBERS].append(keysets)
+        app[CLIENT_ASSERTIONS] = ClientAssertions(
+            keysets,
+            SeenAssertions(app[REDIS], app[REDIS_KEYS]),
+            issuer=settings.issuer,
+            token_endpoint=settings.issuer + paths.TOKEN,
+        )
+        yield
 
 
 async def resources(app: web.Application) -> AsyncIterator[None]:

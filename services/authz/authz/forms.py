@@ -12,8 +12,9 @@ from multidict import MultiMapping
 from authorium_shared.errors import InvalidRequest
 
 MAX_VALUE_LENGTH = 4096
-# Parameters a request may send more than once (RFC 8707 section 2: `resource`); read with `repeated`.
-REPEATABLE = frozenset({"resource"})
+# Parameters a request may send more than once (RFC 8707 section 2: `resource`; RFC 8693 section 2.1: `audience`);
+# read with `repeated`.
+REPEATABLE = frozenset({"resource", "audience"})
 
 
 def single_values(params: MultiMapping[str], *, unchecked: Collection[str] = ()) -> dict[str, str]:

@@ -3,6 +3,7 @@ that a posted login or consent form comes from the browser session that started 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import aiohttp_jinja2
@@ -63,11 +64,11 @@ async def resumed_step(request: web.Request, rid: str) -> Step:
     return Step(rid, pending, session)
 
 
-async def posted_step(request: web.Request) -> tuple[dict[str, str], Step]:
+async def posted_step(request: web.Request, *, unchecked: Collection[str] = ()) -> tuple[dict[str, str], Step]:
     """A posted form and the request it continues, if the form carries this browser session's CSRF token and
-    names a request the session started; PageError otherwise."""
+    names a request the session started; PageError otherwise. `unchecked` as for `read_form`."""
     try:
-        form = await read_form(request)
+        form = await read_form(request, unchecked=unchecked)
     except InvalidRequest as exc:
         raise PageError("Invalid request", exc.description or exc.error, status=exc.status) from None
     step = await resumed_step(request, form.get("rid", ""))

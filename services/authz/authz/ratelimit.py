@@ -106,3 +106,9 @@ class SecondFactorThrottle:
 
     async def succeeded(self, user_id: str) -> None:
         await self.by_user.reset(user_id)
+
+
+# Wrong user codes allowed per client address per window at the device verification page (RFC 8628 section 5.1:
+# user codes are short, so guessing them must be throttled).
+USER_CODE_WINDOW = 900
+USER_CODE_FAILURES_PER_ADDRESS = 10

@@ -15,15 +15,21 @@ from authz.endpoints import (
     authorize,
     client_configuration,
     consent,
+    device,
+    device_authorization,
     end_session,
     introspect,
     jwks,
     login,
     metadata,
+    par,
+    passkey,
     paths,
     register,
     revoke,
     second_factor,
+    security_key,
+    security_keys,
     token,
     userinfo,
 )
@@ -62,6 +68,20 @@ def add_routes(app: web.Application, static: Path) -> None:
     router.add_post(paths.ACCOUNT_END_SESSION, account.end_session)
     router.add_post(paths.ACCOUNT_PASSWORD, account.change_password)
     router.add_post(paths.INTROSPECT, introspect.introspect)
+    router.add_post(paths.DEVICE_AUTHORIZATION, device_authorization.device_authorization)
+    router.add_route("GET", paths.DEVICE, device.device)
+    router.add_route("POST", paths.DEVICE, device.device)
+    # Passkeys and security keys (WebAuthn): the account's, as a second factor, and passwordless where enabled.
+    router.add_post(paths.ACCOUNT_SECURITY_KEYS, security_keys.register)
+    router.add_get(paths.ACCOUNT_SECURITY_KEYS_NEW, security_keys.new)
+    router.add_get(paths.ACCOUNT_SECURITY_KEYS_REMOVE, security_keys.confirm_removal)
+    router.add_post(paths.ACCOUNT_SECURITY_KEYS_REMOVE, security_keys.remove)
+    router.add_get(paths.AUTHORIZE_SECURITY_KEY, security_key.page)
+    router.add_post(paths.AUTHORIZE_SECURITY_KEY, security_key.security_key)
+    if app[SETTINGS].passwordless:
+        router.add_get(paths.AUTHORIZE_PASSKEY, passkey.page)
+        router.add_post(paths.AUTHORIZE_PASSKEY, passkey.passkey)
+    router.add_post(paths.PAR, par.pushed_authorization_request)
     if app[SETTINGS].registration_token is not None:
         router.add_post(paths.REGISTER, register.register)
         router.add_get(paths.CLIENT_CONFIGURATION, client_configuration.read, allow_head=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +34,29 @@ DEFAULT_REGISTRATION_SCOPES = (*DEFAULT_CLIENT_SCOPES, "notes:read", "notes:writ
 DEFAULT_REGISTRATION_GRANT_TYPES = ("authorization_code", "refresh_token")
 # The grant types a registration policy may name: those the token endpoint serves. They are authz.grants.GRANT_TYPES,
 # which cannot be imported here (the grants import these settings); tests/authz/test_register.py keeps them equal.
-REGISTRABLE_GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+REGISTRABLE_GRANT_TYPES = (
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:ietf:params:oauth:grant-type:device_code",
+)
+
+
+@dataclass(frozen=True)
+class BuiltInResources:
+    """The identifiers of the two resources every server has (RFC 8707; docs/operations.md, "Resources"), for the
+    commands that need only these: the notes API (AUTHORIUM_RESOURCE_URL) and the admin API (AUTHORIUM_ADMIN_URL)."""
+
+    resource_url: str = DEFAULT_RESOURCE_URL
+    admin_url: str = DEFAULT_ADMIN_URL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> BuiltInResources:
+        return cls(
+            resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
+            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
+        )
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,10 @@ class AuthzSettings:
     id_token_ttl: int
     refresh_token_ttl: int
     code_ttl: int
+    # The device authorization grant (RFC 8628 section 3.2): how long a device code and its user code live, and the
+    # seconds a device waits between polls to begin with.
+    device_code_ttl: int
+    device_poll_interval: int
     jwks_max_age: int
     access_token_alg: str
     refresh_reuse_grace: int
@@ -67,6 +94,13 @@ class AuthzSettings:
     revocation_max_staleness: float
     # The private listener's port (readiness, metrics, the admin API), AUTHORIUM_ADMIN_PORT.
     admin_port: int
+    # AUTHORIUM_PASSWORDLESS: the login page also offers "Sign in with a passkey" (a discoverable credential).
+    passwordless: bool = False
+    # Every client must push its authorization requests (RFC 9126 section 5), AUTHORIUM_REQUIRE_PAR; otherwise only
+    # the clients registered with `require_pushed_authorization_requests`.
+    require_par: bool = False
+    # How long a pushed authorization request's request_uri lasts (RFC 9126 section 2.2), AUTHORIUM_PAR_TTL.
+    par_ttl: int = 60
     # RFC 9449 section 8: DPoP proofs at the token endpoint must carry a nonce this server gave
     # (AUTHORIUM_DPOP_NONCE_REQUIRED); the nonces' secret is derived from AUTHORIUM_KEK, so every replica agrees.
     dpop_nonce_required: bool = False
@@ -76,8 +110,29 @@ class AuthzSettings:
         return self.issuer.startswith("https://")
 
     @property
+    def built_in_resources(self) -> BuiltInResources:
+        return BuiltInResources(resource_url=self.resource_url, admin_url=self.admin_url)
+
+    @property
     def issuer(self) -> str:
         return self.common.issuer
+
+    @property
+    def webauthn_origin(self) -> str:
+        """The origin WebAuthn ceremonies must come from (WebAuthn L2 section 7.1 step 9): the issuer's."""
+        return self.issuer
+
+    @property
+    def webauthn_rp_id(self) -> str | None:
+        """The WebAuthn Relying Party ID (WebAuthn L2 section 5.1.2, "RP ID"): the issuer's host name. None when the
+        issuer is reached by an IP address, which cannot be an RP ID (a valid domain string is required), so passkeys
+        are not offered."""
+        host = urlsplit(self.issuer).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return host or None
+        return None
 
     @property
     def longest_token_ttl(self) -> int:
@@ -109,18 +164,21 @@ class AuthzSettings:
         alg = env_str(environ, "AUTHORIUM_ACCESS_TOKEN_ALG", "ES256")
         if alg not in ALGORITHMS:
             raise ConfigError("AUTHORIUM_ACCESS_TOKEN_ALG", f"must be one of {', '.join(ALGORITHMS)}")
+        built_in = BuiltInResources.from_env(environ)
         session_max_ttl, session_idle_ttl = _session_lifetimes(environ)
         return cls(
             common=common,
             kek=kek,
-            resource_url=env_url(environ, "AUTHORIUM_RESOURCE_URL", DEFAULT_RESOURCE_URL, schemes=("http", "https")),
-            admin_url=env_url(environ, "AUTHORIUM_ADMIN_URL", DEFAULT_ADMIN_URL, schemes=("http", "https")),
+            resource_url=built_in.resource_url,
+            admin_url=built_in.admin_url,
             access_token_ttl=env_int(environ, "AUTHORIUM_ACCESS_TOKEN_TTL", 600, minimum=30, maximum=86400),
             id_token_ttl=env_int(environ, "AUTHORIUM_ID_TOKEN_TTL", 600, minimum=30, maximum=86400),
             refresh_token_ttl=env_int(
                 environ, "AUTHORIUM_REFRESH_TOKEN_TTL", 30 * 86400, minimum=60, maximum=365 * 86400
             ),
             code_ttl=env_int(environ, "AUTHORIUM_CODE_TTL", 60, minimum=5, maximum=60),
+            device_code_ttl=env_int(environ, "AUTHORIUM_DEVICE_CODE_TTL", 600, minimum=5, maximum=1800),
+            device_poll_interval=env_int(environ, "AUTHORIUM_DEVICE_POLL_INTERVAL", 5, minimum=1, maximum=60),
             jwks_max_age=env_int(environ, "AUTHORIUM_JWKS_MAX_AGE", 300, minimum=0, maximum=86400),
             access_token_alg=alg,
             refresh_reuse_grace=env_int(environ, "AUTHORIUM_REFRESH_REUSE_GRACE_SECONDS", 0, minimum=0, maximum=300),
@@ -137,6 +195,9 @@ class AuthzSettings:
                 environ, "AUTHORIUM_REGISTRATION_GRANT_TYPES", DEFAULT_REGISTRATION_GRANT_TYPES
             ),
             admin_port=admin_port(environ, DEFAULT_AUTHZ_ADMIN_PORT),
+            passwordless=_passwordless(environ, issuer.hostname or ""),
+            require_par=env_bool(environ, "AUTHORIUM_REQUIRE_PAR", False),
+            par_ttl=env_int(environ, "AUTHORIUM_PAR_TTL", 60, minimum=5, maximum=600),
             dpop_nonce_required=env_bool(environ, "AUTHORIUM_DPOP_NONCE_REQUIRED", False),
         )
 
@@ -159,6 +220,22 @@ def _kek(name: str, value: str) -> bytes:
         return parse_kek(value)
     except ValueError as exc:
         raise ConfigError(name, str(exc)) from None
+
+
+def _passwordless(environ: Mapping[str, str], host: str) -> bool:
+    """AUTHORIUM_PASSWORDLESS: sign-in with a passkey alone. A passkey is bound to its RP ID, the issuer's host name,
+    which cannot be an IP address (WebAuthn L2 section 5.1.2)."""
+    enabled = env_bool(environ, "AUTHORIUM_PASSWORDLESS", False)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return enabled
+    if enabled:
+        raise ConfigError(
+            "AUTHORIUM_PASSWORDLESS",
+            "passkeys need AUTHORIUM_ISSUER to name a host (e.g. http://localhost:8000), not an IP address",
+        )
+    return False
 
 
 def _registration_token(environ: Mapping[str, str]) -> str | None:

@@ -30,6 +30,11 @@ class AccessToken:
     scopes: frozenset[str]
     jti: str
     grant_id: str | None
+    # Who acts for the subject (RFC 8693 section 4.1): the service that exchanged a token for this one, with the
+    # services before it nested in its own `act`. None when the client acts directly.
+    actor: dict[str, Any] | None = None
+    # The service grant of the client that exchanged it (RFC 8693): revoked when that client is disabled or deleted.
+    client_grant_id: str | None = None
     # RFC 9449 section 6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`); None for a bearer token.
     jkt: str | None = None
 
@@ -47,12 +52,19 @@ class AccessToken:
             raise TokenInvalid("malformed claims")
         if grant_id is not None and not isinstance(grant_id, str):
             raise TokenInvalid("malformed claims")
+        actor, client_grant_id = claims.get("act"), claims.get(access_tokens.CLIENT_GRANT_ID_CLAIM)
+        if actor is not None and not _well_formed_act(actor):
+            raise TokenInvalid("malformed claims")
+        if client_grant_id is not None and not isinstance(client_grant_id, str):
+            raise TokenInvalid("malformed claims")
         return cls(
             subject=sub,
             client_id=client_id,
             scopes=frozenset(scope.split()),
             jti=jti,
             grant_id=grant_id,
+            actor=actor,
+            client_grant_id=client_grant_id,
             jkt=_confirmation(claims),
         )
 
@@ -77,6 +89,15 @@ def _confirmation(claims: dict[str, Any]) -> str | None:
     if not isinstance(jkt, str) or not jkt:
         raise TokenInvalid("bound to a key by a confirmation method this server does not support")
     return jkt
+
+
+def _well_formed_act(act: object) -> bool:
+    """RFC 8693 section 4.1: a JSON object naming the actor by `sub`, each earlier actor nested in its `act`."""
+    while isinstance(act, dict):
+        if not isinstance(act.get("sub"), str):
+            return False
+        act = act.get("act")
+    return act is None
 
 
 class Verifier:
@@ -106,7 +127,9 @@ class Verifier:
         uri = self.settings.origin + request.rel_url.raw_path
         await self.proofs.check_binding(request, presented, access.jkt, uri=uri, realm=REALM)
         try:
-            revoked = self.revocations.is_revoked(access.jti, access.grant_id)
+            revoked = self.revocations.is_revoked(access.jti, access.grant_id) or (
+                access.client_grant_id is not None and self.revocations.is_revoked(access.jti, access.client_grant_id)
+            )
         except RevocationsUnknown as exc:
             # Fail closed: without a current revocation list no token can be vouched for.
             raise TemporarilyUnavailable(f"cannot check revocation: {exc}", headers={"Retry-After": "1"}) from None

@@ -34,18 +34,20 @@ async def _caller(request: web.Request) -> AccessToken:
 
 async def me(request: web.Request) -> web.Response:
     access = await _caller(request)
-    return json_response(
-        {
-            "sub": access.subject,
-            "client_id": access.client_id,
-            "scope": " ".join(sorted(access.scopes)),
-            "kind": "service" if access.is_service else "user",
-            # RFC 9449: whether the token is DPoP-bound, and to which key (section 6.1's `cnf`).
-            "token_type": access.token_type,
-            **({"cnf": {"jkt": access.jkt}} if access.jkt is not None else {}),
-        },
-        headers=PRIVATE,
-    )
+    body: dict[str, Any] = {
+        "sub": access.subject,
+        "client_id": access.client_id,
+        "scope": " ".join(sorted(access.scopes)),
+        "kind": "service" if access.is_service else "user",
+        # RFC 9449: whether the token is DPoP-bound, and to which key (section 6.1's `cnf`).
+        "token_type": access.token_type,
+    }
+    if access.jkt is not None:
+        body["cnf"] = {"jkt": access.jkt}
+    if access.actor is not None:
+        # Who acts for the user (RFC 8693 section 4.1): the calling service, and any before it in `act.act`.
+        body["act"] = access.actor
+    return json_response(body, headers=PRIVATE)
 
 
 def _encode_cursor(note: Note) -> str:

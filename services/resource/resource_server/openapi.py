@@ -46,7 +46,16 @@ def build_document(settings: ResourceSettings) -> dict[str, Any]:
             "/api/me": {
                 "get": {
                     "summary": "Who the access token is for",
-                    "responses": _responses({"200": {"description": "the caller"}}, *common),
+                    "responses": _responses(
+                        {
+                            "200": {
+                                "description": "the caller: sub, client_id, scope, kind (user or service), and act"
+                                " (who acts for the user, RFC 8693 section 4.1) when the token came from a token"
+                                " exchange"
+                            }
+                        },
+                        *common,
+                    ),
                 }
             },
             "/api/notes": {

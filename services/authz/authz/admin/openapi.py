@@ -130,7 +130,8 @@ def _client_members() -> dict[str, Any]:
         },
         "may_exchange_for": {
             **_STRINGS,
-            "description": "registered resources it may exchange a user's token towards (RFC 8693): operator policy",
+            "description": "registered resources it may exchange a user's token towards (RFC 8693): operator policy;"
+            " each must be a registered resource's identifier, never the admin API's (400 naming this member)",
         },
         "require_pushed_authorization_requests": {
             "type": "boolean",
@@ -360,13 +361,25 @@ def _schemas() -> dict[str, Any]:
             "required": ["factor_id", "type", "created_at"],
             "properties": {
                 "factor_id": {"type": "string"},
-                "type": {"type": "string", "description": "`totp` (an authenticator app), or another kind of factor"},
+                "type": {
+                    "type": "string",
+                    "description": "`totp` (an authenticator app), `webauthn` (a passkey or security key)",
+                },
                 "label": {"type": ["string", "null"]},
                 "created_at": _TIME,
                 "last_used_at": _MAYBE_TIME,
                 "recovery_codes_left": {
                     "type": "integer",
                     "description": "`totp`: the unused recovery codes that stand in for the app",
+                },
+                "transports": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "`webauthn`: how the browser reaches the authenticator (usb, nfc, internal, ...)",
+                },
+                "synced": {
+                    "type": "boolean",
+                    "description": "`webauthn`: a synced passkey (backup eligible) rather than a device-bound key",
                 },
             },
         },

@@ -14,6 +14,10 @@ from authorium_shared.redis_keys import RedisKeys
 from authz.sessions.store import Session, well_formed
 
 PENDING_TTL = 600
+# What a parked request resumes to once the person has signed in and consented: a code sent back to the client's
+# redirect URI, or a device's request approved (RFC 8628 section 3.3; `device` names it, and there is no redirect).
+CODE = "code"
+DEVICE = "device"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class PendingRequest:
     factor_user: str | None = None
     factor_amr: tuple[str, ...] = ()
     factor_auth_time: int | None = None
+    kind: str = CODE
+    device: str | None = None  # kind DEVICE: the digest of the device code (authz.device.store)
     dpop_jkt: str | None = None  # the DPoP key the code will be bound to (RFC 9449 section 10)
 
     def needs_login(self, session: Session) -> bool:
@@ -71,7 +77,12 @@ class PendingRequests:
 
     async def save(self, request: PendingRequest, rid: str | None = None) -> str:
         rid = rid or secrets.token_urlsafe(32)
-        await self.redis.set(self.keys("authreq", rid), orjson.dumps(asdict(request)), ex=PENDING_TTL)
+        data = asdict(request)
+        if request.kind == CODE:
+            # Left out when they say nothing new, so that a replica of the release before devices, during a rolling
+            # deploy, can still finish the requests it knows.
+            del data["kind"], data["device"]
+        await self.redis.set(self.keys("authreq", rid), orjson.dumps(data), ex=PENDING_TTL)
         return rid
 
     async def get(self, rid: str | None) -> PendingRequest | None:

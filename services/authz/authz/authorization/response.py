@@ -7,12 +7,14 @@ import uuid
 
 from aiohttp import web
 
-from authorium_shared.errors import OAuthError
+from authorium_shared.errors import AccessDenied, OAuthError
 from authorium_shared.middleware import redirect_with
 from authz.appkeys import CODES, SESSIONS, SETTINGS
 from authz.authorization.checks import MAX_STATE_LENGTH
 from authz.authorization.codes import AuthorizationCode
-from authz.authorization.pending import PendingRequest
+from authz.authorization.pending import DEVICE, PendingRequest
+from authz.device import verification
+from authz.interaction import PageError
 from authz.sessions.store import Session
 
 
@@ -23,6 +25,29 @@ def to_client(exc: OAuthError, issuer: str, redirect_uri: str, state: str | None
     exc.state = state if state is not None and len(state) <= MAX_STATE_LENGTH else None
     exc.redirect_params = {"iss": issuer}
     return exc
+
+
+def refuse(exc: OAuthError, issuer: str, pending: PendingRequest) -> Exception:
+    """An error in a parked request: redirected to its client, or for a device, which has no redirect URI, shown on
+    a page (RFC 8628 section 3.3; the device learns of it by polling)."""
+    if pending.kind == DEVICE:
+        return PageError("Cannot continue", exc.description or exc.error)
+    return to_client(exc, issuer, pending.redirect_uri, pending.state)
+
+
+async def answer(request: web.Request, pending: PendingRequest, session: Session) -> web.StreamResponse:
+    """The parked request granted: a code for its client, or the device's request approved."""
+    if pending.kind == DEVICE:
+        return await verification.decided(request, pending, session, approved=True)
+    return await answer_with_code(request, pending, session)
+
+
+async def decline(request: web.Request, pending: PendingRequest, session: Session) -> web.StreamResponse:
+    """The person denied the parked request (RFC 6749 section 4.1.2.1, RFC 8628 section 3.5 `access_denied`)."""
+    if pending.kind == DEVICE:
+        return await verification.decided(request, pending, session, approved=False)
+    denied = AccessDenied("the user denied the request")
+    raise to_client(denied, request.app[SETTINGS].issuer, pending.redirect_uri, pending.state)
 
 
 async def answer_with_code(request: web.Request, pending: PendingRequest, session: Session) -> web.StreamResponse:

@@ -1,6 +1,7 @@
-"""Client authentication at the token, revocation and introspection endpoints (RFC 6749 section 2.3,
-RFC 7591 `token_endpoint_auth_method`): client_secret_basic, client_secret_post, or none for public clients.
-A client whose method was named when it was registered authenticates only that way (OpenID Connect Core section 9)."""
+"""Client authentication at the token, revocation, introspection and pushed authorization request endpoints
+(RFC 6749 section 2.3, RFC 7591 `token_endpoint_auth_method`): client_secret_basic, client_secret_post,
+private_key_jwt (RFC 7523 section 2.2, `authz.clients.assertions`), or none for public clients. A client whose method
+was named when it was registered authenticates only that way (OpenID Connect Core section 9)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from authorium_shared.errors import InvalidClient, InvalidRequest
-from authz.clients import credentials
+from authz.appkeys import AUDIT, CLIENT_ASSERTIONS, SETTINGS
+from authz.clients import assertions, credentials
 from authz.clients.cache import ClientCache
 from authz.clients.records import Client
 
@@ -61,6 +63,10 @@ async def authenticate(
     basic = _basic_credentials(header) if header else None
     if header and basic is None:
         raise InvalidRequest("only the Basic scheme authenticates clients here")
+    if "client_assertion" in form or "client_assertion_type" in form:
+        if header or "client_secret" in form:
+            raise InvalidRequest("use one client authentication method, not two")
+        return await _by_assertion(request, form, clients)
     if basic is not None:
         if "client_secret" in form:
             raise InvalidRequest("use one client authentication method, not two")
@@ -92,6 +98,39 @@ async def authenticate(
         # with the Basic challenge either way: it names the scheme that works (RFC 6749 section 5.2), or answers an
         # Authorization header, which must get one.
         raise _basic_failure(f"this client is registered to authenticate with {client.token_endpoint_auth_method}")
+    return client
+
+
+async def _by_assertion(request: web.Request, form: Mapping[str, str], clients: ClientCache) -> Client:
+    """RFC 7523 section 2.2: `client_assertion_type` jwt-bearer and a `client_assertion` signed with a key the client
+    registered; `client_id` is optional (the assertion's `sub` names the client), and must match when sent."""
+    assertion_type, assertion = form.get("client_assertion_type"), form.get("client_assertion")
+    if assertion_type is None or assertion is None:
+        raise InvalidRequest("client_assertion and client_assertion_type go together (RFC 7521 section 4.2)")
+    if assertion_type != assertions.ASSERTION_TYPE:
+        raise InvalidClient(f"client_assertion_type must be {assertions.ASSERTION_TYPE}", status=400)
+    client_id = form.get("client_id") or assertions.unverified_subject(assertion) or ""
+    client = await clients.get(client_id) if credentials.could_be_client_id(client_id) else None
+    if client is None or not accepts(client, assertions.METHOD):
+        raise _failure("unknown client or wrong credentials", basic=False)
+    try:
+        await request.app[CLIENT_ASSERTIONS].verify(
+            assertion,
+            client_id=client.client_id,
+            jwks=client.jwks,
+            jwks_uri=client.jwks_uri,
+            endpoint=request.app[SETTINGS].issuer + request.path,
+        )
+    except assertions.AssertionRejected as exc:
+        if exc.reason == assertions.REPLAYED:
+            # A signed assertion seen before: its client's key or its traffic has leaked somewhere.
+            await request.app[AUDIT].record(
+                "client_assertion_replay", client_id=client.client_id, remote_addr=request.remote
+            )
+        # Why a signed assertion failed helps its client's developer; why an unsigned one did only a prober.
+        shown = exc.proven or exc.reason not in ("bad signature", "unknown kid")
+        description = f"client_assertion: {exc.reason}" if shown else "unknown client or wrong credentials"
+        raise _failure(description, basic=False) from None
     return client
 
 

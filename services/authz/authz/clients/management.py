@@ -19,7 +19,7 @@ from authorium_shared.errors import OAuthError
 from authz.audit import audited_transaction
 from authz.clients import credentials
 from authz.clients.records import Client, ClientSpec
-from authz.clients.registration import build_spec
+from authz.clients.registration import build_spec, check_exchange_targets
 from authz.clients.repository import ClientRepository
 from authz.control import (
     BadInput,
@@ -185,6 +185,7 @@ async def create_client(control: Control, document: object) -> tuple[Client, str
     )
     secret = credentials.new_secret() if spec.takes_secret else None
     async with audited_transaction(control.pool) as conn:
+        await _check_exchange_targets(conn, control, spec)
         client = await ClientRepository(conn).create(
             credentials.new_client_id(), spec, None if secret is None else credentials.digest(secret)
         )
@@ -243,6 +244,8 @@ async def _replace_spec(
     }
     explicit = current.auth_method_explicit or "token_endpoint_auth_method" in changes
     spec = _spec(fields, control, public=current.is_public, explicit_method=explicit)
+    if "may_exchange_for" in changes:
+        await _check_exchange_targets(conn, control, spec)
     if spec.takes_secret and current.secret_hash is None:
         raise BadInput(
             "token_endpoint_auth_method",
@@ -251,6 +254,14 @@ async def _replace_spec(
     client = await ClientRepository.update(conn, current.client_id, replace(spec, metadata=current.metadata))
     assert client is not None
     return client
+
+
+async def _check_exchange_targets(conn: asyncpg.Connection, control: Control, spec: ClientSpec) -> None:
+    """Registration's check that `may_exchange_for` names registered resources (and not the admin API)."""
+    try:
+        await check_exchange_targets(conn, spec, control.settings.built_in_resources)
+    except OAuthError as exc:
+        raise BadInput(exc.field, exc.description or exc.error) from None
 
 
 async def _set_introspect(conn: asyncpg.Connection, client: Client, allowed: bool) -> Client:

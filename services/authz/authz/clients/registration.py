@@ -12,19 +12,26 @@ import asyncpg
 import jwt
 
 from authorium_shared.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidScope, OAuthError
+from authorium_shared.jwt import MAX_KID_LENGTH
 from authorium_shared.keys import ALGORITHMS
 from authorium_shared.settings import is_loopback
 from authz.audit import AuditLog
 from authz.clients import credentials
+from authz.clients.assertions import SIGNING_ALGORITHMS
 from authz.clients.authentication import AUTH_METHODS
 from authz.clients.records import Client, ClientSpec
 from authz.clients.repository import ClientRepository
-from authz.grants import GRANT_TYPES
+from authz.grants import GRANT_TYPES, device_code, token_exchange
 from authz.resources.records import InvalidResource, check_identifier
-from authz.resources.repository import declared_scopes
+from authz.resources.repository import declared_scopes, registered_identifiers
 from authz.scopes import DEFAULT_CLIENT_SCOPES, USER_SCOPES, parse_scope
+from authz.settings import BuiltInResources
 
 MAX_REDIRECT_URIS = 20
+# The notes and admin API identifiers when a caller names none: the settings' defaults.
+DEFAULT_BUILT_IN = BuiltInResources()
+# The grants that issue refresh tokens: those a person authorizes.
+REFRESHABLE_GRANT_TYPES = ("authorization_code", device_code.GRANT_TYPE)
 # A client's own token lifetimes, in seconds: the ranges the server's own settings allow.
 ACCESS_TOKEN_TTL_RANGE = (30, 86400)
 REFRESH_TOKEN_TTL_RANGE = (60, 365 * 86400)
@@ -32,7 +39,7 @@ MAX_URI_LENGTH = 2000
 MAX_CLIENT_KEYS = 10
 # The algorithms a client's own keys may sign with (its assertions, RFC 7523; its DPoP proofs, RFC 9449): asymmetric
 # only, never `none` or an HMAC, whose "key" would be public.
-ASSERTION_ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+ASSERTION_ALGORITHMS = SIGNING_ALGORITHMS
 # JWK members that only a private (or symmetric) key has (RFC 7518 sections 6.2.2, 6.3.2 and 6.4; RFC 8037).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # reverse domain name (RFC 8252 7.1)
@@ -147,10 +154,12 @@ def build_spec(
         )
     if public and "client_credentials" in grants:
         raise _bad("grant_types", "a public client cannot use client_credentials: it has no secret")
+    if public and token_exchange.GRANT_TYPE in grants:
+        raise _bad("grant_types", "a public client cannot use token exchange: delegation is for authenticated services")
     if public and may_introspect:
         raise _bad("introspect", "a public client cannot introspect: it has no credentials (RFC 7662 section 2.1)")
-    if "refresh_token" in grants and "authorization_code" not in grants:
-        raise _bad("grant_types", "refresh_token is only issued with authorization_code")
+    if "refresh_token" in grants and not set(grants) & set(REFRESHABLE_GRANT_TYPES):
+        raise _bad("grant_types", f"refresh_token is only issued with {' or '.join(REFRESHABLE_GRANT_TYPES)}")
     uris = tuple(dict.fromkeys(redirect_uris))
     if len(uris) > MAX_REDIRECT_URIS:
         raise _bad("redirect_uris", f"at most {MAX_REDIRECT_URIS} redirect URIs", InvalidRedirectUri)
@@ -196,6 +205,11 @@ def build_spec(
         raise _bad(
             "jwks", "private_key_jwt needs the client's public keys: jwks or jwks_uri (RFC 7523, RFC 7591 section 2)"
         )
+    if method == "private_key_jwt" and key_set is not None and not all(_has_kid(key) for key in key_set["keys"]):
+        # The assertion's header names its key (authz.clients.assertions); a key without a kid could never be found.
+        raise _bad(
+            "jwks", "each key of a private_key_jwt client needs a kid, for its assertions to name (RFC 7517 4.5)"
+        )
     targets = tuple(dict.fromkeys(may_exchange_for))
     for target in targets:
         try:
@@ -223,6 +237,11 @@ def build_spec(
         may_exchange_for=targets,
         require_pushed_authorization_requests=require_pushed_authorization_requests,
     )
+
+
+def _has_kid(key: dict[str, Any]) -> bool:
+    kid = key.get("kid")
+    return isinstance(kid, str) and 0 < len(kid) <= MAX_KID_LENGTH
 
 
 def check_jwks(jwks: object, jwks_uri: str | None) -> dict[str, Any] | None:
@@ -273,12 +292,38 @@ async def check_known_scopes(conn: asyncpg.Connection | asyncpg.Pool, spec: Clie
         )
 
 
+async def check_exchange_targets(
+    conn: asyncpg.Connection | asyncpg.Pool, spec: ClientSpec, built_in: BuiltInResources
+) -> None:
+    """Each resource a client may exchange tokens towards (`may_exchange_for`, RFC 8693) must be a registered one
+    (RFC 8707), and not the admin API, which acts for the operator's admin clients, never for a user through a
+    service; InvalidClientMetadata naming the member otherwise."""
+    if not spec.may_exchange_for:
+        return
+    if built_in.admin_url in spec.may_exchange_for:
+        raise _bad("may_exchange_for", "may_exchange_for: the admin API cannot be a target of token exchange")
+    known = await registered_identifiers(conn, built_in)
+    unknown = [target for target in spec.may_exchange_for if target not in known]
+    if unknown:
+        raise _bad(
+            "may_exchange_for",
+            f"may_exchange_for: {unknown[0][:200]} is not a registered resource (register its API first:"
+            " `authorium resource create`)",
+        )
+
+
 async def register_client(
-    pool: asyncpg.Pool, spec: ClientSpec, *, registration_access_token: str | None = None
+    pool: asyncpg.Pool,
+    spec: ClientSpec,
+    *,
+    registration_access_token: str | None = None,
+    built_in: BuiltInResources = DEFAULT_BUILT_IN,
 ) -> tuple[Client, str | None]:
     """Store a validated client; returns it with its secret, which exists only in this return value. Of a
-    `registration_access_token` (RFC 7592), too, only the digest is stored."""
+    `registration_access_token` (RFC 7592), too, only the digest is stored. `built_in`: the deployment's notes
+    and admin API identifiers, against which `may_exchange_for` is checked."""
     await check_known_scopes(pool, spec)
+    await check_exchange_targets(pool, spec, built_in)
     secret = credentials.new_secret() if spec.takes_secret else None
     token_hash = None if registration_access_token is None else credentials.digest(registration_access_token)
     client = await ClientRepository(pool).create(
@@ -291,7 +336,14 @@ async def register_client(
     return client, secret
 
 
-async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, secret: str | None) -> Client:
+async def declare_client(
+    pool: asyncpg.Pool,
+    client_id: str,
+    spec: ClientSpec,
+    secret: str | None,
+    *,
+    built_in: BuiltInResources = DEFAULT_BUILT_IN,
+) -> Client:
     """Make sure `client_id` is registered exactly as `spec` with `secret`, as configuration declares it
     (the demo client of a deployment). Idempotent; only the secret's digest is stored."""
     if not 1 <= len(client_id) <= MAX_DECLARED_ID or not set(client_id) <= _ID_CHARS:
@@ -304,6 +356,7 @@ async def declare_client(pool: asyncpg.Pool, client_id: str, spec: ClientSpec, s
     if secret is not None and len(secret) < MIN_DECLARED_SECRET:
         raise InvalidClientMetadata(f"client_secret must be at least {MIN_DECLARED_SECRET} characters")
     await check_known_scopes(pool, spec)
+    await check_exchange_targets(pool, spec, built_in)
     digest = None if secret is None else credentials.digest(secret)
     existing = await ClientRepository(pool).get(client_id)
     client = await ClientRepository(pool).create(client_id, spec, digest, replace=True)

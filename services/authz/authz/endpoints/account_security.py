@@ -17,7 +17,7 @@ from authorium_shared.appkeys import PG_POOL
 from authorium_shared.errors import InvalidRequest
 from authz.appkeys import AUDIT, SESSIONS, SETTINGS, TOTP_FACTORS, USERS
 from authz.audit import audited_transaction
-from authz.endpoints import paths
+from authz.endpoints import paths, security_keys
 from authz.endpoints.second_factor import REPLAYED_CODE, THROTTLED, WRONG_CODE
 from authz.factors import recovery, totp
 from authz.factors import step as factor_step
@@ -91,7 +91,7 @@ async def _render(
 async def security_context(request: web.Request, session: Session, user: User) -> dict[str, Any]:
     """What the page's other sections show. Factor kinds with a section of their own (security keys:
     `security_keys.html`, included when present) add what it needs here."""
-    return {}
+    return await security_keys.section(request, user)
 
 
 async def page(request: web.Request) -> web.StreamResponse:

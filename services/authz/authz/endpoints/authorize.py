@@ -1,6 +1,7 @@
 """The authorization endpoint (RFC 6749 section 4.1.1-4.1.2, RFC 7636, RFC 9207, RFC 8707, OIDC Core 3.1.2):
 validates the request (its resource indicators choose what the token will be for), then decides the next step:
-the login page (`login.py`), the consent page (`consent.py`), or the answer.
+the login page (`login.py`), the consent page (`consent.py`), or the answer. A request the client pushed first
+(RFC 9126, `par.py`) is named by `client_id` and `request_uri` alone, and validated the same way.
 
 The client and redirect URI are checked first; until both are known good every problem is shown on an error
 page, never redirected. A request that needs the person is parked in Redis under a random id while they sign in
@@ -9,16 +10,20 @@ and consent; only the browser session that started it can finish it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 
 from aiohttp import web
 
 from authorium_shared.appkeys import PG_POOL
-from authorium_shared.errors import ConsentRequired, LoginRequired, OAuthError
-from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, RESOURCES, SESSIONS, SETTINGS, USERS
+from authorium_shared.errors import ConsentRequired, InvalidRequest, LoginRequired, OAuthError
+from authz.appkeys import CLIENTS, CONSENTS, KEY_RING, PENDING, PUSHED, RESOURCES, SESSIONS, SETTINGS, USERS
 from authz.authorization import checks
-from authz.authorization.pending import PendingRequest
-from authz.authorization.response import answer_with_code, to_client
+from authz.authorization import pushed as pushed_requests
+from authz.authorization.pending import DEVICE, PendingRequest
+from authz.authorization.pushed import PushedRequest
+from authz.authorization.response import answer, refuse, to_client
+from authz.clients.records import Client
 from authz.endpoints import consent, login
 from authz.factors import assurance
 from authz.factors import step as factor_step
@@ -38,6 +43,13 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     client_id = params.get("client_id")
     # Postgres text cannot hold NUL (asyncpg raises); no registered id has control characters anyway.
     client = await request.app[CLIENTS].get(client_id) if client_id and client_id.isprintable() else None
+    # A request_uri of another kind (a request object's, RFC 9101) is refused below as not supported.
+    request_uri = params.get("request_uri", "")
+    pushed = (
+        await _pushed_request(request, client, request_uri) if request_uri.startswith(pushed_requests.PREFIX) else None
+    )
+    if pushed is not None:
+        params = pushed.params
     try:
         redirect_uri = checks.check_redirect_uri(
             client, params.get("redirect_uri"), openid=checks.is_openid_request(params)
@@ -46,36 +58,59 @@ async def authorize(request: web.Request) -> web.StreamResponse:
         raise PageError("Cannot continue", exc.message) from None
     assert client is not None
     try:
-        checks.check_unsupported_parameters(params)
-        checks.check_response_type(params)
-        state, nonce = checks.check_state_and_nonce(params)
-        asked = indicators.requested(
-            repeated(request.query if request.method == "GET" else await request.post(), indicators.PARAMETER)
+        if pushed is None and (request.app[SETTINGS].require_par or client.require_pushed_authorization_requests):
+            raise InvalidRequest("authorization requests must be pushed (RFC 9126 section 5)")
+        asked = (
+            pushed.resources
+            if pushed is not None
+            else repeated(request.query if request.method == "GET" else await request.post(), indicators.PARAMETER)
         )
-        scopes = checks.check_requested_scope(client, params)
-        target = indicators.choose(request.app[RESOURCES].current, asked, scopes, named="scope" in params)
-        pending = PendingRequest(
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            redirect_uri_given="redirect_uri" in params,
-            scopes=target.scopes,
-            resources=target.identifiers,
-            state=state,
-            nonce=nonce,
-            code_challenge=checks.check_pkce(client, params),
-            prompt=checks.check_prompt(params),
-            max_age=checks.check_max_age(params),
-            sid="",
-            login_hint=checks.check_login_hint(params),
-            acr_values=checks.check_acr_values(params),
-            hint_subject=checks.check_id_token_hint(
-                params, request.app[KEY_RING].keyset, issuer=request.app[SETTINGS].issuer, client_id=client.client_id
-            ),
-            dpop_jkt=checks.check_dpop_jkt(params),
-        )
+        pending = validate(request.app, client, redirect_uri, params, asked)
     except OAuthError as exc:
         raise to_client(exc, request.app[SETTINGS].issuer, redirect_uri, params.get("state")) from None
     return await proceed(request, pending, None, await request.app[SESSIONS].current(request))
+
+
+async def _pushed_request(request: web.Request, client: Client | None, request_uri: str) -> PushedRequest:
+    """RFC 9126 section 4: the request pushed under `request_uri`, by this client; every other parameter of this
+    request (but `client_id`) is ignored. An unknown, expired or used one, or another client's, cannot be answered
+    by redirect (its redirect URI is in the request that is not there): an error page."""
+    found = await request.app[PUSHED].consume(request_uri, client.client_id) if client is not None else None
+    if found is None:
+        raise PageError("Cannot continue", "This sign-in request has expired or was already used. Please start again.")
+    return found
+
+
+def validate(
+    app: web.Application, client: Client, redirect_uri: str, params: Mapping[str, str], asked: tuple[str, ...]
+) -> PendingRequest:
+    """The authorization request's checks (`authz.authorization.checks`) once the client and its redirect URI are
+    known good, in order: the request to park, or an OAuthError. `asked`: the `resource` parameters (RFC 8707).
+    The pushed authorization request endpoint runs the same checks when a request is pushed (RFC 9126 section 2.1)."""
+    checks.check_unsupported_parameters(params)
+    checks.check_response_type(params)
+    state, nonce = checks.check_state_and_nonce(params)
+    scopes = checks.check_requested_scope(client, params)
+    target = indicators.choose(app[RESOURCES].current, indicators.requested(asked), scopes, named="scope" in params)
+    return PendingRequest(
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        redirect_uri_given="redirect_uri" in params,
+        scopes=target.scopes,
+        resources=target.identifiers,
+        state=state,
+        nonce=nonce,
+        code_challenge=checks.check_pkce(client, params),
+        prompt=checks.check_prompt(params),
+        max_age=checks.check_max_age(params),
+        sid="",
+        login_hint=checks.check_login_hint(params),
+        acr_values=checks.check_acr_values(params),
+        hint_subject=checks.check_id_token_hint(
+            params, app[KEY_RING].keyset, issuer=app[SETTINGS].issuer, client_id=client.client_id
+        ),
+        dpop_jkt=checks.check_dpop_jkt(params),
+    )
 
 
 async def resume(request: web.Request) -> web.StreamResponse:
@@ -129,7 +164,9 @@ async def proceed(
         # RFC 8252 section 8.6, RFC 6749 section 10.2: nothing proves which app answers at a public client's
         # redirect URI (another app can claim the same loopback port or custom scheme), so remembered consent
         # would hand it codes without the person seeing a page: a public client's every request is asked.
-        always_ask = client is None or client.is_public
+        # RFC 8628 section 5.4: a device's request is always shown, with its user code, so that a person tricked into
+        # entering someone else's code sees what they would be allowing.
+        always_ask = client is None or client.is_public or pending.kind == DEVICE
         if (
             always_ask
             or "consent" in pending.prompt
@@ -146,7 +183,7 @@ async def proceed(
     except OAuthError as exc:
         if rid is not None:
             await app[PENDING].delete(rid)
-        raise to_client(exc, app[SETTINGS].issuer, pending.redirect_uri, pending.state) from None
+        raise refuse(exc, app[SETTINGS].issuer, pending) from None
     if rid is not None:
         await app[PENDING].delete(rid)
-    return await answer_with_code(request, pending, session)
+    return await answer(request, pending, session)

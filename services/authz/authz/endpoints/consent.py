@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 from aiohttp import web
 
-from authorium_shared.errors import AccessDenied
-from authz.appkeys import AUDIT, CLIENTS, CONSENTS, PENDING, RESOURCES, SETTINGS
+from authz.appkeys import AUDIT, CLIENTS, CONSENTS, PENDING, RESOURCES
 from authz.authorization.pending import PendingRequest
-from authz.authorization.response import answer_with_code, to_client
+from authz.authorization.response import answer, decline
+from authz.device import verification
 from authz.interaction import expired, posted_step
 from authz.scopes import describe
 from authz.sessions.store import Session
@@ -34,6 +34,8 @@ async def page(
         "scopes": [(scope, describe(scope)) for scope in pending.scopes],
         "apis": apis,
         "redirect_host": urlsplit(pending.redirect_uri).netloc or pending.redirect_uri,
+        # A device's request: the code to compare with the one the device shows (RFC 8628 section 5.4).
+        "user_code": await verification.user_code_of(request, pending),
     }
     return aiohttp_jinja2.render_template("consent.html", request, context)
 
@@ -44,11 +46,13 @@ async def consent(request: web.Request) -> web.StreamResponse:
     rid, pending, session = step.rid, step.pending, step.session
     # A request waiting at the login page (prompt=login, max_age) carries the same rid and csrf as a consent
     # form would: without this, posting them here would skip the sign-in the client asked for.
+    # Nor may a request waiting for a second factor (a step-up, `authz.factors.step`) skip it this way.
     if (
         session.user_id is None
         or pending.needs_login(session)
         or pending.names_another_user(session)
         or pending.resume_to is not None  # the account page's sign-in: nothing to consent to
+        or pending.factor_user is not None
     ):
         raise expired()
     user_id = uuid.UUID(session.user_id)
@@ -57,8 +61,7 @@ async def consent(request: web.Request) -> web.StreamResponse:
         await app[AUDIT].record(
             "consent_denied", client_id=pending.client_id, user_id=user_id, remote_addr=request.remote
         )
-        denied = AccessDenied("the user denied the request")
-        raise to_client(denied, app[SETTINGS].issuer, pending.redirect_uri, pending.state)
+        return await decline(request, pending, session)
     await app[CONSENTS].grant(user_id, pending.client_id, pending.scopes)
     await app[AUDIT].record(
         "consent_granted",
@@ -67,4 +70,4 @@ async def consent(request: web.Request) -> web.StreamResponse:
         remote_addr=request.remote,
         details={"scopes": list(pending.scopes)},
     )
-    return await answer_with_code(request, pending, session)
+    return await answer(request, pending, session)

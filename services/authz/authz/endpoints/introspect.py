@@ -22,6 +22,8 @@ from authz.forms import read_form, require
 from authz.tokens.minter import BEARER_TOKEN_TYPE, DPOP_TOKEN_TYPE, refresh_digest
 
 INACTIVE = {"active": False}
+# `act`: who acts for the subject of an exchanged token (RFC 8693 section 4.1); `cnf`: the key a DPoP-bound token is
+# bound to (RFC 9449 section 6.2).
 _ACCESS_CLAIMS = (
     "scope",
     "client_id",
@@ -32,6 +34,7 @@ _ACCESS_CLAIMS = (
     "iat",
     "nbf",
     "jti",
+    "act",
     access_tokens.CONFIRMATION_CLAIM,
 )
 

@@ -11,7 +11,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from authorium_shared.appkeys import METRICS
-from authz.appkeys import AUDIT, CLIENTS, LOGIN_THROTTLE, PASSWORDS, USERS
+from authz.appkeys import AUDIT, CLIENTS, LOGIN_THROTTLE, PASSWORDS, SETTINGS, USERS
+from authz.endpoints import paths
 from authz.factors import assurance
 from authz.factors import step as factor_step
 from authz.interaction import posted_step
@@ -49,6 +50,8 @@ async def page(
         "client_name": client.name if client else client_id or ACCOUNT_NAME,
         "error": error,
         "username": username,
+        # AUTHORIUM_PASSWORDLESS: "Sign in with a passkey" (`passkey.py`).
+        "passkey_url": f"{paths.AUTHORIZE_PASSKEY}?rid={rid}" if request.app[SETTINGS].passwordless else None,
     }
     return aiohttp_jinja2.render_template("login.html", request, context, status=status)
 

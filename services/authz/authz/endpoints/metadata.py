@@ -15,6 +15,7 @@ from authorium_shared.middleware import json_response
 from authz.appkeys import RESOURCES, SETTINGS
 from authz.authorization.checks import PROMPTS
 from authz.authorization.pkce import METHOD as PKCE_METHOD
+from authz.clients.assertions import SIGNING_ALGORITHMS
 from authz.clients.authentication import AUTH_METHODS
 from authz.endpoints import paths
 from authz.factors.assurance import ACR_VALUES
@@ -26,6 +27,8 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
     """`scopes`: every scope this server knows (OpenID Connect's and the registered resources')."""
     issuer = settings.issuer
     auth_methods = list(AUTH_METHODS)
+    # private_key_jwt's assertions (RFC 8414 section 2: required once private_key_jwt is listed).
+    assertion_algs = list(SIGNING_ALGORITHMS)
     meta: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": issuer + paths.AUTHORIZE,
@@ -38,6 +41,7 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
         "end_session_endpoint": issuer + paths.END_SESSION,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        "device_authorization_endpoint": issuer + paths.DEVICE_AUTHORIZATION,
         "scopes_supported": list(scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -45,6 +49,12 @@ def build_metadata(settings: AuthzSettings, scopes: Sequence[str]) -> dict[str, 
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        # RFC 9126 section 5.
+        "pushed_authorization_request_endpoint": issuer + paths.PAR,
+        "require_pushed_authorization_requests": settings.require_par,
         "code_challenge_methods_supported": [PKCE_METHOD],
         "authorization_response_iss_parameter_supported": True,
         "subject_types_supported": ["public"],

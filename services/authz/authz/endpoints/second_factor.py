@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from authz.appkeys import CLIENTS
+from authz.endpoints.login import ACCOUNT_NAME
 from authz.factors import step as factor_step
 from authz.interaction import Step, posted_step, resumed_step
 
@@ -20,11 +21,12 @@ THROTTLED = "Too many wrong codes. Wait a few minutes, then try again."
 
 async def _page(request: web.Request, step: Step, *, error: str | None = None, status: int = 200) -> web.Response:
     user_id = factor_step.waiting_user(step)
-    client = await request.app[CLIENTS].get(step.pending.client_id)
+    # No client: the sign-in is for this server's account page.
+    client = await request.app[CLIENTS].get(step.pending.client_id) if step.pending.client_id else None
     context: dict[str, Any] = {
         "rid": step.rid,
         "csrf": step.session.csrf,
-        "client_name": client.name if client else step.pending.client_id,
+        "client_name": client.name if client else step.pending.client_id or ACCOUNT_NAME,
         "error": error,
         **await factor_step.page_context(request, step, user_id),
     }

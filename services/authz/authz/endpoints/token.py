@@ -1,6 +1,7 @@
 """The token endpoint (RFC 6749 section 3.2, errors per section 5.2): authenticate the client, apply its rate
-limit, read the resource indicators (RFC 8707 section 2) and the DPoP proof (RFC 9449 section 5), dispatch on
-`grant_type`. The grants themselves live in `authz.grants`; the minter binds what they issue to the proof's key."""
+limit, read the resource indicators (RFC 8707 section 2), token exchange audiences (RFC 8693 section 2.1) and the
+DPoP proof (RFC 9449 section 5), dispatch on `grant_type`. The grants themselves live in `authz.grants`; the minter
+binds what they issue to the proof's key."""
 
 from __future__ import annotations
 
@@ -38,9 +39,13 @@ async def token(request: web.Request) -> web.Response:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"this client is not registered for {grant_type}")
-    resources = indicators.requested(repeated(await request.post(), indicators.PARAMETER))
+    form = await request.post()
+    resources = indicators.requested(repeated(form, indicators.PARAMETER))
+    audiences = repeated(form, "audience")
     dpop_jkt = await proof_key(request, required=client.dpop_bound_access_tokens)
-    body = await exchange(TokenRequest(request.app, client, params, request.remote, resources, dpop_jkt=dpop_jkt))
+    body = await exchange(
+        TokenRequest(request.app, client, params, request.remote, resources, audiences, dpop_jkt=dpop_jkt)
+    )
     if dpop_jkt is not None and body.get("token_type") != DPOP_TOKEN_TYPE:
         # Fail closed: a grant that forgot to pass the key on would hand out a bearer token the client asked to bind.
         raise RuntimeError(f"the {grant_type} grant did not bind its tokens to the DPoP key")

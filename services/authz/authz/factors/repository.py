@@ -13,10 +13,12 @@ import asyncpg
 
 from authorium_shared.keys import KeyDecryptionError, KeyEncryptionKeys
 from authz.factors import recovery
+from authz.factors.passkeys import PasskeyRepository
 
 Db: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 
 TOTP = "totp"
+WEBAUTHN = "webauthn"  # passkeys and security keys (`authz.factors.passkeys`)
 log = logging.getLogger("authorium.authz")
 
 
@@ -75,6 +77,17 @@ async def second_factors(db: Db, user_id: uuid.UUID) -> list[Factor]:
         )
         for r in rows
     ]
+    factors += [
+        Factor(
+            k.passkey_id,
+            WEBAUTHN,
+            k.created_at,
+            k.last_used_at,
+            k.name,
+            {"transports": list(k.transports), "synced": k.backup_eligible},
+        )
+        for k in await PasskeyRepository(db).for_user(user_id)
+    ]
     return sorted(factors, key=lambda f: f.created_at)
 
 
@@ -89,7 +102,7 @@ async def remove_factor(conn: asyncpg.Connection, user_id: uuid.UUID, factor_id:
         "DELETE FROM totp_factors WHERE user_id = $1 AND factor_id = $2 RETURNING factor_id", user_id, factor_id
     )
     if removed is None:
-        return None
+        return WEBAUTHN if await PasskeyRepository(conn).remove(user_id, factor_id) is not None else None
     await conn.execute("DELETE FROM recovery_codes WHERE user_id = $1", user_id)
     return TOTP
 
@@ -101,7 +114,8 @@ async def reset_factors(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
         "DELETE FROM totp_factors WHERE user_id = $1 RETURNING confirmed_at IS NOT NULL AS confirmed", user_id
     )
     await conn.execute("DELETE FROM recovery_codes WHERE user_id = $1", user_id)
-    return sum(1 for r in removed if r["confirmed"])
+    keys = await PasskeyRepository(conn).remove_all(user_id)
+    return sum(1 for r in removed if r["confirmed"]) + keys
 
 
 class TotpRepository:

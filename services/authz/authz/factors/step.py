@@ -20,6 +20,7 @@ from authz.appkeys import AUDIT, FACTOR_THROTTLE, PENDING, RECOVERY_CODES, SESSI
 from authz.authorization.pending import PendingRequest
 from authz.endpoints import paths
 from authz.factors import assurance, totp
+from authz.factors.passkey_sign_in import security_key_choice
 from authz.factors.repository import has_second_factor
 from authz.interaction import Step, expired
 from authz.sessions.store import Session
@@ -171,4 +172,4 @@ async def _spend(request: web.Request, user_id: uuid.UUID, code: str) -> CodeChe
 async def page_context(request: web.Request, step: Step, user_id: uuid.UUID) -> dict[str, Any]:
     """What the second-factor page shows beside the code form. Factor kinds with a part of their own on the page
     (security keys: `second_factor_keys.html`, included when present) add what it needs here."""
-    return {}
+    return {"security_key_url": await security_key_choice(request, step, user_id)}

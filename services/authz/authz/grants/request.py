@@ -20,6 +20,8 @@ class TokenRequest:
     remote: str | None
     # The `resource` parameters (RFC 8707 section 2), checked for form: absolute URIs without fragments.
     resources: tuple[str, ...] = ()
+    # The `audience` parameters (RFC 8693 section 2.1), for the token exchange grant to map to resources.
+    audiences: tuple[str, ...] = ()
     # The thumbprint of the key of the request's DPoP proof (RFC 9449 section 5), checked by the token endpoint; a
     # grant passes it to the minter (`Issue.dpop_jkt`), which binds the access token to it.
     dpop_jkt: str | None = None

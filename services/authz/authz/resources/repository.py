@@ -29,7 +29,7 @@ from authz.resources.records import (
     check_ttl,
     view,
 )
-from authz.settings import AuthzSettings
+from authz.settings import AuthzSettings, BuiltInResources
 
 _COLUMNS = "resource_id, identifier, name, scopes, access_token_ttl, created_at, updated_at"
 # Names the advisory lock every registry change holds (any constant; all replicas and the CLI use this one).
@@ -222,6 +222,15 @@ class ResourceRepository:
             )
             await _audit(conn, "resource_declared", candidate, "setup")
         return True
+
+
+async def registered_identifiers(conn: asyncpg.Connection | asyncpg.Pool, built_in: BuiltInResources) -> frozenset[str]:
+    """Every registered resource's identifier, as the server sees the registry (`view`): the admin API's, the notes
+    API's (stored or not), the stored rest's."""
+    stored = await ResourceRepository._stored(conn)
+    return frozenset(
+        r.identifier for r in view(stored, admin_url=built_in.admin_url, resource_url=built_in.resource_url)
+    )
 
 
 async def declared_scopes(conn: asyncpg.Connection | asyncpg.Pool) -> frozenset[str]:

@@ -65,6 +65,9 @@ class Issue:
     auth_time: int | None = None
     nonce: str | None = None
     refresh_token: str | None = None
+    # Who acts for the subject (RFC 8693 section 4.1), and the acting client's service grant, set by token exchange.
+    act: dict[str, Any] | None = None
+    client_grant_id: str | None = None
     # The OpenID Connect session the grant was made in: the ID token's `sid` (Back-Channel Logout 1.0 section 2.1).
     sid: str | None = None
     # How the person signed in (RFC 8176 values), when a sign-in stands behind the grant: the ID token's `amr`, and its
@@ -125,6 +128,10 @@ class TokenMinter:
             claims["auth_time"] = issue.auth_time
         if issue.grant_id is not None:
             claims[access_tokens.GRANT_ID_CLAIM] = issue.grant_id
+        if issue.act is not None:
+            claims["act"] = issue.act
+        if issue.client_grant_id is not None:
+            claims[access_tokens.CLIENT_GRANT_ID_CLAIM] = issue.client_grant_id
         if issue.dpop_jkt is not None:
             # RFC 9449 section 6.1: the confirmation claim names the key's thumbprint.
             claims[access_tokens.CONFIRMATION_CLAIM] = {access_tokens.JKT: issue.dpop_jkt}

@@ -43,9 +43,12 @@ class AccessTokenReader:
         return claims
 
     def is_revoked(self, claims: dict[str, Any]) -> bool:
-        """Checked against this replica's copy of the revocation lists; 503 when that copy cannot be trusted."""
-        grant_id = claims.get(access_tokens.GRANT_ID_CLAIM)
+        """Checked against this replica's copy of the revocation lists (the token, its grant, and for an exchanged
+        token the service grant of its client); 503 when that copy cannot be trusted."""
+        jti = str(claims["jti"])
+        named = (claims.get(access_tokens.GRANT_ID_CLAIM), claims.get(access_tokens.CLIENT_GRANT_ID_CLAIM))
+        grants: list[str | None] = [grant for grant in named if isinstance(grant, str)] or [None]
         try:
-            return self.revocations.is_revoked(str(claims["jti"]), grant_id if isinstance(grant_id, str) else None)
+            return any(self.revocations.is_revoked(jti, grant) for grant in grants)
         except RevocationsUnknown as exc:
             raise TemporarilyUnavailable(f"cannot check revocation: {exc}", headers={"Retry-After": "1"}) from None
