@@ -17,6 +17,7 @@ import jwt
 import pytest
 from jwt.algorithms import ECAlgorithm
 
+from tests.authz import devices, test_token_exchange
 from tests.authz.conftest import AuthzFactory, Person
 from tests.authz.flows import RegisteredClient, authorize, make_client, pkce_pair
 from tests.authz.test_authorization_code import DEFAULT_RESOURCE, code_for, introspect, verified
@@ -395,3 +396,46 @@ async def test_section_5_2_a_client_created_dpop_bound_is_refused_without_a_proo
         http, authz, client, DPoPKey().proof("POST", authz + "/token"), grant_type="client_credentials"
     )
     assert (status, body.get("token_type")) == (200, "DPoP"), body
+
+
+async def test_section_5_the_device_grant_binds_its_tokens_and_a_public_devices_refresh_token(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """RFC 8628's token request with a proof: bound as the code grant's are, the refresh token too (public device)."""
+    client, key = await devices.make_device_client(db), DPoPKey()
+    issued = await devices.codes(http, authz, client, scope="notes:read offline_access")
+    await devices.visit(person.browser, authz, issued["user_code"], person.username)
+    status, body, _ = await token(
+        http,
+        authz,
+        client,
+        key.proof("POST", authz + "/token"),
+        grant_type=devices.DEVICE_GRANT,
+        device_code=issued["device_code"],
+    )
+    assert (status, body.get("token_type")) == (200, "DPoP"), body
+    assert claims_of(body["access_token"])["cnf"] == {"jkt": key.jkt}
+    status, answer, _ = await token(
+        http, authz, client, None, grant_type="refresh_token", refresh_token=body["refresh_token"]
+    )
+    refused(status, answer, "invalid_grant")
+
+
+async def test_section_5_a_token_exchange_is_bound_to_the_callers_key(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """RFC 8693's token request with a proof: the token issued to the calling service is bound to its key."""
+    subject = await test_token_exchange.signed_in(http, authz, db, "notes:read")
+    caller, key = await test_token_exchange.service(db, DEFAULT_RESOURCE), DPoPKey()
+    status, body, _ = await token(
+        http,
+        authz,
+        caller,
+        key.proof("POST", authz + "/token"),
+        grant_type=test_token_exchange.GRANT,
+        subject_token=subject.access_token,
+        subject_token_type=test_token_exchange.ACCESS_TOKEN,
+        resource=DEFAULT_RESOURCE,
+    )
+    assert (status, body.get("token_type")) == (200, "DPoP"), body
+    assert claims_of(body["access_token"])["cnf"] == {"jkt": key.jkt}
