@@ -19,7 +19,7 @@ from jwt.algorithms import ECAlgorithm
 
 from tests.authz import devices, test_token_exchange
 from tests.authz.conftest import AuthzFactory, Person
-from tests.authz.flows import RegisteredClient, authorize, make_client, pkce_pair
+from tests.authz.flows import RegisteredClient, authorize, follow_authorization, make_client, pkce_pair
 from tests.authz.test_authorization_code import DEFAULT_RESOURCE, code_for, introspect, verified
 from tests.dpop import DPoPKey
 from tests.processes import authorium
@@ -439,3 +439,37 @@ async def test_section_5_a_token_exchange_is_bound_to_the_callers_key(
     )
     assert (status, body.get("token_type")) == (200, "DPoP"), body
     assert claims_of(body["access_token"])["cnf"] == {"jkt": key.jkt}
+
+
+async def _pushed(
+    http: aiohttp.ClientSession, authz: str, client: RegisteredClient, proof: str | None, **params: str
+) -> tuple[int, dict[str, Any]]:
+    """A pushed authorization request (RFC 9126) with PKCE, and the DPoP header `proof`."""
+    form = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri, **params}
+    headers = {**client.basic, **({"DPoP": proof} if proof else {})}
+    async with http.post(authz + "/par", data=form, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_section_10_1_a_proof_at_the_par_endpoint_binds_the_code(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """Section 10.1: a DPoP proof with a pushed authorization request binds the code to its key, as dpop_jkt does; a
+    dpop_jkt naming another key than the proof's is refused."""
+    client, key = await make_client(db, scope=SCOPE), DPoPKey()
+    par = authz + "/par"
+    verifier, challenge = pkce_pair()
+    pkce = {"scope": SCOPE, "code_challenge": challenge, "code_challenge_method": "S256"}
+    status, body = await _pushed(http, authz, client, key.proof("POST", par), dpop_jkt=DPoPKey().jkt, **pkce)
+    refused(status, body)
+    codes = []
+    for _ in range(2):
+        status, body = await _pushed(http, authz, client, key.proof("POST", par), state="s", **pkce)
+        assert status == 201, body
+        url = f"{authz}/authorize?client_id={client.client_id}&request_uri={body['request_uri']}"
+        outcome = await follow_authorization(person.browser, authz, url, person.username)
+        codes.append(outcome.params["code"])
+    status, body = await _redeem(http, authz, client, codes[0], verifier, None)
+    refused(status, body, "invalid_grant")
+    status, body = await _redeem(http, authz, client, codes[1], verifier, key.proof("POST", authz + "/token"))
+    assert (status, body.get("token_type")) == (200, "DPoP"), body
