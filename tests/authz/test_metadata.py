@@ -66,8 +66,8 @@ async def test_both_documents_list_the_endpoints_and_capabilities(authz: str, ht
         "authorization_code",
         "client_credentials",
         "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",  # RFC 8628 section 4
         "urn:ietf:params:oauth:grant-type:token-exchange",  # RFC 8693 section 2.1
-        "urn:ietf:params:oauth:grant-type:device_code",
     ]
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from authorium_shared.dpop import same_key
 from authorium_shared.errors import InvalidDPoPProof, InvalidRequest, TemporarilyUnavailable, UnauthorizedClient
 from authorium_shared.middleware import NO_STORE, json_response
 from authz.appkeys import CLIENTS, PUSHED, TOKEN_RATE_LIMIT
@@ -24,15 +23,15 @@ from authz.tokens.binding import proof_key
 async def pushed_authorization_request(request: web.Request) -> web.Response:
     params = await read_form(request)
     client = await authenticate(request, params, request.app[CLIENTS])
-    # DPoP (RFC 9449 section 10.1): a DPoP proof sent here binds the code to its key, as `dpop_jkt` would; the
-    # proof is checked at this point, once the client is known and before anything is stored.
-    proof_jkt = await proof_key(request, required=False)
-    if proof_jkt is not None:
-        if "dpop_jkt" in params and not same_key(params["dpop_jkt"], proof_jkt):
-            raise InvalidDPoPProof("dpop_jkt is not the thumbprint of the DPoP proof's key")
-        params = {**params, "dpop_jkt": proof_jkt}
     if params.get("client_id", client.client_id) != client.client_id:
         raise InvalidRequest("client_id does not match the authenticated client")
+    # DPoP (RFC 9449 section 10.1): a DPoP proof sent here binds the code to its key, as `dpop_jkt` would; with
+    # both, they must name the same key. Checked once the client is known and before anything is stored.
+    proof_jkt = await proof_key(request, required=False)
+    if proof_jkt is not None:
+        if params.get("dpop_jkt", proof_jkt) != proof_jkt:
+            raise InvalidDPoPProof("dpop_jkt does not match the key of the DPoP proof (RFC 9449 section 10.1)")
+        params = {**params, "dpop_jkt": proof_jkt}
     # Pushing is cheap and fills Redis for a minute: it counts against the client's token-endpoint budget.
     retry_after = await request.app[TOKEN_RATE_LIMIT].hit(client.client_id)
     if retry_after:

@@ -89,7 +89,7 @@ async def _issue(request: TokenRequest, approved: store.Approved) -> dict[str, A
         expires_at=issued_at + timedelta(seconds=lifetime),
         revoked_at=None,
         sid=approved.sid,
-        # A public device's refresh tokens are bound to its DPoP key, as the code grant's (RFC 9449 section 5).
+        # A public device's refresh tokens are bound to its DPoP key (RFC 9449 section 5), as in the code grant.
         dpop_jkt=request.dpop_jkt if client.is_public else None,
     )
     try:

@@ -206,6 +206,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
             act=act,
             # Disabling or deleting the caller revokes this token too, as it revokes the caller's own.
             client_grant_id=str(client.service_grant_id) if client.service_grant_id else None,
+            # A proof with the request binds the new token to the caller's key (RFC 9449 section 5).
             dpop_jkt=request.dpop_jkt,
         )
     )
