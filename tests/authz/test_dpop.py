@@ -17,8 +17,9 @@ import jwt
 import pytest
 from jwt.algorithms import ECAlgorithm
 
+from tests.authz import devices, test_token_exchange
 from tests.authz.conftest import AuthzFactory, Person
-from tests.authz.flows import RegisteredClient, authorize, make_client, pkce_pair
+from tests.authz.flows import RegisteredClient, authorize, follow_authorization, make_client, pkce_pair
 from tests.authz.test_authorization_code import DEFAULT_RESOURCE, code_for, introspect, verified
 from tests.dpop import DPoPKey
 from tests.processes import authorium
@@ -394,4 +395,81 @@ async def test_section_5_2_a_client_created_dpop_bound_is_refused_without_a_proo
     status, body, _ = await token(
         http, authz, client, DPoPKey().proof("POST", authz + "/token"), grant_type="client_credentials"
     )
+    assert (status, body.get("token_type")) == (200, "DPoP"), body
+
+
+async def test_section_5_the_device_grant_binds_its_tokens_and_a_public_devices_refresh_token(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """RFC 8628's token request with a proof: bound as the code grant's are, the refresh token too (public device)."""
+    client, key = await devices.make_device_client(db), DPoPKey()
+    issued = await devices.codes(http, authz, client, scope="notes:read offline_access")
+    await devices.visit(person.browser, authz, issued["user_code"], person.username)
+    status, body, _ = await token(
+        http,
+        authz,
+        client,
+        key.proof("POST", authz + "/token"),
+        grant_type=devices.DEVICE_GRANT,
+        device_code=issued["device_code"],
+    )
+    assert (status, body.get("token_type")) == (200, "DPoP"), body
+    assert claims_of(body["access_token"])["cnf"] == {"jkt": key.jkt}
+    status, answer, _ = await token(
+        http, authz, client, None, grant_type="refresh_token", refresh_token=body["refresh_token"]
+    )
+    refused(status, answer, "invalid_grant")
+
+
+async def test_section_5_a_token_exchange_is_bound_to_the_callers_key(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """RFC 8693's token request with a proof: the token issued to the calling service is bound to its key."""
+    subject = await test_token_exchange.signed_in(http, authz, db, "notes:read")
+    caller, key = await test_token_exchange.service(db, DEFAULT_RESOURCE), DPoPKey()
+    status, body, _ = await token(
+        http,
+        authz,
+        caller,
+        key.proof("POST", authz + "/token"),
+        grant_type=test_token_exchange.GRANT,
+        subject_token=subject.access_token,
+        subject_token_type=test_token_exchange.ACCESS_TOKEN,
+        resource=DEFAULT_RESOURCE,
+    )
+    assert (status, body.get("token_type")) == (200, "DPoP"), body
+    assert claims_of(body["access_token"])["cnf"] == {"jkt": key.jkt}
+
+
+async def _pushed(
+    http: aiohttp.ClientSession, authz: str, client: RegisteredClient, proof: str | None, **params: str
+) -> tuple[int, dict[str, Any]]:
+    """A pushed authorization request (RFC 9126) with PKCE, and the DPoP header `proof`."""
+    form = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri, **params}
+    headers = {**client.basic, **({"DPoP": proof} if proof else {})}
+    async with http.post(authz + "/par", data=form, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_section_10_1_a_proof_at_the_par_endpoint_binds_the_code(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """Section 10.1: a DPoP proof with a pushed authorization request binds the code to its key, as dpop_jkt does; a
+    dpop_jkt naming another key than the proof's is refused."""
+    client, key = await make_client(db, scope=SCOPE), DPoPKey()
+    par = authz + "/par"
+    verifier, challenge = pkce_pair()
+    pkce = {"scope": SCOPE, "code_challenge": challenge, "code_challenge_method": "S256"}
+    status, body = await _pushed(http, authz, client, key.proof("POST", par), dpop_jkt=DPoPKey().jkt, **pkce)
+    refused(status, body)
+    codes = []
+    for _ in range(2):
+        status, body = await _pushed(http, authz, client, key.proof("POST", par), state="s", **pkce)
+        assert status == 201, body
+        url = f"{authz}/authorize?client_id={client.client_id}&request_uri={body['request_uri']}"
+        outcome = await follow_authorization(person.browser, authz, url, person.username)
+        codes.append(outcome.params["code"])
+    status, body = await _redeem(http, authz, client, codes[0], verifier, None)
+    refused(status, body, "invalid_grant")
+    status, body = await _redeem(http, authz, client, codes[1], verifier, key.proof("POST", authz + "/token"))
     assert (status, body.get("token_type")) == (200, "DPoP"), body

@@ -71,6 +71,7 @@ async def test_section_4_1_api_me_shows_who_acts_along_a_chain(
         "client_id": b.client_id,
         "scope": "notes:read",
         "kind": "user",
+        "token_type": "Bearer",
         "act": {"sub": b.client_id, "act": {"sub": a.client_id}},
     }
     assert (await me(http, api, first))["act"] == {"sub": a.client_id}
