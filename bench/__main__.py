@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import available_cores
-from bench import load, peer, report, seed
+from bench import load, peer, profile, report, seed
 from bench.stack import REDIS_URL, Service, Stack, cpu_seconds, rss_mb, running
 
 RESULTS = Path(__file__).parent / "results"
@@ -110,14 +110,24 @@ SCENARIOS = {
 
 
 async def measure(
-    scenario: Scenario, stack: Stack, seeded: seed.Seeded, *, duration: float, connections: int
+    scenario: Scenario,
+    stack: Stack,
+    seeded: seed.Seeded,
+    *,
+    duration: float,
+    connections: int,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
     request = await scenario.build(stack, seeded, int(scenario.per_second * duration) + 100)
     service: Service = stack.services[scenario.service]
     if not scenario.single_use:
         await load.run(request, duration=min(2.0, duration), connections=connections)  # warm up
     cpu_before = service.cpu()
-    result = await load.run(request, duration=duration, connections=connections)
+    if profile_to is None:
+        result = await load.run(request, duration=duration, connections=connections)
+    else:
+        async with profile.sampling(service.worker_pids, profile_to, scenario.name, duration):
+            result = await load.run(request, duration=duration, connections=connections)
     cpu_used = service.cpu() - cpu_before
     return report.row(scenario.name, result, cpu_used)
 
@@ -166,11 +176,21 @@ async def main(args: argparse.Namespace) -> int:
     async with running(args.workers) as stack:
         seeded = await prepare(stack)
         await seed.create_notes(stack.url("resource"), seeded.user_token, 20)
+        profile_to = Path(args.profile) if args.profile else None
         for name in names:
             rows.append(
-                await measure(SCENARIOS[name], stack, seeded, duration=args.duration, connections=args.connections)
+                await measure(
+                    SCENARIOS[name],
+                    stack,
+                    seeded,
+                    duration=args.duration,
+                    connections=args.connections,
+                    profile_to=profile_to,
+                )
             )
             print(report.line(rows[-1]), flush=True)
+            if profile_to is not None:
+                (profile_to / f"{name}.summary.txt").write_text(profile.summarise(profile_to, name))
         scale_rows: list[dict[str, Any]] = []
         if args.scale:
             pool = await create_pg_pool(stack.database_url, max_size=2)
@@ -227,11 +247,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scenarios", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     p.add_argument("--no-peer", action="store_true", help="skip node-oidc-provider")
     p.add_argument("--scale", action="store_true", help="also measure with a large database")
+    p.add_argument("--profile", metavar="DIR", help="sample the workers with py-spy during each scenario into DIR")
     p.add_argument("--smoke", action="store_true", help="1 s per scenario, 10 connections: checks the harness works")
     p.add_argument("--out", default=str(RESULTS), help="where to write the results (default bench/results)")
     args = p.parse_args(argv)
     if args.smoke:
         args.duration, args.connections = 1.0, 10
+    if args.profile and not profile.available():
+        p.error("--profile needs py-spy (pip install py-spy)")
     return args
 
 

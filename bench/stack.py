@@ -75,11 +75,15 @@ class Service:
     def cpu(self) -> float:
         return cpu_seconds(self.pids)
 
-    def worker_rss_mb(self) -> list[float]:
-        """Resident memory of each process that serves requests (the workers, or the process itself)."""
+    @property
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: the workers, or the process itself when it has none."""
         pids = self.pids
-        workers = pids[1:] or pids
-        return [round(rss_mb(pid), 1) for pid in workers]
+        return pids[1:] or pids
+
+    def worker_rss_mb(self) -> list[float]:
+        """Resident memory of each process that serves requests."""
+        return [round(rss_mb(pid), 1) for pid in self.worker_pids]
 
 
 @dataclass
