@@ -24,7 +24,7 @@ def available() -> bool:
 @asynccontextmanager
 async def sampling(pids: Sequence[int], folder: Path, name: str, duration: float) -> AsyncIterator[None]:
     """Record each of `pids` for `duration` seconds (the run's length) into FOLDER/NAME.<pid>.txt, collapsed."""
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     procs = [
         await asyncio.create_subprocess_exec(
             PY_SPY,
