@@ -23,8 +23,8 @@ from redis.asyncio import Redis
 
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import available_cores
-from bench import load, peer, profile, report, seed
-from bench.stack import REDIS_URL, Service, Stack, cpu_seconds, rss_mb, running
+from bench import counts, load, peer, profile, report, seed
+from bench.stack import CEILING, REDIS_URL, Service, Stack, cpu_seconds, rss_mb, running
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -38,6 +38,13 @@ class Scenario:
     single_use: bool = False
     # Single-use material per second of run, generously above what the machine can serve.
     per_second: int = 0
+    # Set on the cached paths, which the report sets beside the bare framework (`ceiling`).
+    against_ceiling: bool = False
+
+
+# Adding a scenario is a few lines: a `build` function returning the request shape (one fixed request, or a list of
+# single-use bodies, each line optionally "Cookie: ...\t<body>"), and a row below; a `Flow` (bench/flows.py) instead
+# for what takes several requests. A peer counterpart, if node-oidc-provider has one, goes in PEER_SCENARIOS.
 
 
 async def _client_credentials(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
@@ -66,6 +73,10 @@ async def _api_notes(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
     return load.Request(
         "GET", stack.url("resource") + "/api/notes?limit=20", {"Authorization": f"Bearer {seeded.user_token}"}
     )
+
+
+async def _ceiling(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    return load.Request("GET", stack.url(CEILING) + "/api/me", {"Authorization": f"Bearer {seeded.user_token}"})
 
 
 async def _refresh(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
@@ -98,9 +109,10 @@ async def _sign_in(stack: Stack, seeded: seed.Seeded, count: int) -> load.Reques
 SCENARIOS = {
     s.name: s
     for s in (
+        Scenario(CEILING, CEILING, _ceiling),
+        Scenario("resource_me", "resource", _api_me, against_ceiling=True),
+        Scenario("introspection", "authz", _introspection, against_ceiling=True),
         Scenario("client_credentials", "authz", _client_credentials),
-        Scenario("introspection", "authz", _introspection),
-        Scenario("resource_me", "resource", _api_me),
         Scenario("resource_notes", "resource", _api_notes),
         Scenario("refresh_token", "authz", _refresh, single_use=True, per_second=3000),
         Scenario("code_exchange", "authz", _code_exchange, single_use=True, per_second=3000),
@@ -122,6 +134,7 @@ async def measure(
     service: Service = stack.services[scenario.service]
     if not scenario.single_use:
         await load.run(request, duration=min(2.0, duration), connections=connections)  # warm up
+    stores_before = await counts.read(service.admin_url) if service.admin_url else None
     cpu_before = service.cpu()
     if profile_to is None:
         result = await load.run(request, duration=duration, connections=connections)
@@ -129,28 +142,86 @@ async def measure(
         async with profile.sampling(service.worker_pids, profile_to, scenario.name, duration):
             result = await load.run(request, duration=duration, connections=connections)
     cpu_used = service.cpu() - cpu_before
-    return report.row(scenario.name, result, cpu_used)
+    row = report.row(scenario.name, result, cpu_used)
+    if scenario.against_ceiling:
+        row["against_ceiling"] = True
+    if service.admin_url and stores_before is not None:
+        row.update(counts.per_request(await counts.read(service.admin_url) - stores_before, result.requests))
+    return row
 
 
-async def measure_peer(*, duration: float, connections: int) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class PeerScenario:
+    """A scenario run against node-oidc-provider, beside the Authorium scenario named `ours`."""
+
+    ours: str
+    build: Callable[[peer.Peer, int], Awaitable[load.Request]]
+    single_use: bool = False
+
+
+async def _peer_client_credentials(node: peer.Peer, _: int) -> load.Request:
+    return load.Request(
+        "POST",
+        node.url + "/token",
+        {"Authorization": seed.basic(*peer.CLIENT)},
+        body="grant_type=client_credentials&scope=notes:read",
+    )
+
+
+async def _peer_introspection(node: peer.Peer, _: int) -> load.Request:
+    token = await peer.opaque_token(node)
+    return load.Request(
+        "POST", node.url + node.introspection_path, {"Authorization": seed.basic(*peer.CLIENT)}, body=f"token={token}"
+    )
+
+
+async def _peer_refresh(node: peer.Peer, count: int) -> load.Request:
+    tokens = await peer.refresh_tokens(node, count)
+    return load.Request(
+        "POST",
+        node.url + "/token",
+        {"Authorization": seed.basic(*peer.CLIENT)},
+        bodies=[f"grant_type=refresh_token&refresh_token={t}" for t in tokens],
+    )
+
+
+# Run against the peer signing with each algorithm; the first is Authorium's default (like for like), the others
+# are labelled rows.
+PEER_SCENARIOS: dict[str, tuple[PeerScenario, ...]] = {
+    "ES256": (
+        PeerScenario("client_credentials", _peer_client_credentials),
+        PeerScenario("introspection", _peer_introspection),
+        PeerScenario("refresh_token", _peer_refresh, single_use=True),
+    ),
+    "RS256": (PeerScenario("client_credentials", _peer_client_credentials),),
+}
+
+
+async def measure_peers(*, names: list[str], duration: float, connections: int) -> list[dict[str, Any]]:
     if not peer.available():
         print("node/npm not found: no peer scenario", file=sys.stderr)
-        return None
-    async with peer.running() as node:
-        request = load.Request(
-            "POST",
-            node.url + "/token",
-            {"Authorization": seed.basic(*peer.CLIENT)},
-            body="grant_type=client_credentials&scope=notes:read",
-        )
-        await load.run(request, duration=min(2.0, duration), connections=connections)
-        before = cpu_seconds([node.pid])
-        result = await load.run(request, duration=duration, connections=connections)
-        row = report.row(
-            f"peer: node-oidc-provider {node.version} client_credentials", result, cpu_seconds([node.pid]) - before
-        )
-        row["rss_mb"] = round(rss_mb(node.pid), 1)
-        return row
+        return []
+    rows: list[dict[str, Any]] = []
+    for alg, scenarios in PEER_SCENARIOS.items():
+        wanted = [s for s in scenarios if s.ours in names]
+        if not wanted:
+            continue
+        async with peer.running(alg) as node:
+            for scenario in wanted:
+                request = await scenario.build(node, int(SCENARIOS[scenario.ours].per_second * duration) + 100)
+                if not scenario.single_use:
+                    await load.run(request, duration=min(2.0, duration), connections=connections)
+                before = cpu_seconds([node.pid])
+                result = await load.run(request, duration=duration, connections=connections)
+                row = report.row(
+                    f"peer: node-oidc-provider {node.version} {scenario.ours} ({alg})",
+                    result,
+                    cpu_seconds([node.pid]) - before,
+                )
+                row.update(peer_of=scenario.ours, alg=alg, rss_mb=round(rss_mb(node.pid), 1))
+                rows.append(row)
+                print(report.line(row), flush=True)
+    return rows
 
 
 async def prepare(stack: Stack) -> seed.Seeded:
@@ -206,10 +277,10 @@ async def main(args: argparse.Namespace) -> int:
                 row["scenario"] += " (scale)"
                 scale_rows.append(row)
                 print(report.line(row), flush=True)
-        memory = {name: service.worker_rss_mb() for name, service in stack.services.items()}
-    peer_row = None if args.no_peer else await measure_peer(duration=args.duration, connections=args.connections)
-    if peer_row:
-        print(report.line(peer_row), flush=True)
+        memory = {name: service.worker_rss_mb() for name, service in stack.services.items() if name != CEILING}
+    peers = (
+        [] if args.no_peer else await measure_peers(names=names, duration=args.duration, connections=args.connections)
+    )
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -227,7 +298,7 @@ async def main(args: argparse.Namespace) -> int:
         },
         "scenarios": rows,
         "scale": scale_rows,
-        "peer": peer_row,
+        "peers": peers,
         "memory_rss_mb_per_worker": memory,
     }
     out = Path(args.out)

@@ -22,6 +22,7 @@ from authorium_shared.keys import generate_kek
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ADMIN_URL = os.environ.get("AUTHORIUM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+CEILING = "ceiling"
 REDIS_URL = os.environ.get("AUTHORIUM_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 
 
@@ -67,6 +68,8 @@ class Service:
     name: str
     url: str
     proc: subprocess.Popen[bytes]
+    # The private listener, whose /metrics count each process's Postgres statements and Redis commands.
+    admin_url: str | None = None
 
     @property
     def pids(self) -> list[int]:
@@ -154,6 +157,7 @@ async def running(workers: int, database: str = "authorium_bench") -> AsyncItera
     stack = Stack(env, database_url)
     try:
         for name in ("authz", "resource"):
+            admin_port = free_port()
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -167,11 +171,20 @@ async def running(workers: int, database: str = "authorium_bench") -> AsyncItera
                     str(workers),
                 ],
                 # The private listener on a free port too: the defaults may be taken on this machine.
-                env={**env, "AUTHORIUM_ADMIN_PORT": str(free_port())},
+                env={**env, "AUTHORIUM_ADMIN_PORT": str(admin_port)},
                 stdout=subprocess.DEVNULL,
             )
-            stack.services[name] = Service(name, f"http://127.0.0.1:{ports[name]}", proc)
+            stack.services[name] = Service(
+                name, f"http://127.0.0.1:{ports[name]}", proc, admin_url=f"http://127.0.0.1:{admin_port}"
+            )
             await asyncio.to_thread(_wait_for, stack.services[name].url, proc)
+        # The bare-framework ceiling (bench/ceiling.py), served the same way, measured in the same run.
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.ceiling", str(port), str(workers)], env=env, stdout=subprocess.DEVNULL
+        )
+        stack.services[CEILING] = Service(CEILING, f"http://127.0.0.1:{port}", proc)
+        await asyncio.to_thread(_wait_for, stack.services[CEILING].url, proc)
         yield stack
     finally:
         for service in stack.services.values():
