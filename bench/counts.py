@@ -12,43 +12,54 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 POSTGRES = "authorium_postgres_query_seconds_count"
+POSTGRES_SECONDS = "authorium_postgres_query_seconds_sum"
 REDIS = "authorium_redis_command_seconds_count"
 
 
 @dataclass(frozen=True)
 class StoreCounts:
     postgres: float
+    postgres_seconds: float
     redis: Counter[str]
 
     def __sub__(self, earlier: StoreCounts) -> StoreCounts:
         redis = Counter(self.redis)
         redis.subtract(earlier.redis)
-        return StoreCounts(self.postgres - earlier.postgres, +redis)
+        return StoreCounts(self.postgres - earlier.postgres, self.postgres_seconds - earlier.postgres_seconds, +redis)
 
 
 async def read(admin_url: str) -> StoreCounts:
     async with aiohttp.ClientSession() as http, http.get(admin_url + "/metrics") as resp:
         resp.raise_for_status()
         text = await resp.text()
-    postgres = 0.0
+    postgres = postgres_seconds = 0.0
     redis: Counter[str] = Counter()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == POSTGRES:
                 postgres += sample.value
+            elif sample.name == POSTGRES_SECONDS:
+                postgres_seconds += sample.value
             elif sample.name == REDIS:
                 redis[sample.labels.get("command", "?")] += int(sample.value)
-    return StoreCounts(postgres, redis)
+    return StoreCounts(postgres, postgres_seconds, redis)
 
 
 def per_request(used: StoreCounts, requests: int) -> dict[str, object]:
     """Statements and commands per request, to two decimals (background work, such as the revocation feed's
     heartbeat, is spread over the run's requests and shows as a small fraction)."""
     if not requests:
-        return {"postgres_statements": None, "redis_commands": None, "redis_by_command": {}}
+        return {
+            "postgres_statements": None,
+            "postgres_ms_per_statement": None,
+            "redis_commands": None,
+            "redis_by_command": {},
+        }
     by_command = {name: round(n / requests, 2) for name, n in sorted(used.redis.items()) if n / requests >= 0.005}
     return {
         "postgres_statements": round(used.postgres / requests, 2),
+        # Mean time from sending a statement to its result, as the service saw it (queueing in Postgres included).
+        "postgres_ms_per_statement": round(1000 * used.postgres_seconds / used.postgres, 2) if used.postgres else None,
         "redis_commands": round(sum(used.redis.values()) / requests, 2),
         "redis_by_command": by_command,
     }

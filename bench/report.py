@@ -32,7 +32,9 @@ def row(name: str, result: Measured, cpu_seconds: float) -> dict[str, Any]:
 def line(r: dict[str, Any]) -> str:
     stores = ""
     if r.get("postgres_statements") is not None:
-        stores = f"  pg {r['postgres_statements']}  redis {r['redis_commands']}"
+        stores = (
+            f"  pg {r['postgres_statements']} ({r.get('postgres_ms_per_statement')} ms)  redis {r['redis_commands']}"
+        )
     return (
         f"{r['scenario']:<56} {r['requests_per_s']:>9.1f} req/s  p50 {r['p50_ms']:>7.2f} ms  "
         f"p99 {r['p99_ms']:>7.2f} ms  non-2xx {r['non_2xx']}  cpu/1k {r['cpu_s_per_1k']}{stores}"
