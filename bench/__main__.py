@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import available_cores
-from bench import counts, load, peer, profile, report, seed
+from bench import counts, flows, load, peer, profile, report, seed
 from bench.stack import CEILING, REDIS_URL, Service, Stack, cpu_seconds, rss_mb, running
 
 RESULTS = Path(__file__).parent / "results"
@@ -40,6 +40,8 @@ class Scenario:
     per_second: int = 0
     # Set on the cached paths, which the report sets beside the bare framework (`ceiling`).
     against_ceiling: bool = False
+    # A scenario of several requests (bench/flows.py), driven by virtual browsers instead of wrk; `build` unused.
+    flow: flows.Flow | None = None
 
 
 # Adding a scenario is a few lines: a `build` function returning the request shape (one fixed request, or a list of
@@ -73,6 +75,10 @@ async def _api_notes(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
     return load.Request(
         "GET", stack.url("resource") + "/api/notes?limit=20", {"Authorization": f"Bearer {seeded.user_token}"}
     )
+
+
+async def _no_request(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    raise AssertionError("a flow scenario makes its own requests")
 
 
 async def _ceiling(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
@@ -117,6 +123,7 @@ SCENARIOS = {
         Scenario("refresh_token", "authz", _refresh, single_use=True, per_second=3000),
         Scenario("code_exchange", "authz", _code_exchange, single_use=True, per_second=3000),
         Scenario("password_sign_in", "authz", _sign_in, single_use=True, per_second=150),
+        Scenario("browser_sign_in", "authz", _no_request, flow=flows.browser_sign_in),
     )
 }
 
@@ -130,19 +137,29 @@ async def measure(
     connections: int,
     profile_to: Path | None = None,
 ) -> dict[str, Any]:
-    request = await scenario.build(stack, seeded, int(scenario.per_second * duration) + 100)
     service: Service = stack.services[scenario.service]
-    if not scenario.single_use:
-        await load.run(request, duration=min(2.0, duration), connections=connections)  # warm up
+
+    async def drive() -> tuple[load.Measured, int | None]:
+        if scenario.flow is not None:
+            return await flows.run(scenario.flow, stack, seeded, duration=duration, connections=connections)
+        return await load.run(request, duration=duration, connections=connections), None
+
+    if scenario.flow is None:
+        request = await scenario.build(stack, seeded, int(scenario.per_second * duration) + 100)
+        if not scenario.single_use:
+            await load.run(request, duration=min(2.0, duration), connections=connections)  # warm up
     stores_before = await counts.read(service.admin_url) if service.admin_url else None
     cpu_before = service.cpu()
     if profile_to is None:
-        result = await load.run(request, duration=duration, connections=connections)
+        result, http_requests = await drive()
     else:
         async with profile.sampling(service.worker_pids, profile_to, scenario.name, duration):
-            result = await load.run(request, duration=duration, connections=connections)
+            result, http_requests = await drive()
     cpu_used = service.cpu() - cpu_before
     row = report.row(scenario.name, result, cpu_used)
+    if http_requests is not None and result.requests:
+        # The row counts flows; per flow, this many HTTP requests (and the CPU and store figures are per flow).
+        row["requests_per_flow"] = round(http_requests / result.requests, 1)
     if scenario.against_ceiling:
         row["against_ceiling"] = True
     if service.admin_url and stores_before is not None:

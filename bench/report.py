@@ -108,8 +108,11 @@ def markdown(results: dict[str, Any]) -> str:
     rows = [*results["scenarios"], *results.get("scale", []), *(results.get("peers") or [])]
     for r in rows:
         postgres, redis = _stores(r)
+        name = r["scenario"]
+        if r.get("requests_per_flow"):
+            name += f" (flows: {r['requests_per_flow']:g} requests each; figures per flow)"
         out.append(
-            f"| {r['scenario']} | {r['requests_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"| {name} | {r['requests_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{r['non_2xx'] + r['socket_errors']} | {r['cpu_s_per_1k']} | {postgres} | {redis} |"
         )
     found = ratios(results)
