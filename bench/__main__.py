@@ -13,7 +13,8 @@ import asyncio
 import os
 import platform
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,7 +149,7 @@ async def measure(
         request = await scenario.build(stack, seeded, int(scenario.per_second * duration) + 100)
         if not scenario.single_use:
             await load.run(request, duration=min(2.0, duration), connections=connections)  # warm up
-    stores_before = await counts.read(service.admin_url) if service.admin_url else None
+    stores_before = await counts.read(service.admin_urls) if service.admin_urls else None
     cpu_before = service.cpu()
     if profile_to is None:
         result, http_requests = await drive()
@@ -162,8 +163,8 @@ async def measure(
         row["requests_per_flow"] = round(http_requests / result.requests, 1)
     if scenario.against_ceiling:
         row["against_ceiling"] = True
-    if service.admin_url and stores_before is not None:
-        row.update(counts.per_request(await counts.read(service.admin_url) - stores_before, result.requests))
+    if service.admin_urls and stores_before is not None:
+        row.update(counts.per_request(await counts.read(service.admin_urls) - stores_before, result.requests))
     return row
 
 
@@ -214,31 +215,39 @@ PEER_SCENARIOS: dict[str, tuple[PeerScenario, ...]] = {
 }
 
 
-async def measure_peers(*, names: list[str], duration: float, connections: int) -> list[dict[str, Any]]:
+async def measure_peer(scenario: PeerScenario, node: peer.Peer, *, duration: float, connections: int) -> dict[str, Any]:
+    request = await scenario.build(node, int(SCENARIOS[scenario.ours].per_second * duration) + 100)
+    if not scenario.single_use:
+        await load.run(request, duration=min(2.0, duration), connections=connections)
+    before = cpu_seconds([node.pid])
+    result = await load.run(request, duration=duration, connections=connections)
+    row = report.row(
+        f"peer: node-oidc-provider {node.version} {scenario.ours} ({node.alg})",
+        result,
+        cpu_seconds([node.pid]) - before,
+    )
+    row.update(peer_of=scenario.ours, alg=node.alg, rss_mb=round(rss_mb(node.pid), 1))
+    return row
+
+
+@asynccontextmanager
+async def peers_running(names: list[str], *, wanted: bool) -> AsyncIterator[dict[str, peer.Peer]]:
+    """node-oidc-provider, once per algorithm that has a scenario in `names`, for the whole run: each peer scenario
+    runs right after Authorium's, so both meet the same conditions on a machine whose load may change."""
+    if not wanted:
+        yield {}
+        return
     if not peer.available():
         print("node/npm not found: no peer scenario", file=sys.stderr)
-        return []
-    rows: list[dict[str, Any]] = []
-    for alg, scenarios in PEER_SCENARIOS.items():
-        wanted = [s for s in scenarios if s.ours in names]
-        if not wanted:
-            continue
-        async with peer.running(alg) as node:
-            for scenario in wanted:
-                request = await scenario.build(node, int(SCENARIOS[scenario.ours].per_second * duration) + 100)
-                if not scenario.single_use:
-                    await load.run(request, duration=min(2.0, duration), connections=connections)
-                before = cpu_seconds([node.pid])
-                result = await load.run(request, duration=duration, connections=connections)
-                row = report.row(
-                    f"peer: node-oidc-provider {node.version} {scenario.ours} ({alg})",
-                    result,
-                    cpu_seconds([node.pid]) - before,
-                )
-                row.update(peer_of=scenario.ours, alg=alg, rss_mb=round(rss_mb(node.pid), 1))
-                rows.append(row)
-                print(report.line(row), flush=True)
-    return rows
+        yield {}
+        return
+    async with AsyncExitStack() as stack:
+        nodes = {
+            alg: await stack.enter_async_context(peer.running(alg))
+            for alg, scenarios in PEER_SCENARIOS.items()
+            if any(s.ours in names for s in scenarios)
+        }
+        yield nodes
 
 
 async def prepare(stack: Stack) -> seed.Seeded:
@@ -261,7 +270,11 @@ async def main(args: argparse.Namespace) -> int:
         return 2
     rows: list[dict[str, Any]] = []
     memory: dict[str, list[float]] = {}
-    async with running(args.workers) as stack:
+    peer_rows: list[dict[str, Any]] = []
+    async with (
+        running(args.workers, replicas=args.replicas) as stack,
+        peers_running(names, wanted=not args.no_peer) as nodes,
+    ):
         seeded = await prepare(stack)
         await seed.create_notes(stack.url("resource"), seeded.user_token, 20)
         profile_to = Path(args.profile) if args.profile else None
@@ -279,6 +292,12 @@ async def main(args: argparse.Namespace) -> int:
             print(report.line(rows[-1]), flush=True)
             if profile_to is not None:
                 (profile_to / f"{name}.summary.txt").write_text(profile.summarise(profile_to, name))
+            for alg, node in nodes.items():
+                for counterpart in (s for s in PEER_SCENARIOS[alg] if s.ours == name):
+                    peer_rows.append(
+                        await measure_peer(counterpart, node, duration=args.duration, connections=args.connections)
+                    )
+                    print(report.line(peer_rows[-1]), flush=True)
         scale_rows: list[dict[str, Any]] = []
         if args.scale:
             pool = await create_pg_pool(stack.database_url, max_size=2)
@@ -295,9 +314,6 @@ async def main(args: argparse.Namespace) -> int:
                 scale_rows.append(row)
                 print(report.line(row), flush=True)
         memory = {name: service.worker_rss_mb() for name, service in stack.services.items() if name != CEILING}
-    peers = (
-        [] if args.no_peer else await measure_peers(names=names, duration=args.duration, connections=args.connections)
-    )
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -311,11 +327,12 @@ async def main(args: argparse.Namespace) -> int:
             "duration_s": args.duration,
             "connections": args.connections,
             "workers": args.workers,
+            "replicas": args.replicas,
             "loader": "wrk" if load.wrk_available() else "aiohttp",
         },
         "scenarios": rows,
         "scale": scale_rows,
-        "peers": peers,
+        "peers": peer_rows,
         "memory_rss_mb_per_worker": memory,
     }
     out = Path(args.out)
@@ -332,6 +349,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
     p.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")
     p.add_argument("--workers", type=int, default=available_cores(), help="workers per service (default: CPUs)")
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="replicas of each service on one port (SO_REUSEPORT, as behind a load balancer); needs --workers >= 2",
+    )
     p.add_argument("--scenarios", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     p.add_argument("--no-peer", action="store_true", help="skip node-oidc-provider")
     p.add_argument("--scale", action="store_true", help="also measure with a large database")
@@ -341,6 +364,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.duration, args.connections = 1.0, 10
+    if args.replicas < 1 or (args.replicas > 1 and args.workers < 2):
+        p.error("--replicas N > 1 needs --workers 2 or more (a single-worker service does not share its port)")
     if args.profile and not profile.available():
         p.error("--profile needs py-spy (pip install py-spy)")
     return args

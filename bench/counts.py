@@ -28,13 +28,17 @@ class StoreCounts:
         return StoreCounts(self.postgres - earlier.postgres, self.postgres_seconds - earlier.postgres_seconds, +redis)
 
 
-async def read(admin_url: str) -> StoreCounts:
-    async with aiohttp.ClientSession() as http, http.get(admin_url + "/metrics") as resp:
-        resp.raise_for_status()
-        text = await resp.text()
+async def read(admin_urls: list[str]) -> StoreCounts:
+    """The counters of every replica, summed."""
+    texts: list[str] = []
+    async with aiohttp.ClientSession() as http:
+        for url in admin_urls:
+            async with http.get(url + "/metrics") as resp:
+                resp.raise_for_status()
+                texts.append(await resp.text())
     postgres = postgres_seconds = 0.0
     redis: Counter[str] = Counter()
-    for family in text_string_to_metric_families(text):
+    for family in (f for text in texts for f in text_string_to_metric_families(text)):
         for sample in family.samples:
             if sample.name == POSTGRES:
                 postgres += sample.value

@@ -98,7 +98,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"# Authorium benchmark, {results['date']}",
         "",
         f"{machine['cores']} cores ({machine['cpu']}), shared by the servers and the load generator; "
-        f"{config['workers']} workers per service, {config['connections']} connections, "
+        f"{config.get('replicas', 1)} replica(s) of each service with {config['workers']} workers each, "
+        f"{config['connections']} connections, "
         f"{config['duration_s']:g} s per scenario, load by {config['loader']}.",
         "",
         "| scenario | requests/s | p50 ms | p99 ms | non-2xx | CPU ms per request | Postgres statements "
