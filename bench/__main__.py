@@ -13,7 +13,8 @@ import asyncio
 import os
 import platform
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +24,8 @@ from redis.asyncio import Redis
 
 from authorium_shared.resources import create_pg_pool
 from authorium_shared.service import available_cores
-from bench import load, peer, report, seed
-from bench.stack import REDIS_URL, Service, Stack, cpu_seconds, rss_mb, running
+from bench import counts, flows, load, peer, profile, report, seed
+from bench.stack import CEILING, REDIS_URL, Service, Stack, cpu_seconds, rss_mb, running
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -38,6 +39,15 @@ class Scenario:
     single_use: bool = False
     # Single-use material per second of run, generously above what the machine can serve.
     per_second: int = 0
+    # Set on the cached paths, which the report sets beside the bare framework (`ceiling`).
+    against_ceiling: bool = False
+    # A scenario of several requests (bench/flows.py), driven by virtual browsers instead of wrk; `build` unused.
+    flow: flows.Flow | None = None
+
+
+# Adding a scenario is a few lines: a `build` function returning the request shape (one fixed request, or a list of
+# single-use bodies, each line optionally "Cookie: ...\t<body>"), and a row below; a `Flow` (bench/flows.py) instead
+# for what takes several requests. A peer counterpart, if node-oidc-provider has one, goes in PEER_SCENARIOS.
 
 
 async def _client_credentials(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
@@ -66,6 +76,14 @@ async def _api_notes(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
     return load.Request(
         "GET", stack.url("resource") + "/api/notes?limit=20", {"Authorization": f"Bearer {seeded.user_token}"}
     )
+
+
+async def _no_request(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    raise AssertionError("a flow scenario makes its own requests")
+
+
+async def _ceiling(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    return load.Request("GET", stack.url(CEILING) + "/api/me", {"Authorization": f"Bearer {seeded.user_token}"})
 
 
 async def _refresh(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
@@ -98,49 +116,138 @@ async def _sign_in(stack: Stack, seeded: seed.Seeded, count: int) -> load.Reques
 SCENARIOS = {
     s.name: s
     for s in (
+        Scenario(CEILING, CEILING, _ceiling),
+        Scenario("resource_me", "resource", _api_me, against_ceiling=True),
+        Scenario("introspection", "authz", _introspection, against_ceiling=True),
         Scenario("client_credentials", "authz", _client_credentials),
-        Scenario("introspection", "authz", _introspection),
-        Scenario("resource_me", "resource", _api_me),
         Scenario("resource_notes", "resource", _api_notes),
         Scenario("refresh_token", "authz", _refresh, single_use=True, per_second=3000),
         Scenario("code_exchange", "authz", _code_exchange, single_use=True, per_second=3000),
         Scenario("password_sign_in", "authz", _sign_in, single_use=True, per_second=150),
+        Scenario("browser_sign_in", "authz", _no_request, flow=flows.browser_sign_in),
     )
 }
 
 
 async def measure(
-    scenario: Scenario, stack: Stack, seeded: seed.Seeded, *, duration: float, connections: int
+    scenario: Scenario,
+    stack: Stack,
+    seeded: seed.Seeded,
+    *,
+    duration: float,
+    connections: int,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
-    request = await scenario.build(stack, seeded, int(scenario.per_second * duration) + 100)
     service: Service = stack.services[scenario.service]
-    if not scenario.single_use:
-        await load.run(request, duration=min(2.0, duration), connections=connections)  # warm up
+
+    async def drive() -> tuple[load.Measured, int | None]:
+        if scenario.flow is not None:
+            return await flows.run(scenario.flow, stack, seeded, duration=duration, connections=connections)
+        return await load.run(request, duration=duration, connections=connections), None
+
+    if scenario.flow is None:
+        request = await scenario.build(stack, seeded, int(scenario.per_second * duration) + 100)
+        if not scenario.single_use:
+            await load.run(request, duration=min(2.0, duration), connections=connections)  # warm up
+    stores_before = await counts.read(service.admin_urls) if service.admin_urls else None
     cpu_before = service.cpu()
-    result = await load.run(request, duration=duration, connections=connections)
+    if profile_to is None:
+        result, http_requests = await drive()
+    else:
+        async with profile.sampling(service.worker_pids, profile_to, scenario.name, duration):
+            result, http_requests = await drive()
     cpu_used = service.cpu() - cpu_before
-    return report.row(scenario.name, result, cpu_used)
+    row = report.row(scenario.name, result, cpu_used)
+    if http_requests is not None and result.requests:
+        # The row counts flows; per flow, this many HTTP requests (and the CPU and store figures are per flow).
+        row["requests_per_flow"] = round(http_requests / result.requests, 1)
+    if scenario.against_ceiling:
+        row["against_ceiling"] = True
+    if service.admin_urls and stores_before is not None:
+        row.update(counts.per_request(await counts.read(service.admin_urls) - stores_before, result.requests))
+    return row
 
 
-async def measure_peer(*, duration: float, connections: int) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class PeerScenario:
+    """A scenario run against node-oidc-provider, beside the Authorium scenario named `ours`."""
+
+    ours: str
+    build: Callable[[peer.Peer, int], Awaitable[load.Request]]
+    single_use: bool = False
+
+
+async def _peer_client_credentials(node: peer.Peer, _: int) -> load.Request:
+    return load.Request(
+        "POST",
+        node.url + "/token",
+        {"Authorization": seed.basic(*peer.CLIENT)},
+        body="grant_type=client_credentials&scope=notes:read",
+    )
+
+
+async def _peer_introspection(node: peer.Peer, _: int) -> load.Request:
+    token = await peer.opaque_token(node)
+    return load.Request(
+        "POST", node.url + node.introspection_path, {"Authorization": seed.basic(*peer.CLIENT)}, body=f"token={token}"
+    )
+
+
+async def _peer_refresh(node: peer.Peer, count: int) -> load.Request:
+    tokens = await peer.refresh_tokens(node, count)
+    return load.Request(
+        "POST",
+        node.url + "/token",
+        {"Authorization": seed.basic(*peer.CLIENT)},
+        bodies=[f"grant_type=refresh_token&refresh_token={t}" for t in tokens],
+    )
+
+
+# Run against the peer signing with each algorithm; the first is Authorium's default (like for like), the others
+# are labelled rows.
+PEER_SCENARIOS: dict[str, tuple[PeerScenario, ...]] = {
+    "ES256": (
+        PeerScenario("client_credentials", _peer_client_credentials),
+        PeerScenario("introspection", _peer_introspection),
+        PeerScenario("refresh_token", _peer_refresh, single_use=True),
+    ),
+    "RS256": (PeerScenario("client_credentials", _peer_client_credentials),),
+}
+
+
+async def measure_peer(scenario: PeerScenario, node: peer.Peer, *, duration: float, connections: int) -> dict[str, Any]:
+    request = await scenario.build(node, int(SCENARIOS[scenario.ours].per_second * duration) + 100)
+    if not scenario.single_use:
+        await load.run(request, duration=min(2.0, duration), connections=connections)
+    before = cpu_seconds([node.pid])
+    result = await load.run(request, duration=duration, connections=connections)
+    row = report.row(
+        f"peer: node-oidc-provider {node.version} {scenario.ours} ({node.alg})",
+        result,
+        cpu_seconds([node.pid]) - before,
+    )
+    row.update(peer_of=scenario.ours, alg=node.alg, rss_mb=round(rss_mb(node.pid), 1))
+    return row
+
+
+@asynccontextmanager
+async def peers_running(names: list[str], *, wanted: bool) -> AsyncIterator[dict[str, peer.Peer]]:
+    """node-oidc-provider, once per algorithm that has a scenario in `names`, for the whole run: each peer scenario
+    runs right after Authorium's, so both meet the same conditions on a machine whose load may change."""
+    if not wanted:
+        yield {}
+        return
     if not peer.available():
         print("node/npm not found: no peer scenario", file=sys.stderr)
-        return None
-    async with peer.running() as node:
-        request = load.Request(
-            "POST",
-            node.url + "/token",
-            {"Authorization": seed.basic(*peer.CLIENT)},
-            body="grant_type=client_credentials&scope=notes:read",
-        )
-        await load.run(request, duration=min(2.0, duration), connections=connections)
-        before = cpu_seconds([node.pid])
-        result = await load.run(request, duration=duration, connections=connections)
-        row = report.row(
-            f"peer: node-oidc-provider {node.version} client_credentials", result, cpu_seconds([node.pid]) - before
-        )
-        row["rss_mb"] = round(rss_mb(node.pid), 1)
-        return row
+        yield {}
+        return
+    async with AsyncExitStack() as stack:
+        nodes = {
+            alg: await stack.enter_async_context(peer.running(alg))
+            for alg, scenarios in PEER_SCENARIOS.items()
+            if any(s.ours in names for s in scenarios)
+        }
+        yield nodes
 
 
 async def prepare(stack: Stack) -> seed.Seeded:
@@ -163,14 +270,34 @@ async def main(args: argparse.Namespace) -> int:
         return 2
     rows: list[dict[str, Any]] = []
     memory: dict[str, list[float]] = {}
-    async with running(args.workers) as stack:
+    peer_rows: list[dict[str, Any]] = []
+    async with (
+        running(args.workers, replicas=args.replicas) as stack,
+        peers_running(names, wanted=not args.no_peer) as nodes,
+    ):
         seeded = await prepare(stack)
         await seed.create_notes(stack.url("resource"), seeded.user_token, 20)
+        profile_to = Path(args.profile) if args.profile else None
         for name in names:
             rows.append(
-                await measure(SCENARIOS[name], stack, seeded, duration=args.duration, connections=args.connections)
+                await measure(
+                    SCENARIOS[name],
+                    stack,
+                    seeded,
+                    duration=args.duration,
+                    connections=args.connections,
+                    profile_to=profile_to,
+                )
             )
             print(report.line(rows[-1]), flush=True)
+            if profile_to is not None:
+                (profile_to / f"{name}.summary.txt").write_text(profile.summarise(profile_to, name))
+            for alg, node in nodes.items():
+                for counterpart in (s for s in PEER_SCENARIOS[alg] if s.ours == name):
+                    peer_rows.append(
+                        await measure_peer(counterpart, node, duration=args.duration, connections=args.connections)
+                    )
+                    print(report.line(peer_rows[-1]), flush=True)
         scale_rows: list[dict[str, Any]] = []
         if args.scale:
             pool = await create_pg_pool(stack.database_url, max_size=2)
@@ -186,10 +313,7 @@ async def main(args: argparse.Namespace) -> int:
                 row["scenario"] += " (scale)"
                 scale_rows.append(row)
                 print(report.line(row), flush=True)
-        memory = {name: service.worker_rss_mb() for name, service in stack.services.items()}
-    peer_row = None if args.no_peer else await measure_peer(duration=args.duration, connections=args.connections)
-    if peer_row:
-        print(report.line(peer_row), flush=True)
+        memory = {name: service.worker_rss_mb() for name, service in stack.services.items() if name != CEILING}
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -203,11 +327,12 @@ async def main(args: argparse.Namespace) -> int:
             "duration_s": args.duration,
             "connections": args.connections,
             "workers": args.workers,
+            "replicas": args.replicas,
             "loader": "wrk" if load.wrk_available() else "aiohttp",
         },
         "scenarios": rows,
         "scale": scale_rows,
-        "peer": peer_row,
+        "peers": peer_rows,
         "memory_rss_mb_per_worker": memory,
     }
     out = Path(args.out)
@@ -224,14 +349,25 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
     p.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")
     p.add_argument("--workers", type=int, default=available_cores(), help="workers per service (default: CPUs)")
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="replicas of each service on one port (SO_REUSEPORT, as behind a load balancer); needs --workers >= 2",
+    )
     p.add_argument("--scenarios", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     p.add_argument("--no-peer", action="store_true", help="skip node-oidc-provider")
     p.add_argument("--scale", action="store_true", help="also measure with a large database")
+    p.add_argument("--profile", metavar="DIR", help="sample the workers with py-spy during each scenario into DIR")
     p.add_argument("--smoke", action="store_true", help="1 s per scenario, 10 connections: checks the harness works")
     p.add_argument("--out", default=str(RESULTS), help="where to write the results (default bench/results)")
     args = p.parse_args(argv)
     if args.smoke:
         args.duration, args.connections = 1.0, 10
+    if args.replicas < 1 or (args.replicas > 1 and args.workers < 2):
+        p.error("--replicas N > 1 needs --workers 2 or more (a single-worker service does not share its port)")
+    if args.profile and not profile.available():
+        p.error("--profile needs py-spy (pip install py-spy)")
     return args
 
 

@@ -22,6 +22,7 @@ from authorium_shared.keys import generate_kek
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ADMIN_URL = os.environ.get("AUTHORIUM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+CEILING = "ceiling"
 REDIS_URL = os.environ.get("AUTHORIUM_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 
 
@@ -64,22 +65,34 @@ def rss_mb(pid: int) -> float:
 
 @dataclass
 class Service:
+    """One service: one process tree per replica, all on `url` (SO_REUSEPORT: the kernel spreads connections over
+    every worker of every replica, as a load balancer would over the replicas)."""
+
     name: str
     url: str
-    proc: subprocess.Popen[bytes]
+    procs: list[subprocess.Popen[bytes]]
+    # Each replica's private listener, whose /metrics count its Postgres statements and Redis commands.
+    admin_urls: list[str] = field(default_factory=list)
 
     @property
     def pids(self) -> list[int]:
-        return descendants(self.proc.pid)
+        return [pid for proc in self.procs for pid in descendants(proc.pid)]
 
     def cpu(self) -> float:
         return cpu_seconds(self.pids)
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: each replica's workers, or the replica itself when it has none."""
+        found: list[int] = []
+        for proc in self.procs:
+            pids = descendants(proc.pid)
+            found += pids[1:] or pids
+        return found
+
     def worker_rss_mb(self) -> list[float]:
-        """Resident memory of each process that serves requests (the workers, or the process itself)."""
-        pids = self.pids
-        workers = pids[1:] or pids
-        return [round(rss_mb(pid), 1) for pid in workers]
+        """Resident memory of each process that serves requests."""
+        return [round(rss_mb(pid), 1) for pid in self.worker_pids]
 
 
 @dataclass
@@ -129,8 +142,8 @@ def _authorium(*args: str, env: Mapping[str, str]) -> None:
 
 
 @asynccontextmanager
-async def running(workers: int, database: str = "authorium_bench") -> AsyncIterator[Stack]:
-    """A fresh stack: migrated database, keys, and the authorization and resource servers with `workers`
+async def running(workers: int, database: str = "authorium_bench", *, replicas: int = 1) -> AsyncIterator[Stack]:
+    """A fresh stack: migrated database, keys, and `replicas` authorization and resource servers with `workers`
     workers each. Everything it made is removed afterwards."""
     database_url = await fresh_database(database)
     ports = {name: free_port() for name in ("authz", "resource")}
@@ -150,31 +163,43 @@ async def running(workers: int, database: str = "authorium_bench") -> AsyncItera
     stack = Stack(env, database_url)
     try:
         for name in ("authz", "resource"):
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "authorium",
-                    "serve",
-                    name,
-                    "--port",
-                    str(ports[name]),
-                    "--workers",
-                    str(workers),
-                ],
-                # The private listener on a free port too: the defaults may be taken on this machine.
-                env={**env, "AUTHORIUM_ADMIN_PORT": str(free_port())},
-                stdout=subprocess.DEVNULL,
-            )
-            stack.services[name] = Service(name, f"http://127.0.0.1:{ports[name]}", proc)
-            await asyncio.to_thread(_wait_for, stack.services[name].url, proc)
+            service = stack.services[name] = Service(name, f"http://127.0.0.1:{ports[name]}", [])
+            for _ in range(replicas):
+                admin_port = free_port()
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "authorium",
+                        "serve",
+                        name,
+                        "--port",
+                        str(ports[name]),
+                        "--workers",
+                        str(workers),
+                    ],
+                    # The private listener on a free port too: the defaults may be taken on this machine.
+                    env={**env, "AUTHORIUM_ADMIN_PORT": str(admin_port)},
+                    stdout=subprocess.DEVNULL,
+                )
+                service.procs.append(proc)
+                service.admin_urls.append(f"http://127.0.0.1:{admin_port}")
+                await asyncio.to_thread(_wait_for, f"http://127.0.0.1:{admin_port}", proc)
+        # The bare-framework ceiling (bench/ceiling.py), served the same way, measured in the same run.
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.ceiling", str(port), str(workers)], env=env, stdout=subprocess.DEVNULL
+        )
+        stack.services[CEILING] = Service(CEILING, f"http://127.0.0.1:{port}", [proc])
+        await asyncio.to_thread(_wait_for, stack.services[CEILING].url, proc)
         yield stack
     finally:
-        for service in stack.services.values():
-            service.proc.send_signal(signal.SIGTERM)
-        for service in stack.services.values():
+        procs = [proc for service in stack.services.values() for proc in service.procs]
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
             try:
-                await asyncio.to_thread(service.proc.wait, 20)
+                await asyncio.to_thread(proc.wait, 20)
             except subprocess.TimeoutExpired:
-                service.proc.kill()
+                proc.kill()
         await drop_database(database)

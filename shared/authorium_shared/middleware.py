@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from urllib.parse import urlencode
 
 import asyncpg
@@ -23,6 +25,26 @@ log = logging.getLogger("authorium.http")
 access_log = logging.getLogger("authorium.access")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class _RequestIds:
+    """Request ids unique across processes and replicas without a random draw per request: 64 random bits per
+    process (drawn again in each forked worker), then a counter; 32 hex digits, as uuid4().hex was."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+_request_ids = _RequestIds()
+_LABEL_CACHE = 1024
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -124,10 +146,15 @@ def _route_label(request: web.Request) -> str:
 
 
 def observe(metrics: HttpMetrics) -> Middleware:
+    # The labelled series, looked up once each: `labels()` takes a lock and builds a key on every call.
+    # Bounded, since a method is whatever the client sent.
+    counted: dict[tuple[str, str, str], Counter] = {}
+    timed: dict[str, Histogram] = {}
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get("X-Request-ID", "")
-        rid = incoming if _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
+        rid = incoming if incoming and _REQUEST_ID_RE.fullmatch(incoming) else _request_ids.new()
         token = request_id.set(rid)
         if tracing.tag_request is not None:
             tracing.tag_request(rid)
@@ -145,8 +172,17 @@ def observe(metrics: HttpMetrics) -> Middleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_label(request)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(route).observe(elapsed)
+            key = (request.method, route, str(status))
+            requests = counted.get(key)
+            if requests is None:
+                requests = metrics.requests.labels(*key)
+                if len(counted) < _LABEL_CACHE:
+                    counted[key] = requests
+            requests.inc()
+            latency = timed.get(route)
+            if latency is None:
+                latency = timed[route] = metrics.latency.labels(route)
+            latency.observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "request",

@@ -47,7 +47,6 @@ def base_app(
     common: CommonSettings,
     *,
     postgres: bool = True,
-    pg_max_size: int = 10,
     max_body: int = DEFAULT_MAX_BODY,
     middlewares: tuple[Middleware, ...] = (),
     innermost: tuple[Middleware, ...] = (),
@@ -79,7 +78,7 @@ def base_app(
     app[EVENT_SUBSCRIBERS] = []
     if postgres:
         app[SCHEMA] = SchemaRequirement(service, common.database_url)
-        app.cleanup_ctx.append(resources.postgres(common.database_url, max_size=pg_max_size))
+        app.cleanup_ctx.append(resources.postgres(common.database_url, max_size=common.pg_pool_size))
     app.cleanup_ctx.append(resources.redis(common.redis_url, common.redis_prefix))
     app.cleanup_ctx.append(redis_eviction.watch(common.redis_maxmemory_policy))
     app.cleanup_ctx.append(_sample_metrics)

@@ -180,6 +180,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+DEFAULT_PG_POOL_SIZE = 10
+
+
 @dataclass(frozen=True)
 class CommonSettings:
     """What every service needs: where state lives, who the issuer is, and how to log."""
@@ -193,6 +196,10 @@ class CommonSettings:
     trusted_proxy_hops: int = 0
     # Redis's maxmemory-policy as the operator states it, for a Redis that refuses CONFIG GET; None: ask Redis.
     redis_maxmemory_policy: str | None = None
+    # Postgres connections each worker (each process that serves) may hold. Every hot statement is one round trip
+    # outside a transaction or a short transaction, so a few per worker keep Postgres's CPUs busy; more only queue
+    # inside Postgres, costing its memory and context switches (docs/capacity.md).
+    pg_pool_size: int = DEFAULT_PG_POOL_SIZE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> CommonSettings:
@@ -210,6 +217,7 @@ class CommonSettings:
             log_level=log_level,
             trusted_proxy_hops=env_int(environ, "AUTHORIUM_TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=10),
             redis_maxmemory_policy=_maxmemory_policy(environ),
+            pg_pool_size=env_int(environ, "AUTHORIUM_PG_POOL_SIZE", DEFAULT_PG_POOL_SIZE, minimum=1, maximum=200),
         )
 
 

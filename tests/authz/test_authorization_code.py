@@ -363,3 +363,27 @@ async def test_a_client_deleted_while_its_code_waits_gets_invalid_grant(
     await db.execute("DELETE FROM clients WHERE client_id = $1", client.client_id)
     status, body = await redeem(http, authz, client, code, code_verifier=verifier)
     assert (status, body["error"]) == (400, "invalid_grant"), body
+
+
+async def test_a_user_disabled_while_their_code_waits_gets_invalid_grant_and_no_grant(
+    authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool, person: Person
+) -> None:
+    """That the user exists and is not disabled is checked in the statement that stores the grant: a user disabled
+    between the authorization and the token request gets `invalid_grant`, and nothing is written."""
+    client = await make_client(db)
+    verifier, challenge = pkce_pair()
+    code = await code_for(authz, client, person, scope="openid offline_access notes:read", challenge=challenge)
+    await db.execute("UPDATE users SET disabled = true WHERE user_id = $1::uuid", person.user_id)
+    try:
+        status, body = await redeem(http, authz, client, code, code_verifier=verifier)
+    finally:
+        await db.execute("UPDATE users SET disabled = false WHERE user_id = $1::uuid", person.user_id)
+    assert (status, body["error"]) == (400, "invalid_grant"), body
+    assert await db.fetchval("SELECT count(*) FROM grants WHERE client_id = $1", client.client_id) == 0
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM refresh_tokens t JOIN grants g USING (grant_id) WHERE g.client_id = $1",
+            client.client_id,
+        )
+        == 0
+    )

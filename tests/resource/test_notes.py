@@ -344,3 +344,25 @@ async def test_other_methods_are_405(api: str, http: aiohttp.ClientSession, alic
     note = await _create(http, api, alice, "put is not supported")
     assert (await _call(http, "PUT", f"{api}/api/notes/{note['id']}", alice, json={"title": "x"}))[0] == 405
     assert (await _call(http, "DELETE", api + "/api/notes", alice))[0] == 405
+
+
+async def test_a_listed_note_reads_as_it_does_alone(
+    api: str, authz: str, http: aiohttp.ClientSession, db: asyncpg.Pool
+) -> None:
+    """Listing renders notes in Postgres: the same JSON, to the character of each time, as reading one does."""
+    owner = await service_token(http, authz, db, scope="notes:read notes:write")
+    made = [await _create(http, api, owner, f"n{i}", 'quotes " \\ and \u00e9\u20ac\n') for i in range(3)]
+    times = ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.12Z", "2024-01-01T00:00:00.000001Z"]
+    for note, at in zip(made, times, strict=True):
+        await db.execute(
+            "UPDATE notes SET created_at = $2::text::timestamptz WHERE note_id = $1", uuid.UUID(note["id"]), at
+        )
+    status, page = await _call(http, "GET", f"{api}/api/notes?limit=100", owner)
+    assert status == 200, page
+    for listed in page["notes"]:
+        assert await _call(http, "GET", f"{api}/api/notes/{listed['id']}", owner) == (200, listed)
+    assert {n["created_at"] for n in page["notes"]} == {
+        "2024-01-01T00:00:00+00:00",
+        "2024-01-01T00:00:00.120000+00:00",
+        "2024-01-01T00:00:00.000001+00:00",
+    }

@@ -18,7 +18,7 @@ from authorium_shared.errors import InvalidRequest
 from authorium_shared.middleware import json_response
 from resource_server.access import AccessToken
 from resource_server.appkeys import NOTES, VERIFIER
-from resource_server.repository import Cursor, Note
+from resource_server.repository import Cursor
 
 MAX_TITLE = 200
 MAX_BODY = 10_000
@@ -50,8 +50,8 @@ async def me(request: web.Request) -> web.Response:
     return json_response(body, headers=PRIVATE)
 
 
-def _encode_cursor(note: Note) -> str:
-    raw = f"{note.created_at.isoformat()}|{note.note_id}".encode()
+def _encode_cursor(cursor: Cursor) -> str:
+    raw = f"{cursor.created_at.isoformat()}|{cursor.note_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -93,11 +93,8 @@ async def list_notes(request: web.Request) -> web.Response:
     owner = _owner_to_read(access, request.query.get("owner"))
     limit = _limit(request.query.get("limit"))
     cursor = request.query.get("cursor")
-    notes = await request.app[NOTES].page(owner, limit + 1, _decode_cursor(cursor) if cursor else None)
-    page = notes[:limit]
-    body: dict[str, Any] = {"notes": [n.as_json() for n in page], "next_cursor": None}
-    if len(notes) > limit:
-        body["next_cursor"] = _encode_cursor(page[-1])
+    page = await request.app[NOTES].page(owner, limit, _decode_cursor(cursor) if cursor else None)
+    body = {"notes": orjson.Fragment(page.notes_json), "next_cursor": _encode_cursor(page.next) if page.next else None}
     return json_response(body, headers=PRIVATE)
 
 

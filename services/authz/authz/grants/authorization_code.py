@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from authorium_shared.appkeys import METRICS
 from authorium_shared.dpop import same_key
 from authorium_shared.errors import InvalidGrant, InvalidRequest
-from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SESSIONS, SETTINGS, USERS
+from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SESSIONS, SETTINGS
 from authz.authorization import pkce
 from authz.authorization.codes import Replayed
 from authz.forms import require
@@ -73,9 +73,8 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
         raise InvalidGrant("the session the code was issued in has ended")
     if code.dpop_jkt is not None and not same_key(code.dpop_jkt, request.dpop_jkt):
         raise InvalidGrant("the authorization request bound this code to another DPoP key (dpop_jkt)")
-    user = await app[USERS].get(uuid.UUID(code.user_id))
-    if user is None or user.disabled:
-        raise InvalidGrant("the user no longer exists or is disabled")
+    # That the user still exists and is not disabled is checked as the grant is stored, in the same statement.
+    user_id = uuid.UUID(code.user_id)
 
     settings = app[SETTINGS]
     registry = app[RESOURCES].current
@@ -99,7 +98,7 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     grant = Grant(
         grant_id=uuid.UUID(code.grant_id),
         client_id=client.client_id,
-        user_id=user.user_id,
+        user_id=user_id,
         scopes=code.scopes,
         audience=audience,
         nonce=code.nonce,
@@ -113,13 +112,13 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     try:
         await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
     except Orphaned:
-        raise InvalidGrant("the client or the user no longer exists") from None
+        raise InvalidGrant("the client or the user no longer exists, or the user is disabled") from None
     except AlreadyStored:
         await _replayed(request, code.grant_id)
     return app[MINTER].issue(
         Issue(
             client=client,
-            subject=str(user.user_id),
+            subject=str(user_id),
             scopes=target.scopes,
             audience=target.audience(settings.issuer),
             jti=jti,

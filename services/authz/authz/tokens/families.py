@@ -51,7 +51,7 @@ class Grant:
 
 
 class Orphaned(Exception):
-    """The grant's client or user was deleted before the grant could be stored."""
+    """The grant's client or user was deleted, or its user disabled, before the grant could be stored."""
 
 
 class AlreadyStored(Exception):
@@ -93,6 +93,57 @@ _GRANT_COLUMNS = "g.grant_id, g.client_id, g.user_id, g.scopes, g.audience, g.no
 _GRANT_COLUMNS += " g.revoked_at, g.sid, g.dpop_jkt"
 
 
+# A new grant for a user who exists and is not disabled (no row otherwise), stored revoked if a code replay revoked
+# its id first, and its first refresh token if $9. $15: the session's `sid`; $16: the DPoP key it is bound to.
+_CREATE = f"""
+    WITH stored AS (
+        INSERT INTO grants AS g (grant_id, client_id, user_id, scopes, audience, nonce, auth_time, expires_at,
+            last_used_at, revoked_at, revoked_reason, sid, dpop_jkt)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), r.revoked_at,
+            CASE WHEN r.id IS NULL THEN NULL ELSE 'code replay' END, $15, $16
+        FROM users u
+        LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $1::uuid::text
+        WHERE u.user_id = $3 AND NOT u.disabled
+        RETURNING {_GRANT_COLUMNS}
+    ), first_refresh AS (
+        INSERT INTO refresh_tokens (token_hash, grant_id, scopes, issued_at, expires_at, access_jti, access_scopes)
+        SELECT $10, grant_id, scopes, $11, $12, $13, $14 FROM stored WHERE $9
+    )
+    SELECT * FROM stored"""
+
+# One refresh rotation, one round trip (RFC 6749 section 6, RFC 9700 section 4.14.2). `presented` locks the token
+# row (READ COMMITTED re-reads a row it waited for, so a racing second use sees it used); `fresh` keeps it only if it
+# may rotate now; the three data-modifying parts run once each, on that row or not at all, and commit together.
+# $1 presented hash, $2 client, $3 successor hash, $4 now, $5 requested scopes (empty: all), $6 new expiry, $7 jti,
+# $8 the DPoP proof's key thumbprint (a bound family rotates only with it; Python then re-checks it in constant time).
+_ROTATE = f"""
+    WITH presented AS (
+        SELECT t.token_hash, t.used_at, t.successor_hash, t.expires_at AS token_expires_at, {_GRANT_COLUMNS}
+        FROM refresh_tokens t JOIN grants g USING (grant_id)
+        WHERE t.token_hash = $1
+        FOR UPDATE OF t
+    ), fresh AS (
+        SELECT * FROM presented
+        WHERE used_at IS NULL AND client_id = $2 AND revoked_at IS NULL AND token_expires_at > $4
+            AND $5::text[] <@ scopes AND (dpop_jkt IS NULL OR dpop_jkt = $8)
+    ), used AS (
+        UPDATE refresh_tokens t SET used_at = $4, successor_hash = $3
+        FROM fresh WHERE t.token_hash = fresh.token_hash
+        RETURNING t.token_hash
+    ), successor AS (
+        INSERT INTO refresh_tokens (token_hash, grant_id, scopes, issued_at, expires_at, access_jti, access_scopes)
+        SELECT $3, grant_id, scopes, $4, $6, $7, CASE WHEN cardinality($5::text[]) = 0 THEN scopes ELSE $5 END
+        FROM fresh
+        RETURNING token_hash
+    ), extended AS (
+        UPDATE grants g SET expires_at = $6, last_used_at = $4
+        FROM fresh WHERE g.grant_id = fresh.grant_id
+        RETURNING g.grant_id
+    )
+    SELECT presented.*, EXISTS (SELECT 1 FROM used) AND EXISTS (SELECT 1 FROM successor) AS rotated
+    FROM presented"""
+
+
 async def _lock_grant(conn: asyncpg.Connection, grant_id: uuid.UUID) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", str(grant_id))
 
@@ -102,8 +153,9 @@ class GrantRepository:
         self.pool = pool
 
     async def create(self, grant: Grant, refresh: IssuedRefresh | None, refresh_expires_at: datetime) -> Grant:
-        """Store a new grant (and its first refresh token). If a code replay revoked the grant id before this
-        ran, the grant is stored revoked: the tokens the caller then returns are dead on arrival."""
+        """Store a new grant (and its first refresh token) for a user who exists and is not disabled, else Orphaned.
+        If a code replay revoked the grant id before this ran, the grant is stored revoked: the tokens the caller
+        then returns are dead on arrival."""
         try:
             return await self._create(grant, refresh, refresh_expires_at)
         except asyncpg.ForeignKeyViolationError:
@@ -112,16 +164,14 @@ class GrantRepository:
             raise AlreadyStored(grant.grant_id) from None
 
     async def _create(self, grant: Grant, refresh: IssuedRefresh | None, refresh_expires_at: datetime) -> Grant:
+        # The grant and its first refresh token in one statement, after the lock: three round trips (BEGIN and the
+        # lock, the insert, COMMIT) whatever is stored. The lock must come in a statement of its own: the insert's
+        # snapshot has to be taken after it, to see a revocation that committed while this waited.
+        token = refresh or IssuedRefresh(b"", "", (), grant.expires_at)
         async with self.pool.acquire() as conn, conn.transaction():
             await _lock_grant(conn, grant.grant_id)
             row = await conn.fetchrow(
-                f"""INSERT INTO grants AS g (grant_id, client_id, user_id, scopes, audience, nonce, auth_time,
-                        expires_at, last_used_at, revoked_at, revoked_reason, sid, dpop_jkt)
-                    SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), r.revoked_at, CASE WHEN r.id IS NULL THEN NULL
-                        ELSE 'code replay' END, $9, $10
-                    FROM (SELECT 1) AS one
-                    LEFT JOIN revocations r ON r.kind = 'grant' AND r.id = $1::uuid::text
-                    RETURNING {_GRANT_COLUMNS}""",
+                _CREATE,
                 grant.grant_id,
                 grant.client_id,
                 grant.user_id,
@@ -130,34 +180,18 @@ class GrantRepository:
                 grant.nonce,
                 grant.auth_time,
                 grant.expires_at,
+                refresh is not None,
+                token.token_hash,
+                token.issued_at,
+                refresh_expires_at,
+                token.access_jti,
+                list(token.access_scopes),
                 grant.sid,
                 grant.dpop_jkt,
             )
-            assert row is not None
-            if refresh is not None:
-                await self._insert_refresh(conn, grant.grant_id, grant.scopes, refresh, refresh_expires_at)
+            if row is None:
+                raise Orphaned(grant.client_id)
             return Grant.from_row(row)
-
-    @staticmethod
-    async def _insert_refresh(
-        conn: asyncpg.Connection,
-        grant_id: uuid.UUID,
-        scopes: tuple[str, ...],
-        refresh: IssuedRefresh,
-        expires_at: datetime,
-    ) -> None:
-        await conn.execute(
-            """INSERT INTO refresh_tokens (token_hash, grant_id, scopes, issued_at, expires_at, access_jti,
-                   access_scopes)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-            refresh.token_hash,
-            grant_id,
-            list(scopes),
-            refresh.issued_at,
-            expires_at,
-            refresh.access_jti,
-            list(refresh.access_scopes),
-        )
 
     async def rotate(
         self,
@@ -173,70 +207,62 @@ class GrantRepository:
         revocation_expires_at: datetime,
         dpop_jkt: str | None = None,
     ) -> Rotated | Reused | Rejected:
-        """Exchange a refresh token for its successor, atomically; concurrent uses of one token serialise on
-        the row lock, so exactly one rotates and the rest see it used. `dpop_jkt` is the key of the request's DPoP
-        proof: a token bound to a key is refused without it, and left as it was."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                f"""SELECT t.used_at, t.successor_hash, t.expires_at AS token_expires_at, {_GRANT_COLUMNS}
-                    FROM refresh_tokens t JOIN grants g USING (grant_id)
-                    WHERE t.token_hash = $1
-                    FOR UPDATE OF t""",
-                token_hash,
+        """Exchange a refresh token for its successor, atomically, in one statement (`_ROTATE`): the token row is
+        locked, marked used, its successor inserted and the grant's expiry extended, or nothing at all. Concurrent
+        uses of one token serialise on the row lock, so exactly one rotates and the rest see it used. Only the
+        rare outcomes (a rejection, a grace-window repeat, a reuse) cost another round trip. `dpop_jkt` is the key
+        of the request's DPoP proof: a token bound to a key is refused without it, and left as it was."""
+        row = await self.pool.fetchrow(
+            _ROTATE,
+            token_hash,
+            client_id,
+            successor_hash,
+            now,
+            list(requested_scopes),
+            now + ttl,
+            access_jti,
+            dpop_jkt,
+        )
+        if row is None:
+            return Rejected("the refresh token is invalid")
+        grant = Grant.from_row(row)
+        if row["rotated"]:
+            successor = IssuedRefresh(
+                token_hash=successor_hash,
+                access_jti=access_jti,
+                access_scopes=requested_scopes or grant.scopes,
+                issued_at=now,
             )
-            if row is None:
-                return Rejected("the refresh token is invalid")
-            grant = Grant.from_row(row)
-            if grant.client_id != client_id:
-                return Rejected("the refresh token was issued to another client")
-            if grant.dpop_jkt is not None and not same_key(grant.dpop_jkt, dpop_jkt):
-                return Rejected("the refresh token is bound to a DPoP key: send a proof signed with that key")
-            if grant.revoked_at is not None:
-                return Rejected("the refresh token was revoked")
-            if row["token_expires_at"] <= now:
-                return Rejected("the refresh token has expired")
-            if not set(requested_scopes) <= set(grant.scopes):
-                return Rejected("a refresh may narrow the scope, never widen it", invalid_scope=True)
-            if row["used_at"] is None:
-                successor = IssuedRefresh(
+            return Rotated(grant=grant, successor=successor)
+        if grant.client_id != client_id:
+            return Rejected("the refresh token was issued to another client")
+        if grant.dpop_jkt is not None and not same_key(grant.dpop_jkt, dpop_jkt):
+            return Rejected("the refresh token is bound to a DPoP key: send a proof signed with that key")
+        if grant.revoked_at is not None:
+            return Rejected("the refresh token was revoked")
+        if row["token_expires_at"] <= now:
+            return Rejected("the refresh token has expired")
+        if not set(requested_scopes) <= set(grant.scopes):
+            return Rejected("a refresh may narrow the scope, never widen it", invalid_scope=True)
+        # `now` has whole seconds, so without a grace window a reuse in the same second would look like
+        # `now - used_at == 0 <= grace`: strict mode must never repeat.
+        if grace > timedelta(0) and now - row["used_at"] <= grace and row["successor_hash"] == successor_hash:
+            earlier = await self.pool.fetchrow(
+                """SELECT access_jti, access_scopes, issued_at, used_at FROM refresh_tokens
+                   WHERE token_hash = $1""",
+                successor_hash,
+            )
+            if earlier is not None and earlier["used_at"] is None:
+                repeat = IssuedRefresh(
                     token_hash=successor_hash,
-                    access_jti=access_jti,
-                    access_scopes=requested_scopes or grant.scopes,
-                    issued_at=now,
+                    access_jti=earlier["access_jti"],
+                    access_scopes=tuple(earlier["access_scopes"]),
+                    issued_at=earlier["issued_at"],
                 )
-                await conn.execute(
-                    "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3 WHERE token_hash = $1",
-                    token_hash,
-                    now,
-                    successor_hash,
-                )
-                expires_at = now + ttl
-                await self._insert_refresh(conn, grant.grant_id, grant.scopes, successor, expires_at)
-                await conn.execute(
-                    "UPDATE grants SET expires_at = $2, last_used_at = $3 WHERE grant_id = $1",
-                    grant.grant_id,
-                    expires_at,
-                    now,
-                )
-                return Rotated(grant=grant, successor=successor)
-            # `now` has whole seconds, so without a grace window a reuse in the same second would look like
-            # `now - used_at == 0 <= grace`: strict mode must never repeat.
-            if grace > timedelta(0) and now - row["used_at"] <= grace and row["successor_hash"] == successor_hash:
-                earlier = await conn.fetchrow(
-                    """SELECT access_jti, access_scopes, issued_at, used_at FROM refresh_tokens
-                       WHERE token_hash = $1""",
-                    successor_hash,
-                )
-                if earlier is not None and earlier["used_at"] is None:
-                    repeat = IssuedRefresh(
-                        token_hash=successor_hash,
-                        access_jti=earlier["access_jti"],
-                        access_scopes=tuple(earlier["access_scopes"]),
-                        issued_at=earlier["issued_at"],
-                    )
-                    return Rotated(grant=grant, successor=repeat)
-            await self.revoke(conn, grant.grant_id, "refresh token reuse", revocation_expires_at)
-            return Reused(grant=grant)
+                return Rotated(grant=grant, successor=repeat)
+        # Reuse (RFC 9700 section 4.14.2): the token was rotated before; the whole family goes.
+        await self.revoke_grant(grant.grant_id, "refresh token reuse", revocation_expires_at)
+        return Reused(grant=grant)
 
     async def revoke(
         self, conn: asyncpg.Connection, grant_id: uuid.UUID, reason: str, revocation_expires_at: datetime
