@@ -119,7 +119,7 @@ async def _token_exchange(stack: Stack, seeded: seed.Seeded, _: int) -> load.Req
     target = stack.env["AUTHORIUM_RESOURCE_URL"]
     pool = await create_pg_pool(stack.database_url, max_size=2)
     try:
-        service = await seed.exchanging_service(pool, target)
+        service = await seed.exchanging_service(pool, target, stack.env)
     finally:
         await pool.close()
     return load.Request(
@@ -229,6 +229,9 @@ async def measure(
         row["requests_per_flow"] = round(http_requests / result.requests, 1)
     if scenario.against_ceiling:
         row["against_ceiling"] = True
+    if scenario.flow is None and request.expect_status is not None:
+        # Its normal answer is an error (a device's authorization_pending): `non_2xx` counts the other answers.
+        row["expected"] = f"{request.expect_status} {request.expect_body or ''}".strip()
     if service.admin_urls and stores_before is not None:
         row.update(counts.per_request(await counts.read(service.admin_urls) - stores_before, result.requests))
     return row

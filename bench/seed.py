@@ -13,6 +13,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from authz.clients.assertions import ASSERTION_TYPE
 from authz.clients.registration import build_spec, register_client
 from authz.device.store import DeviceCodeStore
 from authz.grants import device_code, token_exchange
+from authz.settings import BuiltInResources
 from authz.tokens.minter import refresh_digest
 from authz.users.accounts import create_user
 from authz.users.passwords import Passwords
@@ -253,8 +255,9 @@ async def scale_rows(pool: asyncpg.Pool, *, clients: int, users: int, families: 
 # What the scenarios of the newer grants and client authentications need, made only when one of them runs.
 
 
-async def exchanging_service(pool: asyncpg.Pool, target: str) -> tuple[str, str]:
-    """A confidential service the operator lets exchange users' tokens towards `target` (RFC 8693)."""
+async def exchanging_service(pool: asyncpg.Pool, target: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """A confidential service the operator lets exchange users' tokens towards `target` (RFC 8693), a resource the
+    stack's environment `env` declares or one registered."""
     spec = build_spec(
         name="bench exchanging service",
         grant_types=[token_exchange.GRANT_TYPE],
@@ -263,7 +266,7 @@ async def exchanging_service(pool: asyncpg.Pool, target: str) -> tuple[str, str]
         public=False,
         may_exchange_for=[target],
     )
-    client, secret = await register_client(pool, spec)
+    client, secret = await register_client(pool, spec, built_in=BuiltInResources.from_env(env))
     assert secret
     return client.client_id, secret
 

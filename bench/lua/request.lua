@@ -6,6 +6,7 @@
 -- a GET sends no body. With BENCH_EXPECT_STATUS set, an answer counts as a failure ("non_2xx") unless it has that
 -- status (and, with BENCH_EXPECT_BODY, that text in its body): for scenarios whose normal answer is an error, such as
 -- a device's authorization_pending. Prints one JSON line of results when done.
+-- wrk calls request() once before the run to check the script: the first line of the first thread is never sent.
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY")
 local headers = {}
