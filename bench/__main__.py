@@ -46,7 +46,8 @@ class Scenario:
 
 
 # Adding a scenario is a few lines: a `build` function returning the request shape (one fixed request, or a list of
-# single-use bodies, each line optionally "Cookie: ...\t<body>"), and a row below; a `Flow` (bench/flows.py) instead
+# single-use bodies, each line optionally starting with headers of its own, "Cookie: ...\t<body>", "DPoP: ...\t" for a
+# GET; with `expect_status` when the normal answer is an error), and a row below; a `Flow` (bench/flows.py) instead
 # for what takes several requests. A peer counterpart, if node-oidc-provider has one, goes in PEER_SCENARIOS.
 
 
