@@ -131,11 +131,17 @@ async def _token_exchange(stack: Stack, seeded: seed.Seeded, _: int) -> load.Req
     )
 
 
+# The longest dpop_api_me run whose pre-signed proofs all stay within the server's 60 s (authorium_shared.dpop.MAX_AGE),
+# leaving time to sign them (about 2.5 s per 30,000 on the bench machine).
+DPOP_MAX_DURATION = 50.0
+
+
 async def _dpop_api_me(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
     """/api/me with a DPoP-bound token (RFC 9449 section 7): each request carries its own proof, since a proof's jti
     is single-use (section 11.1); wrk cannot sign, so the proofs are made here, all just before the run. The server
     takes a proof's `iat` up to 60 s old (plus 5 s of clock skew): a run longer than about 50 s (less the time the
-    signing takes, a few seconds for 10 s at `per_second`) would end on refused proofs, counted as non-2xx."""
+    signing takes, about 2.5 s for 10 s at `per_second`) would end on refused proofs, counted as non-2xx: `main` warns
+    beyond DPOP_MAX_DURATION."""
     key = seed.DPoPKey.generate()
     token = await seed.dpop_token(stack.url("authz"), seeded.service_client, key)
     url = stack.url("resource") + "/api/me"
@@ -338,6 +344,12 @@ async def main(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown scenarios: {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
+    if "dpop_api_me" in names and args.duration > DPOP_MAX_DURATION:
+        print(
+            f"dpop_api_me: proofs are signed before the run and the server takes them at most 60 s old; beyond"
+            f" {DPOP_MAX_DURATION:g} s its last requests will be refused (non-2xx)",
+            file=sys.stderr,
+        )
     rows: list[dict[str, Any]] = []
     memory: dict[str, list[float]] = {}
     peer_rows: list[dict[str, Any]] = []

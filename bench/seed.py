@@ -319,18 +319,19 @@ class DPoPKey:
     """A client's DPoP key (RFC 9449 section 4.2): ES256, the cheapest to verify of the usual choices."""
 
     private_key: ec.EllipticCurvePrivateKey
+    jwk: dict[str, Any]  # the public key, as each proof's header carries it
 
     @classmethod
     def generate(cls) -> DPoPKey:
-        return cls(ec.generate_private_key(ec.SECP256R1()))
+        private_key = ec.generate_private_key(ec.SECP256R1())
+        return cls(private_key, ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True))
 
     def proof(self, method: str, url: str, *, access_token: str | None = None) -> str:
-        jwk: dict[str, Any] = ECAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
         claims: dict[str, Any] = {"jti": uuid.uuid4().hex, "htm": method, "htu": url, "iat": int(time.time())}
         if access_token is not None:
             digest = hashlib.sha256(access_token.encode()).digest()
             claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        return jwt.encode(claims, self.private_key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": jwk})
+        return jwt.encode(claims, self.private_key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
 
 
 async def dpop_token(authz: str, client: tuple[str, str], key: DPoPKey) -> str:
