@@ -46,7 +46,8 @@ class Scenario:
 
 
 # Adding a scenario is a few lines: a `build` function returning the request shape (one fixed request, or a list of
-# single-use bodies, each line optionally "Cookie: ...\t<body>"), and a row below; a `Flow` (bench/flows.py) instead
+# single-use bodies, each line optionally starting with headers of its own, "Cookie: ...\t<body>", "DPoP: ...\t" for a
+# GET; with `expect_status` when the normal answer is an error), and a row below; a `Flow` (bench/flows.py) instead
 # for what takes several requests. A peer counterpart, if node-oidc-provider has one, goes in PEER_SCENARIOS.
 
 
@@ -113,6 +114,74 @@ async def _sign_in(stack: Stack, seeded: seed.Seeded, count: int) -> load.Reques
     return load.Request("POST", stack.url("authz") + "/authorize/login", {}, bodies=bodies)
 
 
+async def _token_exchange(stack: Stack, seeded: seed.Seeded, _: int) -> load.Request:
+    """RFC 8693: a service exchanges the user's access token for one towards the notes API, acting for the user.
+    Every request exchanges the same subject token, which an exchange does not consume."""
+    target = stack.env["AUTHORIUM_RESOURCE_URL"]
+    pool = await create_pg_pool(stack.database_url, max_size=2)
+    try:
+        service = await seed.exchanging_service(pool, target, stack.env)
+    finally:
+        await pool.close()
+    return load.Request(
+        "POST",
+        stack.url("authz") + "/token",
+        {"Authorization": seed.basic(*service)},
+        body=seed.exchange_body(seeded.user_token, target),
+    )
+
+
+# The longest dpop_api_me run whose pre-signed proofs all stay within the server's 60 s (authorium_shared.dpop.MAX_AGE),
+# leaving time to sign them (about 2.5 s per 30,000 on the bench machine).
+DPOP_MAX_DURATION = 50.0
+
+
+async def _dpop_api_me(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
+    """/api/me with a DPoP-bound token (RFC 9449 section 7): each request carries its own proof, since a proof's jti
+    is single-use (section 11.1); wrk cannot sign, so the proofs are made here, all just before the run. The server
+    takes a proof's `iat` up to 60 s old (plus 5 s of clock skew): a run longer than about 50 s (less the time the
+    signing takes, about 2.5 s for 10 s at `per_second`) would end on refused proofs, counted as non-2xx: `main` warns
+    beyond DPOP_MAX_DURATION."""
+    key = seed.DPoPKey.generate()
+    token = await seed.dpop_token(stack.url("authz"), seeded.service_client, key)
+    url = stack.url("resource") + "/api/me"
+    proofs = await asyncio.to_thread(lambda: [key.proof("GET", url, access_token=token) for _ in range(count)])
+    return load.Request("GET", url, {"Authorization": f"DPoP {token}"}, bodies=[f"DPoP: {p}\t" for p in proofs])
+
+
+async def _private_key_jwt(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
+    """Client credentials with the client authenticated by a signed assertion (RFC 7523 section 2.2): one assertion
+    per request, since each jti is single-use; they are valid 300 s, the most the server takes, so a run longer than
+    about 290 s would end on expired ones."""
+    pool = await create_pg_pool(stack.database_url, max_size=2)
+    try:
+        client_id, key = await seed.key_client(pool)
+    finally:
+        await pool.close()
+    issuer = stack.env["AUTHORIUM_ISSUER"]
+    bodies = await asyncio.to_thread(seed.assertion_bodies, client_id, key, issuer, count)
+    return load.Request("POST", stack.url("authz") + "/token", {}, bodies=bodies)
+
+
+async def _device_poll(stack: Stack, seeded: seed.Seeded, count: int) -> load.Request:
+    """A fleet of devices waiting for their people (RFC 8628 section 3.4): each poll answered 400
+    authorization_pending, which is this scenario's success (any other answer counts as a failure). One device code
+    per request, so that no device polls faster than its five-second interval and none is told slow_down (section
+    3.5): every poll is a first poll, the same work (one Redis script) as a device's later ones."""
+    pool = await create_pg_pool(stack.database_url, max_size=2)
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        client_id = await seed.device_client(pool)
+        target = stack.env["AUTHORIUM_RESOURCE_URL"]
+        bodies = await seed.device_codes(redis, stack.env["AUTHORIUM_REDIS_PREFIX"], client_id, count, target=target)
+    finally:
+        await pool.close()
+        await redis.aclose()
+    return load.Request(
+        "POST", stack.url("authz") + "/token", {}, bodies=bodies, expect_status=400, expect_body="authorization_pending"
+    )
+
+
 SCENARIOS = {
     s.name: s
     for s in (
@@ -121,6 +190,10 @@ SCENARIOS = {
         Scenario("introspection", "authz", _introspection, against_ceiling=True),
         Scenario("client_credentials", "authz", _client_credentials),
         Scenario("resource_notes", "resource", _api_notes),
+        Scenario("dpop_api_me", "resource", _dpop_api_me, single_use=True, per_second=3000),
+        Scenario("token_exchange", "authz", _token_exchange),
+        Scenario("private_key_jwt_client_credentials", "authz", _private_key_jwt, single_use=True, per_second=3000),
+        Scenario("device_poll", "authz", _device_poll, single_use=True, per_second=3000),
         Scenario("refresh_token", "authz", _refresh, single_use=True, per_second=3000),
         Scenario("code_exchange", "authz", _code_exchange, single_use=True, per_second=3000),
         Scenario("password_sign_in", "authz", _sign_in, single_use=True, per_second=150),
@@ -163,6 +236,9 @@ async def measure(
         row["requests_per_flow"] = round(http_requests / result.requests, 1)
     if scenario.against_ceiling:
         row["against_ceiling"] = True
+    if scenario.flow is None and request.expect_status is not None:
+        # Its normal answer is an error (a device's authorization_pending): `non_2xx` counts the other answers.
+        row["expected"] = f"{request.expect_status} {request.expect_body or ''}".strip()
     if service.admin_urls and stores_before is not None:
         row.update(counts.per_request(await counts.read(service.admin_urls) - stores_before, result.requests))
     return row
@@ -268,6 +344,12 @@ async def main(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown scenarios: {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
+    if "dpop_api_me" in names and args.duration > DPOP_MAX_DURATION:
+        print(
+            f"dpop_api_me: proofs are signed before the run and the server takes them at most 60 s old; beyond"
+            f" {DPOP_MAX_DURATION:g} s its last requests will be refused (non-2xx)",
+            file=sys.stderr,
+        )
     rows: list[dict[str, Any]] = []
     memory: dict[str, list[float]] = {}
     peer_rows: list[dict[str, Any]] = []

@@ -22,13 +22,17 @@ THREADS = 2
 
 @dataclass(frozen=True)
 class Request:
-    """What each request of a run is: one fixed request, or one line each of `bodies` (single-use material)."""
+    """What each request of a run is: one fixed request, or one line each of `bodies` (single-use material: a body,
+    after any "Name: value\t" headers of its own; see bench/lua/request.lua). An answer is a success when it is 2xx,
+    or, with `expect_status`, when it has that status (and `expect_body` in its body)."""
 
     method: str
     url: str
     headers: dict[str, str]
     body: str | None = None
     bodies: Sequence[str] | None = None
+    expect_status: int | None = None
+    expect_body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,10 @@ async def _wrk(request: Request, *, duration: float, connections: int) -> Measur
     }
     if request.body is not None:
         env["BENCH_BODY"] = request.body
+    if request.expect_status is not None:
+        env["BENCH_EXPECT_STATUS"] = str(request.expect_status)
+        if request.expect_body:
+            env["BENCH_EXPECT_BODY"] = request.expect_body
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as bodies:
         if request.bodies is not None:
             bodies.write("\n".join(request.bodies) + "\n")
@@ -117,10 +125,11 @@ async def _aiohttp(request: Request, *, duration: float, connections: int) -> Me
                 line = next(bodies, None)
                 if line is None:
                     return
-                cookie, _, rest = line.partition("\t") if line.startswith("Cookie: ") else ("", "", line)
-                if cookie:
-                    headers["Cookie"] = cookie.removeprefix("Cookie: ")
-                body = rest
+                *own, rest = line.split("\t")
+                for field in own:
+                    name, _, value = field.partition(": ")
+                    headers[name] = value
+                body = None if request.method == "GET" else rest
             if body is not None:
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             started = time.perf_counter()
@@ -128,8 +137,12 @@ async def _aiohttp(request: Request, *, duration: float, connections: int) -> Me
                 async with http.request(
                     request.method, request.url, data=body, headers=headers, allow_redirects=False
                 ) as resp:
-                    await resp.read()
-                    if resp.status >= 400:
+                    answer = await resp.read()
+                    if request.expect_status is None:
+                        failures += resp.status >= 400
+                    elif resp.status != request.expect_status or (
+                        request.expect_body and request.expect_body.encode() not in answer
+                    ):
                         failures += 1
             except (aiohttp.ClientError, TimeoutError):
                 errors += 1

@@ -112,6 +112,8 @@ def markdown(results: dict[str, Any]) -> str:
         name = r["scenario"]
         if r.get("requests_per_flow"):
             name += f" (flows: {r['requests_per_flow']:g} requests each; figures per flow)"
+        if r.get("expected"):
+            name += f" (answered {r['expected']}, as expected; non-2xx counts other answers)"
         out.append(
             f"| {name} | {r['requests_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{r['non_2xx'] + r['socket_errors']} | {r['cpu_s_per_1k']} | {postgres} | {redis} |"

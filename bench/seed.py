@@ -13,16 +13,27 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import asyncpg
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 from redis.asyncio import Redis
 
+from authorium_shared.keys import SigningKey
 from authorium_shared.redis_keys import RedisKeys
 from authz.authorization.codes import AuthorizationCode, CodeStore
+from authz.clients.assertions import ASSERTION_TYPE
 from authz.clients.registration import build_spec, register_client
+from authz.device.store import DeviceCodeStore
+from authz.grants import device_code, token_exchange
+from authz.settings import BuiltInResources
 from authz.tokens.minter import refresh_digest
 from authz.users.accounts import create_user
 from authz.users.passwords import Passwords
@@ -88,12 +99,13 @@ async def seed(pool: asyncpg.Pool, authz: str) -> Seeded:
     return replace(seeded, service_token=service_token)
 
 
-async def _token(http: aiohttp.ClientSession, authz: str, client: tuple[str, str], body: str) -> str:
-    async with http.post(
-        authz + "/token",
-        data=body,
-        headers={"Authorization": basic(*client), "Content-Type": "application/x-www-form-urlencoded"},
-    ) as resp:
+async def _token(
+    http: aiohttp.ClientSession, authz: str, client: tuple[str, str], body: str, *, dpop: str | None = None
+) -> str:
+    headers = {"Authorization": basic(*client), "Content-Type": "application/x-www-form-urlencoded"}
+    if dpop is not None:
+        headers["DPoP"] = dpop
+    async with http.post(authz + "/token", data=body, headers=headers) as resp:
         answer = await resp.json()
         assert resp.status == 200, answer
         return str(answer["access_token"])
@@ -238,3 +250,116 @@ async def scale_rows(pool: asyncpg.Pool, *, clients: int, users: int, families: 
         await refresh_families(pool, "scale-0", user_ids, min(batch, families - start), scopes="notes:read")
     async with pool.acquire() as conn:
         await conn.execute("ANALYZE grants; ANALYZE refresh_tokens")
+
+
+# What the scenarios of the newer grants and client authentications need, made only when one of them runs.
+
+
+async def exchanging_service(pool: asyncpg.Pool, target: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """A confidential service the operator lets exchange users' tokens towards `target` (RFC 8693), a resource the
+    stack's environment `env` declares or one registered."""
+    spec = build_spec(
+        name="bench exchanging service",
+        grant_types=[token_exchange.GRANT_TYPE],
+        redirect_uris=[],
+        scope="notes:read notes:write",
+        public=False,
+        may_exchange_for=[target],
+    )
+    client, secret = await register_client(pool, spec, built_in=BuiltInResources.from_env(env))
+    assert secret
+    return client.client_id, secret
+
+
+def exchange_body(subject_token: str, target: str) -> str:
+    return urlencode(
+        {
+            "grant_type": token_exchange.GRANT_TYPE,
+            "subject_token": subject_token,
+            "subject_token_type": token_exchange.ACCESS_TOKEN_TYPE,
+            "resource": target,
+        }
+    )
+
+
+async def key_client(pool: asyncpg.Pool) -> tuple[str, SigningKey]:
+    """A service that authenticates with private_key_jwt (RFC 7523) under one registered ES256 key."""
+    key = SigningKey.generate("ES256")
+    spec = build_spec(
+        name="bench key service",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="notes:read",
+        public=False,
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [{**key.public_jwk(), "use": "sig"}]},
+    )
+    client, _ = await register_client(pool, spec)
+    return client.client_id, key
+
+
+def assertion_bodies(client_id: str, key: SigningKey, issuer: str, count: int) -> list[str]:
+    """`count` client-credentials bodies, each with its own assertion (the jti is single-use, RFC 7523 section 3
+    item 7), valid for 300 s (the most the server takes) from now."""
+    now = int(time.time())
+    bodies = []
+    for _ in range(count):
+        claims = {"iss": client_id, "sub": client_id, "aud": issuer, "jti": uuid.uuid4().hex, "iat": now}
+        claims["exp"] = now + 300
+        assertion = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
+        bodies.append(
+            "grant_type=client_credentials&scope=notes:read"
+            f"&client_assertion_type={ASSERTION_TYPE}&client_assertion={assertion}"
+        )
+    return bodies
+
+
+@dataclass(frozen=True)
+class DPoPKey:
+    """A client's DPoP key (RFC 9449 section 4.2): ES256, the cheapest to verify of the usual choices."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    jwk: dict[str, Any]  # the public key, as each proof's header carries it
+
+    @classmethod
+    def generate(cls) -> DPoPKey:
+        private_key = ec.generate_private_key(ec.SECP256R1())
+        return cls(private_key, ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True))
+
+    def proof(self, method: str, url: str, *, access_token: str | None = None) -> str:
+        claims: dict[str, Any] = {"jti": uuid.uuid4().hex, "htm": method, "htu": url, "iat": int(time.time())}
+        if access_token is not None:
+            digest = hashlib.sha256(access_token.encode()).digest()
+            claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return jwt.encode(claims, self.private_key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
+
+
+async def dpop_token(authz: str, client: tuple[str, str], key: DPoPKey) -> str:
+    """A client-credentials access token bound to `key` (RFC 9449 section 5: a proof at the token endpoint)."""
+    async with aiohttp.ClientSession() as http:
+        proof = key.proof("POST", authz + "/token")
+        return await _token(http, authz, client, "grant_type=client_credentials&scope=notes:read", dpop=proof)
+
+
+async def device_client(pool: asyncpg.Pool) -> str:
+    """A public client of the device grant (RFC 8628), as a television's app would be."""
+    spec = build_spec(
+        name="bench device", grant_types=[device_code.GRANT_TYPE], redirect_uris=[], scope="notes:read", public=True
+    )
+    client, _ = await register_client(pool, spec)
+    return client.client_id
+
+
+async def device_codes(redis: Redis, prefix: str, client_id: str, count: int, *, target: str) -> list[str]:
+    """`count` device authorization requests waiting for a person (as /device_authorization parks them), as poll
+    bodies: each is polled once in a run, so none polls faster than its interval."""
+    store = DeviceCodeStore(redis, RedisKeys(prefix), ttl=600, interval=5)
+
+    async def one() -> str:
+        issued = await store.issue(client_id, ("notes:read",), (target,))
+        return f"grant_type={device_code.GRANT_TYPE}&device_code={issued.device_code}&client_id={client_id}"
+
+    bodies: list[str] = []
+    for start in range(0, count, 50):
+        bodies += await asyncio.gather(*(one() for _ in range(min(50, count - start))))
+    return bodies

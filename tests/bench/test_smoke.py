@@ -43,6 +43,8 @@ def test_the_bench_runs_every_scenario_and_the_peer(tmp_path: Path) -> None:
         assert row["socket_errors"] == 0, f"{name}: {row}"
         assert row["non_2xx"] == 0 or SCENARIOS[name].single_use, f"{name}: {row}"
         assert row["cpu_s_per_1k"] > 0
+    # The device fleet's normal answer is an error: counted as success only when it is authorization_pending.
+    assert rows["device_poll"]["expected"] == "400 authorization_pending"
     # Authorium's store operations per request are counted from its own metrics.
     assert rows["refresh_token"]["postgres_statements"] > 0 and rows["client_credentials"]["redis_commands"] > 0
     peers = {(row["peer_of"], row["alg"]): row for row in results["peers"]}
@@ -54,7 +56,8 @@ def test_the_bench_runs_every_scenario_and_the_peer(tmp_path: Path) -> None:
     assert ("resource_me", "bare aiohttp (ceiling)") in against
     assert results["machine"]["cores"] >= 1
     assert all(results["memory_rss_mb_per_worker"].values())
-    assert "| client_credentials |" in (tmp_path / report.name.replace(".json", ".md")).read_text()
+    table = (tmp_path / report.name.replace(".json", ".md")).read_text()
+    assert "| client_credentials |" in table and "| device_poll (answered 400 authorization_pending" in table
     assert (tmp_path / report.name.replace(".json", ".png")).read_bytes().startswith(b"\x89PNG")
     (history,) = (tmp_path / "history.jsonl").read_text().splitlines()
     assert json.loads(history)["smoke"] is True
