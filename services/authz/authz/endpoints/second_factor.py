@@ -1,6 +1,7 @@
 """The second-factor page of an authorization request (OIDC Core 3.1.2.3, RFC 6238, RFC 8176): after the password
 (or, for a step-up that `acr_values` asked for, within a signed-in session) the person types their authenticator
-app's code or a recovery code. Wrong codes are throttled per user and per address; a code is accepted once."""
+app's code or a recovery code, or chooses a security key: the page offers only what they have. Wrong codes are
+throttled per user and per address; a code is accepted once."""
 
 from __future__ import annotations
 

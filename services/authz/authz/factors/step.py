@@ -21,13 +21,16 @@ from authz.authorization.pending import PendingRequest
 from authz.endpoints import paths
 from authz.factors import assurance, totp
 from authz.factors.passkey_sign_in import security_key_choice
-from authz.factors.repository import has_second_factor
+from authz.factors.repository import TOTP, has_second_factor, second_factors
 from authz.interaction import Step, expired
 from authz.sessions.store import Session
 
 # The `factor` label of `authorium_sign_ins_total` and the audit events' `factor` detail.
 TOTP_FACTOR = "totp"
 RECOVERY_CODE_FACTOR = "recovery_code"
+# The second-factor page's code form, labelled for what the person can type (`code_label`).
+APP_OR_RECOVERY_CODE = "Code from your authenticator app, or a recovery code"
+RECOVERY_CODE_ONLY = "One of your recovery codes"
 
 
 async def after_first_factor(
@@ -169,7 +172,23 @@ async def _spend(request: web.Request, user_id: uuid.UUID, code: str) -> CodeChe
     return CodeCheck()
 
 
+async def code_label(request: web.Request, user_id: uuid.UUID) -> str | None:
+    """What the second-factor page's code form asks for: the authenticator app's code or a recovery code when the
+    person has a confirmed app; a recovery code (a fallback for any factor) when they have unused ones but no app;
+    None, no code form, when they have neither."""
+    app = request.app
+    if any(f.kind == TOTP for f in await second_factors(app[PG_POOL], user_id)):
+        return APP_OR_RECOVERY_CODE
+    if await app[RECOVERY_CODES].left(user_id):
+        return RECOVERY_CODE_ONLY
+    return None
+
+
 async def page_context(request: web.Request, step: Step, user_id: uuid.UUID) -> dict[str, Any]:
-    """What the second-factor page shows beside the code form. Factor kinds with a part of their own on the page
-    (security keys: `second_factor_keys.html`, included when present) add what it needs here."""
-    return {"security_key_url": await security_key_choice(request, step, user_id)}
+    """What the second-factor page offers: the code form (`code_label`, when the person has something to type) and,
+    from factor kinds with a part of their own on the page (security keys: `second_factor_keys.html`, included when
+    present), what that part needs."""
+    return {
+        "code_label": await code_label(request, user_id),
+        "security_key_url": await security_key_choice(request, step, user_id),
+    }
