@@ -16,7 +16,6 @@ from authorium_shared.appkeys import PG_POOL
 from authz.appkeys import AUDIT, SETTINGS, TOTP_FACTORS
 from authz.audit import audited_transaction
 from authz.endpoints import paths, security_keys
-from authz.endpoints.second_factor import REPLAYED_CODE, THROTTLED, WRONG_CODE
 from authz.factors import recovery, totp
 from authz.factors import step as factor_step
 from authz.factors.repository import RecoveryCodes, TotpRepository, remove_factor, second_factors
@@ -109,13 +108,9 @@ async def confirm_totp(request: web.Request) -> web.StreamResponse:
 async def _proven(request: web.Request, form: dict[str, str], account: Account) -> web.Response | None:
     """None when the form carries a right second-factor code (spent); else the page saying why not."""
     checked = await factor_step.check_code(request, account.user.user_id, form.get("code", "")[:100], client_id=None)
-    if checked.retry_after:
-        response = await _render(request, account, error=THROTTLED, status=429)
-        response.headers["Retry-After"] = str(checked.retry_after)
-        return response
-    if checked.method is None:
-        return await _render(request, account, error=REPLAYED_CODE if checked.replayed else WRONG_CODE)
-    return None
+    return await factor_step.refused(
+        checked, lambda error, status: _render(request, account, error=error, status=status)
+    )
 
 
 async def remove_totp(request: web.Request) -> web.StreamResponse:

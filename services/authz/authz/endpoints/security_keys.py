@@ -15,7 +15,6 @@ from authorium_shared.appkeys import PG_POOL
 from authorium_shared.middleware import allow_own_scripts
 from authz.appkeys import AUDIT, PASSKEYS, SETTINGS, WEBAUTHN_CHALLENGES
 from authz.endpoints import paths
-from authz.endpoints.second_factor import THROTTLED, WRONG_CODE
 from authz.factors import passkey_sign_in, webauthn
 from authz.factors import step as factor_step
 from authz.factors.passkey_sign_in import EXPIRED_CEREMONY, NOT_VERIFIED, relying_party
@@ -187,12 +186,13 @@ async def remove(request: web.Request) -> web.StreamResponse:
     passkey = await _own_key(request, account, form.get("passkey_id", ""))
     if "code" in form:
         checked = await factor_step.check_code(request, user.user_id, form["code"][:100], client_id=None)
-        if checked.retry_after:
-            response = await _remove_page(request, account, passkey, error=THROTTLED, status=429)
-            response.headers["Retry-After"] = str(checked.retry_after)
-            return response
-        if checked.method is None:
-            return await _remove_page(request, account, passkey, error=WRONG_CODE, status=400)
+        refusal = await factor_step.refused(
+            checked,
+            lambda error, status: _remove_page(request, account, passkey, error=error, status=status),
+            wrong_status=400,
+        )
+        if refusal is not None:
+            return refusal
     else:
         ceremony = passkey_sign_in.Ceremony(account.session, webauthn.Purpose.REMOVE, str(passkey.passkey_id))
         try:

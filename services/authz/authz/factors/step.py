@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,6 +32,10 @@ RECOVERY_CODE_FACTOR = "recovery_code"
 # The second-factor page's code form, labelled for what the person can type (`code_label`).
 APP_OR_RECOVERY_CODE = "Code from your authenticator app, or a recovery code"
 RECOVERY_CODE_ONLY = "One of your recovery codes"
+# Why a typed code was refused (`refused`).
+WRONG_CODE = "That code is not right. Try again with the current code from your app, or a recovery code."
+REPLAYED_CODE = "That code was used already. Wait for your app to show the next one."
+THROTTLED = "Too many wrong codes. Wait a few minutes, then try again."
 
 
 async def after_first_factor(
@@ -155,6 +160,20 @@ async def check_code(request: web.Request, user_id: uuid.UUID, code: str, *, cli
     await throttle.succeeded(subject)
     metrics.sign_ins.labels("success", result.factor or factor).inc()
     return result
+
+
+async def refused(
+    checked: CodeCheck, page: Callable[[str, int], Awaitable[web.Response]], *, wrong_status: int = 200
+) -> web.Response | None:
+    """None when the checked code was right; else the page (`page(error, status)`) that says why not: 429 with
+    Retry-After when the throttle refused to check it, `wrong_status` for a wrong or replayed code."""
+    if checked.retry_after:
+        response = await page(THROTTLED, 429)
+        response.headers["Retry-After"] = str(checked.retry_after)
+        return response
+    if checked.method is None:
+        return await page(REPLAYED_CODE if checked.replayed else WRONG_CODE, wrong_status)
+    return None
 
 
 async def _spend(request: web.Request, user_id: uuid.UUID, code: str) -> CodeCheck:
