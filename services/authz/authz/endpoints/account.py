@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
+from authz.acting import control_for
 from authz.appkeys import (
     AUDIT,
     CLIENTS,
@@ -22,12 +22,10 @@ from authz.appkeys import (
     LOGIN_THROTTLE,
     PASSWORDS,
     PENDING,
-    REVOKER,
     SESSIONS,
-    SETTINGS,
 )
 from authz.authorization.pending import PendingRequest
-from authz.control import BadInput, Control, NotFound
+from authz.control import BadInput, Control, NotFound, user_actor
 from authz.endpoints import login, paths
 from authz.endpoints.end_session import signing_out
 from authz.interaction import Account, PageError, posted_account, signed_in_account
@@ -51,20 +49,7 @@ LISTED = 200
 
 def _control(request: web.Request, account: Account) -> Control:
     """The person acting on their own account, through the same operations an operator's tools use."""
-    app = request.app
-    return Control(
-        pool=app[PG_POOL],
-        redis=app[REDIS],
-        keys=app[REDIS_KEYS],
-        settings=app[SETTINGS],
-        revoker=app[REVOKER],
-        audit=app[AUDIT],
-        sessions=app[SESSIONS],
-        passwords=app[PASSWORDS],
-        actor=f"user:{account.user.user_id}",
-        remote_addr=request.remote,
-        clients=app[CLIENTS],
-    )
+    return control_for(request, user_actor(account.user.user_id))
 
 
 async def account(request: web.Request) -> web.StreamResponse:
