@@ -17,6 +17,9 @@ import orjson
 import pytest
 
 from authorium_shared.settings import ConfigError
+from authz.factors import recovery
+from authz.factors.repository import RecoveryCodes
+from authz.factors.step import APP_OR_RECOVERY_CODE, RECOVERY_CODE_ONLY
 from authz.settings import AuthzSettings
 from tests.authz import factor_flows, flows
 from tests.authz.authenticator import b64url, page_options
@@ -107,6 +110,55 @@ async def test_enrol_then_sign_in_with_password_and_security_key(
     assert claims["amr"] == ["pwd", "hwk", "mfa"]
     [stored] = await passkeys_of(module_db, username)
     assert stored["sign_count"] == 1 and stored["last_used_at"] is not None
+
+
+CODE_PATH = "/authorize/second-factor"
+CODE_FORM = f'action="{CODE_PATH}"'
+
+
+async def test_the_second_factor_step_offers_only_what_the_person_has(
+    server: PasskeyServer, client: flows.RegisteredClient, module_db: asyncpg.Pool, http: aiohttp.ClientSession
+) -> None:
+    """The second-factor step asks for a code only from a person who has something to type: a security key alone
+    gets the key choice and no code form; recovery codes (a fallback for any factor) bring a code form labelled
+    for them; an authenticator app, the form labelled for the app's code or a recovery code, beside the key."""
+    username, key = await enrolled_user(module_db, server, client)
+    async with flows.browser() as browser:
+        step = await password_step(browser, server, client, username)
+        assert step.url.startswith(server.url + "/authorize/second-factor?rid="), step.url
+        assert CODE_FORM not in step.body and 'name="code"' not in step.body
+        assert "Use a security key" in step.body and "Use a passkey or security key" in step.body
+        page = await fetch(browser, server, "GET", link(step.body, "/authorize/security-key"))
+        answer = key.get(page_options(page.body))
+        after = await fetch(browser, server, "POST", "/authorize/security-key", data=post_credential(page, answer))
+        code = await consent_and_code(browser, server, after)
+    assert (await id_token_claims(http, server, client, code))["amr"] == ["pwd", "hwk", "mfa"]
+
+    user_id = await module_db.fetchval("SELECT user_id FROM users WHERE username = $1", username)
+    codes = recovery.generate()
+    async with module_db.acquire() as conn, conn.transaction():
+        await RecoveryCodes.replace(conn, user_id, codes)
+    async with flows.browser() as browser:
+        step = await password_step(browser, server, client, username)
+        assert CODE_FORM in step.body and f">{RECOVERY_CODE_ONLY}</label>" in step.body
+        assert APP_OR_RECOVERY_CODE not in step.body and "Use a security key" in step.body
+        form = {**step.fields, "code": codes[0]}
+        code = await consent_and_code(browser, server, await fetch(browser, server, "POST", CODE_PATH, data=form))
+    assert (await id_token_claims(http, server, client, code))["amr"] == ["pwd", "otp", "mfa"]
+
+    async with flows.browser() as browser:
+        page = await fetch(browser, server, "GET", "/account")
+        form = {**page.fields, "username": username, "password": flows.PASSWORD}
+        step = await fetch(browser, server, "POST", "/authorize/login", data=form)
+        page = await fetch(browser, server, "GET", link(step.body, "/authorize/security-key"))
+        answer = key.get(page_options(page.body))
+        account = await fetch(browser, server, "POST", "/authorize/security-key", data=post_credential(page, answer))
+        assert account.status == 200 and account.url.startswith(server.url + "/account"), account.url
+        await factor_flows.enrol(browser, server.url)
+    async with flows.browser() as browser:
+        step = await password_step(browser, server, client, username)
+        assert CODE_FORM in step.body and f">{APP_OR_RECOVERY_CODE}</label>" in step.body
+        assert "Use a security key" in step.body and "Or use a passkey or security key" in step.body
 
 
 async def test_the_account_pages_sign_in_takes_a_security_key_too(

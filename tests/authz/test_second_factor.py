@@ -16,8 +16,8 @@ import pyotp
 import pytest
 
 from authz.endpoints.account_security import NOT_CONFIRMED
-from authz.endpoints.second_factor import REPLAYED_CODE, THROTTLED, WRONG_CODE
 from authz.factors.assurance import ACR_MFA, ACR_PWD
+from authz.factors.step import REPLAYED_CODE, THROTTLED, WRONG_CODE
 from authz.interaction import EXPIRED
 from authz.ratelimit import SECOND_FACTOR_FAILURES_PER_USER
 from tests.authz import flows

@@ -19,8 +19,8 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
-from authz.endpoints.second_factor import REPLAYED_CODE, WRONG_CODE
 from authz.factors.assurance import ACR_MFA, ACR_PWD
+from authz.factors.step import REPLAYED_CODE, WRONG_CODE
 from tests.authz import flows
 from tests.authz.conftest import module_authz, module_server  # noqa: F401 - fixtures
 

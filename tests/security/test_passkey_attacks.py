@@ -114,7 +114,7 @@ async def test_ceremony_pages_cannot_be_framed(server: PasskeyServer, module_db:
         assert_secure_page((await fetch(browser, server, "GET", "/account/security-keys/new")).headers)
     async with flows.browser() as browser:
         step = await password_step(browser, server, client, username)
-        page = await fetch(browser, server, "GET", f"/authorize/security-key?rid={step.fields['rid']}")
+        page = await fetch(browser, server, "GET", f"/authorize/security-key?rid={flows.query_of(step.url)['rid']}")
         assert page.status == 200
         assert_secure_page(page.headers)
     async with flows.browser() as browser:

@@ -12,7 +12,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from authz.endpoints.second_factor import WRONG_CODE
+from authz.factors.step import WRONG_CODE
 from authz.interaction import EXPIRED
 from tests.authz import flows
 from tests.authz.conftest import running_authz

@@ -32,6 +32,11 @@ def client_actor(client_id: str) -> str:
     return f"client:{client_id}"
 
 
+def user_actor(user_id: object) -> str:
+    """The actor an audit event names for a change a person made on their own account page."""
+    return f"user:{user_id}"
+
+
 @dataclass(frozen=True)
 class Control:
     """An operator's session: `actor` (`cli`, or `client:<id>` of the admin API's caller) is named in every audit

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
 from authorium_shared.bearer import bearer_token, refuse
 from authorium_shared.errors import InsufficientScope, InvalidToken
 from authorium_shared.jwt import TokenInvalid
-from authz.appkeys import ACCESS_TOKENS, AUDIT, CLIENTS, PASSWORDS, REVOKER, SESSIONS, SETTINGS
-from authz.control import Control, client_actor
+from authz.appkeys import ACCESS_TOKENS, CLIENTS, SETTINGS
 from authz.scopes import ADMIN_SCOPE
 
 REALM = "authorium-admin"
@@ -37,21 +35,3 @@ async def admin_client(request: web.Request) -> str:
     if not isinstance(client_id, str) or await request.app[CLIENTS].get(client_id) is None:
         raise refuse(InvalidToken("the token's client is disabled or no longer exists"), REALM)
     return client_id
-
-
-def control_for(request: web.Request, client_id: str) -> Control:
-    """The operator's session of a request by admin client `client_id`."""
-    app = request.app
-    return Control(
-        pool=app[PG_POOL],
-        redis=app[REDIS],
-        keys=app[REDIS_KEYS],
-        settings=app[SETTINGS],
-        revoker=app[REVOKER],
-        audit=app[AUDIT],
-        sessions=app[SESSIONS],
-        passwords=app[PASSWORDS],
-        actor=client_actor(client_id),
-        remote_addr=request.remote,
-        clients=app[CLIENTS],
-    )

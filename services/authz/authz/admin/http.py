@@ -12,8 +12,9 @@ import orjson
 from aiohttp import web
 
 from authorium_shared.middleware import NO_STORE
-from authz.admin.access import admin_client, control_for
-from authz.control import BadInput, Control, ControlError, Page, version
+from authz.acting import control_for
+from authz.admin.access import admin_client
+from authz.control import BadInput, Control, ControlError, Page, client_actor, version
 
 PROBLEM_TYPE = "application/problem+json"
 Operation = Callable[[web.Request, Control], Awaitable[web.StreamResponse]]
@@ -25,7 +26,7 @@ def operation(handler: Operation) -> Handler:
 
     @functools.wraps(handler)
     async def run(request: web.Request) -> web.StreamResponse:
-        control = control_for(request, await admin_client(request))
+        control = control_for(request, client_actor(await admin_client(request)))
         try:
             return await handler(request, control)
         except ControlError as exc:

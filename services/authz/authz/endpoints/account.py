@@ -7,16 +7,13 @@ request as an authorization request's (`authz.authorization.pending`), so every 
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from authorium_shared.appkeys import PG_POOL, REDIS, REDIS_KEYS
-from authorium_shared.errors import InvalidRequest
+from authz.acting import control_for
 from authz.appkeys import (
     AUDIT,
     CLIENTS,
@@ -25,19 +22,15 @@ from authz.appkeys import (
     LOGIN_THROTTLE,
     PASSWORDS,
     PENDING,
-    REVOKER,
     SESSIONS,
-    SETTINGS,
-    USERS,
 )
 from authz.authorization.pending import PendingRequest
-from authz.control import BadInput, Control, NotFound
+from authz.control import BadInput, Control, NotFound, user_actor
 from authz.endpoints import login, paths
 from authz.endpoints.end_session import signing_out
-from authz.forms import read_form
-from authz.interaction import PageError, expired
+from authz.interaction import Account, PageError, posted_account, signed_in_account
 from authz.scopes import describe
-from authz.sessions.store import Session, well_formed
+from authz.sessions.store import well_formed
 from authz.users import management
 from authz.users.repository import User
 
@@ -54,55 +47,14 @@ THROTTLED = "Too many wrong passwords. Wait a few minutes, then try again."
 LISTED = 200
 
 
-@dataclass(frozen=True)
-class Account:
-    session: Session
-    user: User
-
-
-async def _signed_in(request: web.Request) -> Account | None:
-    session = await request.app[SESSIONS].current(request)
-    if session is None or session.user_id is None:
-        return None
-    user = await request.app[USERS].get(uuid.UUID(session.user_id))
-    if user is None or user.disabled:
-        return None
-    return Account(session, user)
-
-
-async def _posted(request: web.Request) -> tuple[dict[str, str], Account]:
-    """A form posted from the account page by its signed-in person (their session's CSRF token); PageError else."""
-    try:
-        form = await read_form(request)
-    except InvalidRequest as exc:
-        raise PageError("Invalid request", exc.description or exc.error, status=exc.status) from None
-    account = await _signed_in(request)
-    if account is None or not account.session.csrf_matches(form.get("csrf", "")):
-        raise expired()
-    return form, account
-
-
 def _control(request: web.Request, account: Account) -> Control:
     """The person acting on their own account, through the same operations an operator's tools use."""
-    app = request.app
-    return Control(
-        pool=app[PG_POOL],
-        redis=app[REDIS],
-        keys=app[REDIS_KEYS],
-        settings=app[SETTINGS],
-        revoker=app[REVOKER],
-        audit=app[AUDIT],
-        sessions=app[SESSIONS],
-        passwords=app[PASSWORDS],
-        actor=f"user:{account.user.user_id}",
-        remote_addr=request.remote,
-        clients=app[CLIENTS],
-    )
+    return control_for(request, user_actor(account.user.user_id))
 
 
 async def account(request: web.Request) -> web.StreamResponse:
     """GET /account: the page, or the login page for someone not signed in."""
-    found = await _signed_in(request)
+    found = await signed_in_account(request)
     if found is None:
         return await _sign_in_first(request)
     return await _page(request, found, notice=NOTICES.get(request.query.get("notice", "")))
@@ -226,7 +178,7 @@ def _back(notice: str) -> web.Response:
 
 async def remove_access(request: web.Request) -> web.StreamResponse:
     """POST: withdraw the consent given to a client and revoke its grants (`users.management.withdraw_consent`)."""
-    form, account = await _posted(request)
+    form, account = await posted_account(request)
     client_id = form.get("client_id", "")
     if not client_id.isprintable():
         return _back("nothing-removed")
@@ -239,7 +191,7 @@ async def remove_access(request: web.Request) -> web.StreamResponse:
 
 async def end_session(request: web.Request) -> web.StreamResponse:
     """POST: sign one of the person's sessions out (this one, or another device's)."""
-    form, account = await _posted(request)
+    form, account = await posted_account(request)
     chosen = form.get("session", "")
     if not well_formed(chosen):
         raise PageError("Cannot sign out", "That is not one of your sessions.")
@@ -261,7 +213,7 @@ async def end_session(request: web.Request) -> web.StreamResponse:
 
 async def change_password(request: web.Request) -> web.StreamResponse:
     """POST: a new password, given the current one (throttled as sign-ins are); every other session ends."""
-    form, account = await _posted(request)
+    form, account = await posted_account(request)
     app = request.app
     username, address = account.user.username, request.remote or "unknown"
     current, new = form.get("current_password", ""), form.get("new_password", "")

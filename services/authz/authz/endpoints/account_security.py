@@ -6,7 +6,6 @@ second factor away. A person without a session is sent to the account page, whic
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,45 +13,17 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from authorium_shared.appkeys import PG_POOL
-from authorium_shared.errors import InvalidRequest
-from authz.appkeys import AUDIT, SESSIONS, SETTINGS, TOTP_FACTORS, USERS
+from authz.appkeys import AUDIT, SETTINGS, TOTP_FACTORS
 from authz.audit import audited_transaction
 from authz.endpoints import paths, security_keys
-from authz.endpoints.second_factor import REPLAYED_CODE, THROTTLED, WRONG_CODE
 from authz.factors import recovery, totp
 from authz.factors import step as factor_step
 from authz.factors.repository import RecoveryCodes, TotpRepository, remove_factor, second_factors
-from authz.forms import read_form
-from authz.interaction import PageError, expired
-from authz.sessions.store import Session
-from authz.users.repository import User
+from authz.interaction import Account, account_page, expired, posted_account
 
 ALREADY_ENROLLED = "An authenticator app is set up already. Remove it first to set up another."
 NOTHING_TO_CONFIRM = "There is no authenticator app waiting to be confirmed. Start again."
 NOT_CONFIRMED = "That code is not right. Type the code your app shows now for this account."
-
-
-async def _signed_in(request: web.Request) -> tuple[Session, User] | None:
-    """The browser's signed-in session and its user (enabled), or None."""
-    session = await request.app[SESSIONS].current(request)
-    if session is None or session.user_id is None:
-        return None
-    user = await request.app[USERS].get(uuid.UUID(session.user_id))
-    if user is None or user.disabled:
-        return None
-    return session, user
-
-
-async def _posted(request: web.Request) -> tuple[dict[str, str], Session, User]:
-    """A form posted from this page by the signed-in browser (its session's CSRF token); PageError otherwise."""
-    try:
-        form = await read_form(request)
-    except InvalidRequest as exc:
-        raise PageError("Invalid request", exc.description or exc.error, status=exc.status) from None
-    found = await _signed_in(request)
-    if found is None or not found[0].csrf_matches(form.get("csrf", "")):
-        raise expired()
-    return form, *found
 
 
 def _issuer_label(request: web.Request) -> str:
@@ -62,13 +33,13 @@ def _issuer_label(request: web.Request) -> str:
 
 async def _render(
     request: web.Request,
-    session: Session,
-    user: User,
+    account: Account,
     *,
     error: str | None = None,
     new_codes: list[str] | None = None,
     status: int = 200,
 ) -> web.Response:
+    session, user = account.session, account.user
     factors = await second_factors(request.app[PG_POOL], user.user_id)
     app_factor = next((f for f in factors if f.kind == "totp"), None)
     enrolment = None if app_factor else await request.app[TOTP_FACTORS].enrolment(user.user_id)
@@ -81,7 +52,7 @@ async def _render(
         "enrolment_secret": enrolment.secret if enrolment else None,
         "enrolment_qr": None,
         "new_codes": new_codes,
-        **await security_context(request, session, user),
+        **await security_context(request, account),
     }
     if enrolment is not None:
         uri = totp.provisioning_uri(enrolment.secret, user.username, _issuer_label(request))
@@ -89,38 +60,36 @@ async def _render(
     return aiohttp_jinja2.render_template("account_security.html", request, context, status=status)
 
 
-async def security_context(request: web.Request, session: Session, user: User) -> dict[str, Any]:
+async def security_context(request: web.Request, account: Account) -> dict[str, Any]:
     """What the page's other sections show. Factor kinds with a section of their own (security keys:
     `security_keys.html`, included when present) add what it needs here."""
-    return await security_keys.section(request, user)
+    return await security_keys.section(request, account.user)
 
 
 async def page(request: web.Request) -> web.StreamResponse:
     """GET: the page; to the account page (which signs the person in) without a signed-in session."""
-    found = await _signed_in(request)
-    if found is None:
-        raise web.HTTPSeeOther(paths.ACCOUNT)
-    return await _render(request, *found)
+    return await _render(request, await account_page(request))
 
 
 async def start_totp(request: web.Request) -> web.StreamResponse:
     """POST: begin setting up an authenticator app (a new secret, shown as a QR code until confirmed)."""
-    _, session, user = await _posted(request)
-    if await request.app[TOTP_FACTORS].start(user.user_id, totp.new_secret()) is None:
-        return await _render(request, session, user, error=ALREADY_ENROLLED, status=409)
+    _, account = await posted_account(request)
+    if await request.app[TOTP_FACTORS].start(account.user.user_id, totp.new_secret()) is None:
+        return await _render(request, account, error=ALREADY_ENROLLED, status=409)
     raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY)
 
 
 async def confirm_totp(request: web.Request) -> web.StreamResponse:
     """POST: the app's first code confirms it; the recovery codes are made and shown, this once."""
     app = request.app
-    form, session, user = await _posted(request)
+    form, account = await posted_account(request)
+    user = account.user
     enrolment = await app[TOTP_FACTORS].enrolment(user.user_id)
     if enrolment is None:
-        return await _render(request, session, user, error=NOTHING_TO_CONFIRM, status=409)
+        return await _render(request, account, error=NOTHING_TO_CONFIRM, status=409)
     time_step = totp.matching_step(enrolment.secret, form.get("code", "")[:100])
     if time_step is None:
-        return await _render(request, session, user, error=NOT_CONFIRMED)
+        return await _render(request, account, error=NOT_CONFIRMED)
     codes = recovery.generate()
     async with audited_transaction(app[PG_POOL]) as conn:
         if not await TotpRepository(conn, app[SETTINGS].kek).confirm(user.user_id, enrolment.factor_id, time_step):
@@ -133,26 +102,23 @@ async def confirm_totp(request: web.Request) -> web.StreamResponse:
             details={"factor": "totp", "factor_id": str(enrolment.factor_id)},
             conn=conn,
         )
-    return await _render(request, session, user, new_codes=codes)
+    return await _render(request, account, new_codes=codes)
 
 
-async def _proven(request: web.Request, form: dict[str, str], session: Session, user: User) -> web.Response | None:
+async def _proven(request: web.Request, form: dict[str, str], account: Account) -> web.Response | None:
     """None when the form carries a right second-factor code (spent); else the page saying why not."""
-    checked = await factor_step.check_code(request, user.user_id, form.get("code", "")[:100], client_id=None)
-    if checked.retry_after:
-        response = await _render(request, session, user, error=THROTTLED, status=429)
-        response.headers["Retry-After"] = str(checked.retry_after)
-        return response
-    if checked.method is None:
-        return await _render(request, session, user, error=REPLAYED_CODE if checked.replayed else WRONG_CODE)
-    return None
+    checked = await factor_step.check_code(request, account.user.user_id, form.get("code", "")[:100], client_id=None)
+    return await factor_step.refused(
+        checked, lambda error, status: _render(request, account, error=error, status=status)
+    )
 
 
 async def remove_totp(request: web.Request) -> web.StreamResponse:
     """POST: remove the authenticator app (with its recovery codes), given a current code; an app not confirmed yet
     is dropped without one."""
     app = request.app
-    form, session, user = await _posted(request)
+    form, account = await posted_account(request)
+    user = account.user
     factors = [f for f in await second_factors(app[PG_POOL], user.user_id) if f.kind == "totp"]
     if not factors:
         enrolment = await app[TOTP_FACTORS].enrolment(user.user_id)
@@ -160,7 +126,7 @@ async def remove_totp(request: web.Request) -> web.StreamResponse:
             async with audited_transaction(app[PG_POOL]) as conn:
                 await remove_factor(conn, user.user_id, enrolment.factor_id)
         raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY)
-    refused = await _proven(request, form, session, user)
+    refused = await _proven(request, form, account)
     if refused is not None:
         return refused
     async with audited_transaction(app[PG_POOL]) as conn:
@@ -178,14 +144,15 @@ async def remove_totp(request: web.Request) -> web.StreamResponse:
 async def new_recovery_codes(request: web.Request) -> web.StreamResponse:
     """POST: replace the recovery codes with new ones (shown this once), given a current code."""
     app = request.app
-    form, session, user = await _posted(request)
+    form, account = await posted_account(request)
+    user = account.user
     if not any(f.kind == "totp" for f in await second_factors(app[PG_POOL], user.user_id)):
         raise web.HTTPSeeOther(paths.ACCOUNT_SECURITY)
-    refused = await _proven(request, form, session, user)
+    refused = await _proven(request, form, account)
     if refused is not None:
         return refused
     codes = recovery.generate()
     async with audited_transaction(app[PG_POOL]) as conn:
         await RecoveryCodes.replace(conn, user.user_id, codes)
         await app[AUDIT].record("recovery_codes_replaced", user_id=user.user_id, remote_addr=request.remote, conn=conn)
-    return await _render(request, session, user, new_codes=codes)
+    return await _render(request, account, new_codes=codes)

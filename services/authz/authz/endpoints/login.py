@@ -32,6 +32,12 @@ def _for_audit(username: str) -> str:
     return "".join(c if c.isprintable() else "\ufffd" for c in username)
 
 
+async def continuing_to(request: web.Request, client_id: str) -> str:
+    """What a sign-in is for, as its pages name it: the client, or (no client) this server's account page."""
+    client = await request.app[CLIENTS].get(client_id) if client_id else None
+    return client.name if client else client_id or ACCOUNT_NAME
+
+
 async def page(
     request: web.Request,
     rid: str,
@@ -42,12 +48,10 @@ async def page(
     username: str = "",
     status: int = 200,
 ) -> web.Response:
-    # No client: the sign-in is for this server's account page.
-    client = await request.app[CLIENTS].get(client_id) if client_id else None
     context = {
         "rid": rid,
         "csrf": session.csrf,
-        "client_name": client.name if client else client_id or ACCOUNT_NAME,
+        "client_name": await continuing_to(request, client_id),
         "error": error,
         "username": username,
         # AUTHORIUM_PASSWORDLESS: "Sign in with a passkey" (`passkey.py`).

@@ -11,7 +11,7 @@ import time
 from aiohttp import web
 
 from authz.endpoints import paths
-from authz.endpoints.security_key import continuing_to
+from authz.endpoints.login import continuing_to
 from authz.factors import passkey_sign_in, webauthn
 from authz.factors import step as factor_step
 from authz.interaction import PageError, Step, posted_step, resumed_step
@@ -22,7 +22,7 @@ PURPOSE = webauthn.Purpose.PASSWORDLESS
 async def _page(request: web.Request, step: Step, *, error: str | None = None, status: int = 200) -> web.Response:
     context = {
         "title": "Sign in with a passkey",
-        "lead": f"to continue to {await continuing_to(request, step)}",
+        "lead": f"to continue to {await continuing_to(request, step.pending.client_id)}",
         "error": error,
         "action": paths.AUTHORIZE_PASSKEY,
         "button": "Sign in with a passkey",

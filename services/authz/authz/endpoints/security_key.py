@@ -6,20 +6,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from authz.appkeys import CLIENTS, PASSKEYS
+from authz.appkeys import PASSKEYS
 from authz.endpoints import paths
-from authz.endpoints.login import ACCOUNT_NAME
+from authz.endpoints.login import continuing_to
 from authz.factors import passkey_sign_in, webauthn
 from authz.factors import step as factor_step
 from authz.interaction import PageError, Step, posted_step, resumed_step
 
 PURPOSE = webauthn.Purpose.SECOND_FACTOR
-
-
-async def continuing_to(request: web.Request, step: Step) -> str:
-    """What a sign-in is for, as its pages name it: the client, or (no client) this server's account page."""
-    client = await request.app[CLIENTS].get(step.pending.client_id) if step.pending.client_id else None
-    return client.name if client else step.pending.client_id or ACCOUNT_NAME
 
 
 async def _page(request: web.Request, step: Step, *, error: str | None = None, status: int = 200) -> web.Response:
@@ -29,7 +23,7 @@ async def _page(request: web.Request, step: Step, *, error: str | None = None, s
         raise PageError("No security key", "You have no security key registered. Use your code instead.")
     context = {
         "title": "Use your security key",
-        "lead": f"to continue to {await continuing_to(request, step)}",
+        "lead": f"to continue to {await continuing_to(request, step.pending.client_id)}",
         "error": error,
         "action": paths.AUTHORIZE_SECURITY_KEY,
         "button": "Use security key",

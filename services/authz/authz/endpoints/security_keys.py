@@ -7,53 +7,21 @@ own."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from authorium_shared.appkeys import PG_POOL
-from authorium_shared.errors import InvalidRequest
 from authorium_shared.middleware import allow_own_scripts
-from authz.appkeys import AUDIT, PASSKEYS, SESSIONS, SETTINGS, USERS, WEBAUTHN_CHALLENGES
+from authz.appkeys import AUDIT, PASSKEYS, SETTINGS, WEBAUTHN_CHALLENGES
 from authz.endpoints import paths
-from authz.endpoints.second_factor import THROTTLED, WRONG_CODE
 from authz.factors import passkey_sign_in, webauthn
 from authz.factors import step as factor_step
 from authz.factors.passkey_sign_in import EXPIRED_CEREMONY, NOT_VERIFIED, relying_party
 from authz.factors.passkeys import MAX_NAME_LENGTH, MAX_PER_USER, CredentialTaken, Passkey, TooMany
 from authz.factors.repository import TOTP, second_factors
-from authz.forms import read_form
-from authz.interaction import PageError, expired
-from authz.sessions.store import Session
+from authz.interaction import Account, PageError, account_page, posted_account
 from authz.users.repository import User
-
-
-@dataclass(frozen=True)
-class Account:
-    session: Session
-    user: User
-
-
-async def signed_in(request: web.Request) -> Account | None:
-    """The signed-in person whose account this is, or None if nobody (or a disabled user) is signed in."""
-    session = await request.app[SESSIONS].current(request)
-    if session is None or session.user_id is None:
-        return None
-    user = await request.app[USERS].get(uuid.UUID(session.user_id))
-    return Account(session, user) if user is not None and not user.disabled else None
-
-
-async def posted(request: web.Request) -> tuple[dict[str, str], Account]:
-    """A posted account form, if it carries the signed-in session's CSRF token; PageError otherwise."""
-    try:
-        form = await read_form(request, unchecked=("credential",))
-    except InvalidRequest as exc:
-        raise PageError("Invalid request", exc.description or exc.error, status=exc.status) from None
-    account = await signed_in(request)
-    if account is None or not account.session.csrf_matches(form.get("csrf", "")):
-        raise expired()
-    return form, account
 
 
 def check_name(value: str) -> str:
@@ -114,15 +82,13 @@ async def _add_page(
 async def new(request: web.Request) -> web.StreamResponse:
     """GET: the page that registers a new credential (section 7.1 steps 1-3: the options, with a fresh challenge);
     to the account page (which signs the person in) without a signed-in session."""
-    account = await signed_in(request)
-    if account is None:
-        raise web.HTTPSeeOther(paths.ACCOUNT)
+    account = await account_page(request)
     return await _add_page(request, account)
 
 
 async def register(request: web.Request) -> web.StreamResponse:
     """POST: verify the new credential (section 7.1 steps 5-24) and store it."""
-    form, account = await posted(request)
+    form, account = await posted_account(request, unchecked=("credential",))
     app, user = request.app, account.user
     rp = relying_party(request)
     typed = form.get("name", "")[: MAX_NAME_LENGTH * 4]
@@ -208,26 +174,25 @@ async def _own_key(request: web.Request, account: Account, value: str) -> Passke
 async def confirm_removal(request: web.Request) -> web.StreamResponse:
     """GET: the page that confirms removing a key. A session left open is not enough to take a factor away: the
     person proves it is them with one of their keys, or their authenticator app's code (as for the app itself)."""
-    account = await signed_in(request)
-    if account is None:
-        raise web.HTTPSeeOther(paths.ACCOUNT)
+    account = await account_page(request)
     relying_party(request)
     return await _remove_page(request, account, await _own_key(request, account, request.query.get("passkey_id", "")))
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
     """POST: remove one of the person's keys, once confirmed by an assertion of any of their keys or by a code."""
-    form, account = await posted(request)
+    form, account = await posted_account(request, unchecked=("credential",))
     app, user = request.app, account.user
     passkey = await _own_key(request, account, form.get("passkey_id", ""))
     if "code" in form:
         checked = await factor_step.check_code(request, user.user_id, form["code"][:100], client_id=None)
-        if checked.retry_after:
-            response = await _remove_page(request, account, passkey, error=THROTTLED, status=429)
-            response.headers["Retry-After"] = str(checked.retry_after)
-            return response
-        if checked.method is None:
-            return await _remove_page(request, account, passkey, error=WRONG_CODE, status=400)
+        refusal = await factor_step.refused(
+            checked,
+            lambda error, status: _remove_page(request, account, passkey, error=error, status=status),
+            wrong_status=400,
+        )
+        if refusal is not None:
+            return refusal
     else:
         ceremony = passkey_sign_in.Ceremony(account.session, webauthn.Purpose.REMOVE, str(passkey.passkey_id))
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,13 +22,20 @@ from authz.authorization.pending import PendingRequest
 from authz.endpoints import paths
 from authz.factors import assurance, totp
 from authz.factors.passkey_sign_in import security_key_choice
-from authz.factors.repository import has_second_factor
+from authz.factors.repository import TOTP, has_second_factor, second_factors
 from authz.interaction import Step, expired
 from authz.sessions.store import Session
 
 # The `factor` label of `authorium_sign_ins_total` and the audit events' `factor` detail.
 TOTP_FACTOR = "totp"
 RECOVERY_CODE_FACTOR = "recovery_code"
+# The second-factor page's code form, labelled for what the person can type (`code_label`).
+APP_OR_RECOVERY_CODE = "Code from your authenticator app, or a recovery code"
+RECOVERY_CODE_ONLY = "One of your recovery codes"
+# Why a typed code was refused (`refused`).
+WRONG_CODE = "That code is not right. Try again with the current code from your app, or a recovery code."
+REPLAYED_CODE = "That code was used already. Wait for your app to show the next one."
+THROTTLED = "Too many wrong codes. Wait a few minutes, then try again."
 
 
 async def after_first_factor(
@@ -154,6 +162,20 @@ async def check_code(request: web.Request, user_id: uuid.UUID, code: str, *, cli
     return result
 
 
+async def refused(
+    checked: CodeCheck, page: Callable[[str, int], Awaitable[web.Response]], *, wrong_status: int = 200
+) -> web.Response | None:
+    """None when the checked code was right; else the page (`page(error, status)`) that says why not: 429 with
+    Retry-After when the throttle refused to check it, `wrong_status` for a wrong or replayed code."""
+    if checked.retry_after:
+        response = await page(THROTTLED, 429)
+        response.headers["Retry-After"] = str(checked.retry_after)
+        return response
+    if checked.method is None:
+        return await page(REPLAYED_CODE if checked.replayed else WRONG_CODE, wrong_status)
+    return None
+
+
 async def _spend(request: web.Request, user_id: uuid.UUID, code: str) -> CodeCheck:
     app = request.app
     if totp.normalized(code) is not None:
@@ -169,7 +191,23 @@ async def _spend(request: web.Request, user_id: uuid.UUID, code: str) -> CodeChe
     return CodeCheck()
 
 
+async def code_label(request: web.Request, user_id: uuid.UUID) -> str | None:
+    """What the second-factor page's code form asks for: the authenticator app's code or a recovery code when the
+    person has a confirmed app; a recovery code (a fallback for any factor) when they have unused ones but no app;
+    None, no code form, when they have neither."""
+    app = request.app
+    if any(f.kind == TOTP for f in await second_factors(app[PG_POOL], user_id)):
+        return APP_OR_RECOVERY_CODE
+    if await app[RECOVERY_CODES].left(user_id):
+        return RECOVERY_CODE_ONLY
+    return None
+
+
 async def page_context(request: web.Request, step: Step, user_id: uuid.UUID) -> dict[str, Any]:
-    """What the second-factor page shows beside the code form. Factor kinds with a part of their own on the page
-    (security keys: `second_factor_keys.html`, included when present) add what it needs here."""
-    return {"security_key_url": await security_key_choice(request, step, user_id)}
+    """What the second-factor page offers: the code form (`code_label`, when the person has something to type) and,
+    from factor kinds with a part of their own on the page (security keys: `second_factor_keys.html`, included when
+    present), what that part needs."""
+    return {
+        "code_label": await code_label(request, user_id),
+        "security_key_url": await security_key_choice(request, step, user_id),
+    }
