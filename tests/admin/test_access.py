@@ -128,6 +128,7 @@ async def test_every_admin_operation_needs_the_token(
             .replace("{user_id}", str(uuid.uuid4()))
             .replace("{grant_id}", str(uuid.uuid4()))
             .replace("{resource_id}", "r")
+            .replace("{factor_id}", str(uuid.uuid4()))
         )
         for headers, expected in (
             ({}, (401, None)),

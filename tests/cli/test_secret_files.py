@@ -29,6 +29,7 @@ READERS = {
     "AUTHORIUM_CLIENT_DEMO_CLIENT_SECRET": ("serve", "client-demo"),
     "AUTHORIUM_DEMO_PASSWORD": ("setup",),
     "AUTHORIUM_ADMIN_CLIENT_SECRET": ("setup",),
+    "AUTHORIUM_DPOP_NONCE_SECRET": ("serve", "resource"),
 }
 
 

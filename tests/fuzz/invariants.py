@@ -85,6 +85,11 @@ def refused_by_parser(answer: Answer) -> bool:
 def method_not_allowed(answer: Answer, allowed: str) -> bool:
     if answer.request.method.upper() == allowed:
         return False
+    if answer.request.method.upper() == "OPTIONS":
+        # The endpoints browsers may call answer OPTIONS as a CORS preflight (authz.browser_origins); one that is not
+        # a valid preflight (no Origin, no Access-Control-Request-Method) is refused with a 4xx, never served.
+        assert 400 <= answer.status < 500, answer
+        return True
     assert answer.status == 405, answer
     assert allowed in answer.headers.get("Allow", ""), answer
     return True

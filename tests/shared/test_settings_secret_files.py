@@ -50,6 +50,8 @@ def test_the_secret_variables_are_the_ones_the_issue_names() -> None:
         "AUTHORIUM_REGISTRATION_TOKEN",
         "AUTHORIUM_DEMO_PASSWORD",
         "AUTHORIUM_ADMIN_CLIENT_SECRET",
+        # RFC 9449 section 9: the resource server's DPoP nonces are an HMAC under it.
+        "AUTHORIUM_DPOP_NONCE_SECRET",
     }
 
 

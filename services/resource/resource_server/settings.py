@@ -69,9 +69,10 @@ class ResourceSettings:
 
 
 def _dpop_nonce_secret(environ: Mapping[str, str]) -> bytes | None:
+    # Read even when nonces are off, so that a secret file that cannot be read stops the start as for any secret.
+    secret = env_str(environ, "AUTHORIUM_DPOP_NONCE_SECRET", "")
     if not env_bool(environ, "AUTHORIUM_DPOP_NONCE_REQUIRED", False):
         return None
-    secret = env_str(environ, "AUTHORIUM_DPOP_NONCE_SECRET", None)
     if len(secret) < MIN_NONCE_SECRET_LENGTH:
         raise ConfigError(
             "AUTHORIUM_DPOP_NONCE_SECRET",
