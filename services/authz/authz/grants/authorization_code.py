@@ -9,30 +9,20 @@ key; a public client's refresh token is bound to the key of the proof that redee
 
 from __future__ import annotations
 
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from authorium_shared.appkeys import METRICS
 from authorium_shared.dpop import same_key
 from authorium_shared.errors import InvalidGrant, InvalidRequest
-from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SESSIONS, SETTINGS
+from authz.appkeys import AUDIT, CODES, GRANT_STORE, MINTER, RESOURCES, REVOKER, SESSIONS
 from authz.authorization import pkce
 from authz.authorization.codes import Replayed
 from authz.forms import require
-from authz.grants.request import TokenRequest, issues_refresh_token
+from authz.grants import user_tokens
+from authz.grants.request import TokenRequest
 from authz.resources import indicators
-from authz.scopes import OPENID
-from authz.tokens.families import AlreadyStored, Grant, IssuedRefresh, Orphaned
-from authz.tokens.minter import (
-    Issue,
-    access_token_lifetime,
-    new_jti,
-    new_refresh_token,
-    refresh_digest,
-    refresh_token_lifetime,
-)
+from authz.tokens.families import AlreadyStored, Orphaned
 
 GRANT_TYPE = "authorization_code"
 _UNUSABLE = "the authorization code is invalid, expired, or already used"
@@ -76,60 +66,25 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
     # That the user still exists and is not disabled is checked as the grant is stored, in the same statement.
     user_id = uuid.UUID(code.user_id)
 
-    settings = app[SETTINGS]
-    registry = app[RESOURCES].current
     # A code issued before resource indicators names none: its scopes choose, as they did then.
-    granted = code.resources or indicators.choose(registry, (), code.scopes, named=False).identifiers
-    target = indicators.narrow(registry, granted, request.resources or granted, code.scopes, named=False)
-    now = int(time.time())
-    issued_at = datetime.fromtimestamp(now, UTC)
-    jti = new_jti()
-    refresh_token = new_refresh_token() if issues_refresh_token(client, code.scopes) else None
-    refresh = (
-        IssuedRefresh(refresh_digest(refresh_token), access_jti=jti, access_scopes=target.scopes, issued_at=issued_at)
-        if refresh_token
-        else None
-    )
-    refresh_lifetime = refresh_token_lifetime(settings, client)
-    access_lifetime = registry.lifetime(target.identifiers, access_token_lifetime(settings, client))
-    lifetime = refresh_lifetime if refresh_token else access_lifetime
-    # What a refresh may later narrow: every resource of the authorization request (and the issuer, for userinfo).
-    audience = (*granted, settings.issuer) if OPENID in code.scopes else tuple(granted)
-    grant = Grant(
-        grant_id=uuid.UUID(code.grant_id),
-        client_id=client.client_id,
-        user_id=user_id,
-        scopes=code.scopes,
-        audience=audience,
-        nonce=code.nonce,
-        auth_time=datetime.fromtimestamp(code.auth_time, UTC),
-        expires_at=issued_at + timedelta(seconds=lifetime),
-        revoked_at=None,
-        sid=code.sid,
-        # A confidential client's refresh tokens are bound by its authentication instead (RFC 9449 section 5).
-        dpop_jkt=request.dpop_jkt if client.is_public else None,
+    granted = code.resources or indicators.choose(app[RESOURCES].current, (), code.scopes, named=False).identifiers
+    tokens = user_tokens.prepare(
+        request,
+        user_tokens.Approval(
+            grant_id=code.grant_id,
+            user_id=user_id,
+            scopes=code.scopes,
+            resources=granted,
+            auth_time=code.auth_time,
+            sid=code.sid,
+            amr=code.amr,
+            nonce=code.nonce,
+        ),
     )
     try:
-        await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
+        await app[GRANT_STORE].create(tokens.grant, tokens.refresh, tokens.refresh_expires_at)
     except Orphaned:
         raise InvalidGrant("the client or the user no longer exists, or the user is disabled") from None
     except AlreadyStored:
         await _replayed(request, code.grant_id)
-    return app[MINTER].issue(
-        Issue(
-            client=client,
-            subject=str(user_id),
-            scopes=target.scopes,
-            audience=target.audience(settings.issuer),
-            jti=jti,
-            issued_at=now,
-            lifetime=access_lifetime,
-            grant_id=code.grant_id,
-            auth_time=code.auth_time,
-            nonce=code.nonce,
-            refresh_token=refresh_token,
-            sid=code.sid,
-            amr=code.amr,
-            dpop_jkt=request.dpop_jkt,
-        )
-    )
+    return app[MINTER].issue(tokens.issue)

@@ -9,27 +9,16 @@ session that approved it; a refresh token by the same rules; an ID token when `o
 
 from __future__ import annotations
 
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authorium_shared.errors import AccessDenied, AuthorizationPending, ExpiredToken, InvalidGrant, SlowDown
-from authz.appkeys import DEVICE_CODES, GRANT_STORE, MINTER, RESOURCES, SESSIONS, SETTINGS, USERS
+from authz.appkeys import DEVICE_CODES, GRANT_STORE, MINTER, SESSIONS, USERS
 from authz.device import store
 from authz.forms import require
-from authz.grants.request import TokenRequest, issues_refresh_token
-from authz.resources import indicators
-from authz.scopes import OPENID
-from authz.tokens.families import AlreadyStored, Grant, IssuedRefresh, Orphaned
-from authz.tokens.minter import (
-    Issue,
-    access_token_lifetime,
-    new_jti,
-    new_refresh_token,
-    refresh_digest,
-    refresh_token_lifetime,
-)
+from authz.grants import user_tokens
+from authz.grants.request import TokenRequest
+from authz.tokens.families import AlreadyStored, Orphaned
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 _UNUSABLE = "the device code is invalid, was issued to another client, or was already used"
@@ -54,62 +43,27 @@ async def exchange(request: TokenRequest) -> dict[str, Any]:
 
 
 async def _issue(request: TokenRequest, approved: store.Approved) -> dict[str, Any]:
-    client, app = request.client, request.app
+    app = request.app
     if approved.sid is not None and await app[SESSIONS].ended(approved.sid):
         # Signed out between the approval and this poll: what the sign-out revoked must not come back.
         raise InvalidGrant("the session the request was approved in has ended")
     user = await app[USERS].get(uuid.UUID(approved.user_id))
     if user is None or user.disabled:
         raise InvalidGrant("the user no longer exists or is disabled")
-    settings = app[SETTINGS]
-    registry = app[RESOURCES].current
-    granted = approved.resources
-    target = indicators.narrow(registry, granted, request.resources or granted, approved.scopes, named=False)
-    now = int(time.time())
-    issued_at = datetime.fromtimestamp(now, UTC)
-    jti = new_jti()
-    refresh_token = new_refresh_token() if issues_refresh_token(client, approved.scopes) else None
-    refresh = (
-        IssuedRefresh(refresh_digest(refresh_token), access_jti=jti, access_scopes=target.scopes, issued_at=issued_at)
-        if refresh_token
-        else None
-    )
-    refresh_lifetime = refresh_token_lifetime(settings, client)
-    access_lifetime = registry.lifetime(target.identifiers, access_token_lifetime(settings, client))
-    lifetime = refresh_lifetime if refresh_token else access_lifetime
-    audience = (*granted, settings.issuer) if OPENID in approved.scopes else tuple(granted)
-    grant = Grant(
-        grant_id=uuid.UUID(approved.grant_id),
-        client_id=client.client_id,
-        user_id=user.user_id,
-        scopes=approved.scopes,
-        audience=audience,
-        nonce=None,
-        auth_time=datetime.fromtimestamp(approved.auth_time, UTC),
-        expires_at=issued_at + timedelta(seconds=lifetime),
-        revoked_at=None,
-        sid=approved.sid,
-        # A public device's refresh tokens are bound to its DPoP key (RFC 9449 section 5), as in the code grant.
-        dpop_jkt=request.dpop_jkt if client.is_public else None,
-    )
-    try:
-        await app[GRANT_STORE].create(grant, refresh, issued_at + timedelta(seconds=refresh_lifetime))
-    except (Orphaned, AlreadyStored):
-        raise InvalidGrant(_UNUSABLE) from None
-    return app[MINTER].issue(
-        Issue(
-            client=client,
-            subject=str(user.user_id),
-            scopes=target.scopes,
-            audience=target.audience(settings.issuer),
-            jti=jti,
-            issued_at=now,
-            lifetime=access_lifetime,
+    tokens = user_tokens.prepare(
+        request,
+        user_tokens.Approval(
             grant_id=approved.grant_id,
+            user_id=user.user_id,
+            scopes=approved.scopes,
+            resources=approved.resources,
             auth_time=approved.auth_time,
-            refresh_token=refresh_token,
             sid=approved.sid,
             amr=approved.amr,
-            dpop_jkt=request.dpop_jkt,
-        )
+        ),
     )
+    try:
+        await app[GRANT_STORE].create(tokens.grant, tokens.refresh, tokens.refresh_expires_at)
+    except (Orphaned, AlreadyStored):
+        raise InvalidGrant(_UNUSABLE) from None
+    return app[MINTER].issue(tokens.issue)
