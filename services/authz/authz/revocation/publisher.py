@@ -6,7 +6,6 @@ published revocation missing), with or without a dropped connection. One authz r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -14,6 +13,7 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from authorium_shared.revocation_lists import RevocationList, announce_resync
+from authz.outbox_loop import Messages, drain_forever
 from authz.revocation import repository as revocations
 
 log = logging.getLogger("authorium.authz")
@@ -40,29 +40,19 @@ class Publisher:
         self._wake.set()
 
     async def run(self) -> None:
-        delay = self.interval
-        failing = False
-        while True:
-            try:
-                await self.publish()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Whatever fails, the task goes on: it is what brings revocations into Redis at all.
-                if not isinstance(exc, RETRIED):
-                    log.exception("revocation publisher failed; retrying")
-                elif not failing:
-                    log.warning("revocations not published yet; retrying", extra={"error": str(exc)})
-                failing = True
-                delay = min(delay * 2, MAX_BACKOFF)
-            else:
-                if failing:
-                    log.info("revocations published again")
-                failing = False
-                delay = self.interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            self._wake.clear()
+        # It is what brings revocations into Redis at all.
+        await drain_forever(
+            self.publish,
+            wake=self._wake,
+            interval=self.interval,
+            max_backoff=MAX_BACKOFF,
+            retried=RETRIED,
+            messages=Messages(
+                failed="revocation publisher failed; retrying",
+                pending="revocations not published yet; retrying",
+                recovered="revocations published again",
+            ),
+        )
 
     async def publish(self, *, wait: bool = False) -> int:
         """One pass, by whichever replica holds the lock (others skip it: the holder is doing it). Returns how

@@ -8,7 +8,6 @@ lease, so a replica that stops mid-delivery leaves it for another to retry."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from prometheus_client import Counter
 
 from authz.audit import AuditLog
 from authz.clients.cache import ClientCache
+from authz.outbox_loop import Messages, drain_forever
 from authz.tokens.minter import TokenMinter
 
 log = logging.getLogger("authorium.authz")
@@ -97,27 +97,17 @@ class BackchannelSender:
         self._wake.set()
 
     async def run(self) -> None:
-        delay = self.interval
-        failing = False
-        while True:
-            try:
-                await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Whatever fails, the task goes on: nothing else delivers what the outbox holds.
-                if not isinstance(exc, RETRIED):
-                    log.exception("back-channel logout sender failed; retrying")
-                elif not failing:
-                    log.warning("back-channel logouts not delivered yet; retrying", extra={"error": str(exc)})
-                failing = True
-                delay = min(delay * 2, MAX_BACKOFF)
-            else:
-                failing = False
-                delay = self.interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            self._wake.clear()
+        await drain_forever(
+            self.deliver_due,
+            wake=self._wake,
+            interval=self.interval,
+            max_backoff=MAX_BACKOFF,
+            retried=RETRIED,
+            messages=Messages(
+                failed="back-channel logout sender failed; retrying",
+                pending="back-channel logouts not delivered yet; retrying",
+            ),
+        )
 
     async def deliver_due(self) -> int:
         """One pass: take the rows that are due and deliver them concurrently. Returns how many were tried."""
